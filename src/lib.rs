@@ -5,3 +5,4 @@
 
 pub mod media;
 pub mod streams;
+pub mod packager;

@@ -1,0 +1,179 @@
+//! The multivariant playlist of a stream, rendered with m3u8-rs.
+
+use std::collections::HashMap;
+
+use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, QuotedOrUnquoted, Resolution, VariantStream};
+
+use crate::media::{AacConfig, AvcConfig};
+use crate::streams::Projection;
+
+/// The audio group every video variant refers to.
+const AUDIO_GROUP: &str = "aud";
+
+/// What the multivariant playlist says of the video rendition.
+pub struct VideoVariant<'a> {
+    pub config: &'a AvcConfig,
+    /// Peak and average bits per second of the video alone.
+    pub bitrates: (u64, u64),
+    /// Measured when the SPS carries no timing info.
+    pub measured_frame_rate: Option<f64>,
+    pub projection: Projection,
+}
+
+/// What the multivariant playlist says of the audio rendition.
+pub struct AudioVariant<'a> {
+    pub config: &'a AacConfig,
+    pub bitrates: (u64, u64),
+}
+
+/// Renders the playlist: the video variant (with the audio group) and the audio-only
+/// variant. `None` when there is nothing to play yet.
+pub fn render(video: Option<&VideoVariant<'_>>, audio: Option<&AudioVariant<'_>>) -> Option<String> {
+    if video.is_none() && audio.is_none() {
+        return None;
+    }
+    let mut playlist = MasterPlaylist {
+        version: Some(9),
+        independent_segments: true,
+        ..Default::default()
+    };
+    if let Some(a) = audio {
+        playlist.alternatives.push(AlternativeMedia {
+            media_type: AlternativeMediaType::Audio,
+            uri: Some("audio.m3u8".into()),
+            group_id: AUDIO_GROUP.into(),
+            name: "main".into(),
+            default: true,
+            autoselect: true,
+            channels: Some(a.config.channels.to_string()),
+            ..Default::default()
+        });
+    }
+    if let Some(v) = video {
+        let mut codecs = v.config.codec_string();
+        let (mut peak, mut average) = v.bitrates;
+        if let Some(a) = audio {
+            codecs.push(',');
+            codecs.push_str(&a.config.codec_string());
+            peak += a.bitrates.0;
+            average += a.bitrates.1;
+        }
+        let mut other = HashMap::new();
+        if let Some(layout) = v.projection.req_video_layout() {
+            // REQ- attributes require protocol version 12 (rfc8216bis 4.4.6.2).
+            playlist.version = Some(12);
+            other.insert(
+                "REQ-VIDEO-LAYOUT".to_string(),
+                QuotedOrUnquoted::Quoted(layout.to_string()),
+            );
+        }
+        let frame_rate = v
+            .config
+            .frame_rate
+            .or(v.measured_frame_rate)
+            .filter(|f| f.is_finite() && *f > 0.0)
+            .map(|f| (f * 1000.0).round() / 1000.0);
+        playlist.variants.push(VariantStream {
+            uri: "video.m3u8".into(),
+            bandwidth: peak,
+            average_bandwidth: Some(average),
+            codecs: Some(codecs),
+            resolution: Some(Resolution {
+                width: u64::from(v.config.width),
+                height: u64::from(v.config.height),
+            }),
+            frame_rate,
+            audio: audio.map(|_| AUDIO_GROUP.to_string()),
+            other_attributes: (!other.is_empty()).then_some(other),
+            ..Default::default()
+        });
+    }
+    if let Some(a) = audio {
+        // Audio-only variant: no REQ-VIDEO-LAYOUT, it has no video.
+        playlist.variants.push(VariantStream {
+            uri: "audio.m3u8".into(),
+            bandwidth: a.bitrates.0,
+            average_bandwidth: Some(a.bitrates.1),
+            codecs: Some(a.config.codec_string()),
+            audio: Some(AUDIO_GROUP.to_string()),
+            ..Default::default()
+        });
+    }
+    let mut out = Vec::new();
+    playlist.write_to(&mut out).ok()?;
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn avc() -> AvcConfig {
+        AvcConfig {
+            record: Bytes::new(),
+            sps: vec![],
+            pps: vec![],
+            profile_idc: 0x64,
+            constraint_flags: 0,
+            level_idc: 0x28,
+            width: 1920,
+            height: 960,
+            frame_rate: Some(30.0),
+        }
+    }
+
+    fn aac() -> AacConfig {
+        AacConfig {
+            asc: Bytes::from_static(&[0x11, 0x90]),
+            object_type: 2,
+            sample_rate: 48_000,
+            channels: 2,
+        }
+    }
+
+    #[test]
+    fn equirect_video_asks_for_version_12_and_the_layout() {
+        let avc = avc();
+        let aac = aac();
+        let text = render(
+            Some(&VideoVariant {
+                config: &avc,
+                bitrates: (4_000_000, 3_000_000),
+                measured_frame_rate: None,
+                projection: Projection::Equirect,
+            }),
+            Some(&AudioVariant {
+                config: &aac,
+                bitrates: (130_000, 128_000),
+            }),
+        )
+        .expect("playlist");
+        assert!(text.contains("#EXT-X-VERSION:12\n"), "{text}");
+        assert!(text.contains("BANDWIDTH=4130000,AVERAGE-BANDWIDTH=3128000,CODECS=\"avc1.640028,mp4a.40.2\",RESOLUTION=1920x960,FRAME-RATE=30"), "{text}");
+        assert!(text.contains("REQ-VIDEO-LAYOUT=\"PROJ-EQUI\""), "{text}");
+        let audio_only = text
+            .lines()
+            .find(|l| l.contains("CODECS=\"mp4a.40.2\""))
+            .expect("audio-only variant");
+        assert!(!audio_only.contains("REQ-VIDEO-LAYOUT"));
+    }
+
+    #[test]
+    fn flat_video_has_no_layout_attribute() {
+        let avc = avc();
+        let text = render(
+            Some(&VideoVariant {
+                config: &avc,
+                bitrates: (1, 1),
+                measured_frame_rate: None,
+                projection: Projection::Flat,
+            }),
+            None,
+        )
+        .expect("playlist");
+        assert!(!text.contains("REQ-"));
+        assert!(text.contains("#EXT-X-VERSION:9\n"));
+    }
+}

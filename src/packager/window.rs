@@ -1,0 +1,329 @@
+//! The live window of one rendition: init segments, complete segments and the parts
+//! of the segment in progress, all in memory.
+//!
+//! Published bytes never change: a part, a segment or an init segment is stored once
+//! as [`Bytes`] and every viewer gets a reference-counted clone.
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+
+/// One published part.
+#[derive(Clone, Debug)]
+pub struct PartEntry {
+    pub duration: f64,
+    pub independent: bool,
+    /// `None` once the part has aged out of the playlist's part list.
+    pub data: Option<Bytes>,
+}
+
+/// A segment, complete or in progress.
+#[derive(Clone, Debug)]
+pub struct SegmentEntry {
+    pub msn: u64,
+    pub duration: f64,
+    pub parts: Vec<PartEntry>,
+    /// The whole segment; empty while it is in progress.
+    pub data: Bytes,
+    pub program_date_time: SystemTime,
+    /// The first segment after a publisher change.
+    pub discontinuity: bool,
+    pub init_id: u32,
+}
+
+/// Where the live edge of a rendition is: the last published part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub msn: u64,
+    pub part: u32,
+}
+
+/// Playlist-shaping numbers, fixed for a stream.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowConfig {
+    pub part_target: f64,
+    pub segment_target: f64,
+    /// Complete segments kept.
+    pub window_segments: usize,
+}
+
+/// How many of the newest complete segments keep their parts' bytes: parts are listed
+/// for about three target durations, and a player that read the playlist just before a
+/// segment ended may still ask for them.
+const SEGMENTS_WITH_PARTS: usize = 4;
+
+/// One rendition's live window.
+pub struct RenditionWindow {
+    pub config: WindowConfig,
+    inits: Vec<(u32, Bytes)>,
+    current_init: Option<u32>,
+    next_init_id: u32,
+    segments: VecDeque<SegmentEntry>,
+    open: Option<SegmentEntry>,
+    next_msn: u64,
+    discontinuity_sequence: u64,
+    pending_discontinuity: bool,
+    /// EXT-X-TARGETDURATION: only grows, so players never see it shrink.
+    target_duration: u64,
+    /// Bytes and seconds of media published since start, for the average bitrate.
+    total_bytes: u64,
+    total_seconds: f64,
+}
+
+impl RenditionWindow {
+    pub fn new(config: WindowConfig) -> Self {
+        Self {
+            config,
+            inits: Vec::new(),
+            current_init: None,
+            next_init_id: 0,
+            segments: VecDeque::new(),
+            open: None,
+            next_msn: 0,
+            discontinuity_sequence: 0,
+            pending_discontinuity: false,
+            target_duration: (config.segment_target.round() as u64).max(1),
+            total_bytes: 0,
+            total_seconds: 0.0,
+        }
+    }
+
+    /// Makes `init` the init segment of the segments that follow; identical bytes keep
+    /// the current one.
+    pub fn set_init(&mut self, init: Bytes) {
+        if let Some(id) = self.current_init {
+            if self.init(id).is_some_and(|cur| *cur == init) {
+                return;
+            }
+        }
+        let id = self.next_init_id;
+        self.next_init_id += 1;
+        self.inits.push((id, init));
+        self.current_init = Some(id);
+    }
+
+    pub fn has_init(&self) -> bool {
+        self.current_init.is_some()
+    }
+
+    /// The next segment joins a new timeline.
+    pub fn mark_discontinuity(&mut self) {
+        if self.next_msn > 0 || self.open.is_some() {
+            self.pending_discontinuity = true;
+        }
+    }
+
+    /// Publishes a part; the first part of a segment opens it.
+    pub fn add_part(&mut self, data: Bytes, duration: f64, independent: bool, pdt: SystemTime) {
+        let init_id = self.current_init.unwrap_or(0);
+        let open = self.open.get_or_insert_with(|| {
+            let discontinuity = std::mem::take(&mut self.pending_discontinuity);
+            let msn = self.next_msn;
+            self.next_msn += 1;
+            SegmentEntry {
+                msn,
+                duration: 0.0,
+                parts: Vec::new(),
+                data: Bytes::new(),
+                program_date_time: pdt,
+                discontinuity,
+                init_id,
+            }
+        });
+        open.duration += duration;
+        self.total_bytes += data.len() as u64;
+        self.total_seconds += duration;
+        open.parts.push(PartEntry {
+            duration,
+            independent,
+            data: Some(data),
+        });
+        self.grow_target_duration(open_duration(&self.open));
+    }
+
+    /// Completes the segment in progress, if any, and ages the window.
+    pub fn end_segment(&mut self) {
+        let Some(mut seg) = self.open.take() else {
+            return;
+        };
+        let size = seg
+            .parts
+            .iter()
+            .filter_map(|p| p.data.as_ref())
+            .map(Bytes::len)
+            .sum();
+        let mut whole = BytesMut::with_capacity(size);
+        for part in &seg.parts {
+            if let Some(data) = &part.data {
+                whole.extend_from_slice(data);
+            }
+        }
+        seg.data = whole.freeze();
+        self.segments.push_back(seg);
+        while self.segments.len() > self.config.window_segments.max(1) {
+            if let Some(old) = self.segments.pop_front() {
+                if old.discontinuity {
+                    self.discontinuity_sequence += 1;
+                }
+            }
+        }
+        let keep_parts_from = self.segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
+        for seg in self.segments.iter_mut().take(keep_parts_from) {
+            for part in &mut seg.parts {
+                part.data = None;
+            }
+        }
+        let oldest_init = self.segments.front().map(|s| s.init_id);
+        if let Some(oldest) = oldest_init {
+            self.inits.retain(|(id, _)| *id >= oldest);
+        }
+    }
+
+    fn grow_target_duration(&mut self, seconds: f64) {
+        self.target_duration = self.target_duration.max(seconds.round() as u64);
+    }
+
+    pub fn target_duration(&self) -> u64 {
+        self.target_duration
+    }
+
+    pub fn init(&self, id: u32) -> Option<&Bytes> {
+        self.inits.iter().find(|(i, _)| *i == id).map(|(_, b)| b)
+    }
+
+    pub fn segments(&self) -> impl Iterator<Item = &SegmentEntry> {
+        self.segments.iter()
+    }
+
+    pub fn open_segment(&self) -> Option<&SegmentEntry> {
+        self.open.as_ref()
+    }
+
+    pub fn discontinuity_sequence(&self) -> u64 {
+        self.discontinuity_sequence
+    }
+
+    /// The msn the next new segment will get.
+    pub fn next_msn(&self) -> u64 {
+        self.next_msn
+    }
+
+    /// The whole segment `msn`, when complete and still in the window.
+    pub fn segment(&self, msn: u64) -> Option<&Bytes> {
+        self.segments
+            .iter()
+            .find(|s| s.msn == msn)
+            .map(|s| &s.data)
+    }
+
+    /// Part `part` of segment `msn`, when published and still kept.
+    pub fn part(&self, msn: u64, part: u32) -> Option<&Bytes> {
+        let seg = match &self.open {
+            Some(open) if open.msn == msn => open,
+            _ => self.segments.iter().find(|s| s.msn == msn)?,
+        };
+        seg.parts.get(part as usize)?.data.as_ref()
+    }
+
+    /// The last published part, `None` before the first.
+    pub fn position(&self) -> Option<Position> {
+        let seg = self.open.as_ref().or(self.segments.back())?;
+        let part = u32::try_from(seg.parts.len().checked_sub(1)?).ok()?;
+        Some(Position { msn: seg.msn, part })
+    }
+
+    /// The msn of the newest complete segment.
+    pub fn last_complete_msn(&self) -> Option<u64> {
+        self.segments.back().map(|s| s.msn)
+    }
+
+    /// Whether segment `msn` has ended (it may have aged out since).
+    pub fn segment_complete(&self, msn: u64) -> bool {
+        self.last_complete_msn().is_some_and(|last| msn <= last)
+    }
+
+    /// Peak and average bitrate in bits per second over the complete segments in the
+    /// window (peak) and since start (average); `None` before any media.
+    pub fn bitrates(&self) -> Option<(u64, u64)> {
+        if self.total_seconds <= 0.0 {
+            return None;
+        }
+        let average = (self.total_bytes as f64 * 8.0 / self.total_seconds) as u64;
+        let peak = self
+            .segments
+            .iter()
+            .filter(|s| s.duration > 0.0)
+            .map(|s| (s.data.len() as f64 * 8.0 / s.duration) as u64)
+            .max()
+            .unwrap_or(average)
+            .max(average);
+        Some((peak, average))
+    }
+}
+
+fn open_duration(open: &Option<SegmentEntry>) -> f64 {
+    open.as_ref().map_or(0.0, |s| s.duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(kept: usize) -> RenditionWindow {
+        let mut w = RenditionWindow::new(WindowConfig {
+            part_target: 0.2,
+            segment_target: 2.0,
+            window_segments: kept,
+        });
+        w.set_init(Bytes::from_static(b"init"));
+        w
+    }
+
+    fn fill_segment(w: &mut RenditionWindow, parts: usize) {
+        for i in 0..parts {
+            w.add_part(
+                Bytes::from(vec![i as u8; 10]),
+                0.2,
+                i == 0,
+                SystemTime::UNIX_EPOCH,
+            );
+        }
+        w.end_segment();
+    }
+
+    #[test]
+    fn a_segment_is_its_parts_concatenated() {
+        let mut w = window(3);
+        fill_segment(&mut w, 3);
+        let seg = w.segment(0).expect("segment 0");
+        assert_eq!(seg.len(), 30);
+        assert_eq!(&seg[10..20], &[1u8; 10]);
+        assert_eq!(w.part(0, 2).map(|p| p.len()), Some(10));
+    }
+
+    #[test]
+    fn the_window_ages_and_counts_discontinuities() {
+        let mut w = window(2);
+        fill_segment(&mut w, 2);
+        w.mark_discontinuity();
+        fill_segment(&mut w, 2);
+        fill_segment(&mut w, 2);
+        fill_segment(&mut w, 2);
+        assert!(w.segment(0).is_none());
+        assert!(w.segment(1).is_none());
+        assert_eq!(w.discontinuity_sequence(), 1);
+        assert_eq!(w.position(), Some(Position { msn: 3, part: 1 }));
+    }
+
+    #[test]
+    fn identical_init_bytes_do_not_start_a_new_map() {
+        let mut w = window(3);
+        w.set_init(Bytes::from_static(b"init"));
+        fill_segment(&mut w, 1);
+        w.set_init(Bytes::from_static(b"init2"));
+        fill_segment(&mut w, 1);
+        let ids: Vec<u32> = w.segments().map(|s| s.init_id).collect();
+        assert_eq!(ids, vec![0, 1]);
+    }
+}
