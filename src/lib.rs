@@ -3,6 +3,10 @@
 //! Data path: [`ingest`] (RTMP) → [`pipeline`] → [`packager`] (CMAF, LL-HLS) →
 //! [`api`] (HTTP delivery). [`streams`] says which streams exist and who publishes them.
 
+pub mod api;
+pub mod config;
+pub mod ingest;
 pub mod media;
-pub mod streams;
 pub mod packager;
+pub mod server;
+pub mod streams;

@@ -1,1 +1,148 @@
-fn main() {}
+//! `panocast`: the command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use panocast::config::Config;
+use panocast::server::{self, Started};
+
+#[derive(Parser)]
+#[command(
+    name = "panocast",
+    version,
+    about = "Live-streaming server for 360° video: RTMP in, LL-HLS out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// HTTP listen address [default: 0.0.0.0:8080].
+        #[arg(long)]
+        http: Option<SocketAddr>,
+        /// RTMP listen address [default: 0.0.0.0:1935].
+        #[arg(long)]
+        rtmp: Option<SocketAddr>,
+        /// Data directory [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Log JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Serve {
+        config,
+        http,
+        rtmp,
+        data_dir,
+        log_json,
+    } = cli.command;
+    let mut cfg = match Config::load(config.as_deref()) {
+        Ok(cfg) => cfg,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = cfg.apply_env(|name| std::env::var(name).ok()) {
+        return fail(&e);
+    }
+    cfg.http = http.unwrap_or(cfg.http);
+    cfg.rtmp = rtmp.unwrap_or(cfg.rtmp);
+    cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+    cfg.log_json |= log_json;
+    init_logging(cfg.log_json);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let started = match server::start(cfg, shutdown.clone()).await {
+            Ok(started) => started,
+            Err(e) => return fail(&e),
+        };
+        print_urls(&started);
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+        ExitCode::SUCCESS
+    })
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("panocast: {e}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// What a newcomer needs to point OBS at the server and watch the stream.
+fn print_urls(started: &Started) {
+    let host = |addr: SocketAddr| {
+        if addr.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            addr.ip().to_string()
+        }
+    };
+    let rtmp_host = host(started.rtmp);
+    let http_host = host(started.http);
+    println!();
+    for s in &started.streams {
+        println!("stream {:<12} ({:?})", s.slug, s.projection);
+        println!(
+            "  OBS server:    rtmp://{rtmp_host}:{}/live",
+            started.rtmp.port()
+        );
+        if started.demo {
+            println!("  OBS key:       {}", s.key);
+        }
+        println!(
+            "  playback:      http://{http_host}:{}/hls/{}/index.m3u8",
+            started.http.port(),
+            s.slug
+        );
+    }
+    if !started.demo {
+        println!("  (stream keys are in your config file)");
+    }
+    println!();
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -244,7 +244,8 @@ mod tests {
             "#EXT-X-PART:DURATION=0.20000,URI=\"video/part-2-2.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"video/part-2-3.m4s\"\n#EXT-X-RENDITION-REPORT:URI=\"audio.m3u8\",LAST-MSN=2,LAST-PART=2\n"
         ), "{text}");
         assert!(text.contains("#EXTINF:2.00000,\nvideo/seg-1.m4s\n"));
-        assert!(text.contains("#EXT-X-PART:DURATION=0.20000,URI=\"video/part-2-0.m4s\",INDEPENDENT=YES\n"));
+        assert!(text
+            .contains("#EXT-X-PART:DURATION=0.20000,URI=\"video/part-2-0.m4s\",INDEPENDENT=YES\n"));
     }
 
     #[test]
@@ -264,7 +265,9 @@ mod tests {
         // 20 s of media; segments ending more than 12 s before the end are skipped.
         assert!(text.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n"), "{text}");
         assert!(!text.contains("seg-2.m4s"));
-        assert!(text.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXT-X-MAP:URI=\"video/init-0.mp4\"\n"));
+        assert!(
+            text.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXT-X-MAP:URI=\"video/init-0.mp4\"\n")
+        );
         assert!(text.contains("seg-3.m4s"));
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0\n"));
     }

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, QuotedOrUnquoted, Resolution, VariantStream};
+use m3u8_rs::{
+    AlternativeMedia, AlternativeMediaType, MasterPlaylist, QuotedOrUnquoted, Resolution,
+    VariantStream,
+};
 
 use crate::media::{AacConfig, AvcConfig};
 use crate::streams::Projection;
@@ -28,7 +31,10 @@ pub struct AudioVariant<'a> {
 
 /// Renders the playlist: the video variant (with the audio group) and the audio-only
 /// variant. `None` when there is nothing to play yet.
-pub fn render(video: Option<&VideoVariant<'_>>, audio: Option<&AudioVariant<'_>>) -> Option<String> {
+pub fn render(
+    video: Option<&VideoVariant<'_>>,
+    audio: Option<&AudioVariant<'_>>,
+) -> Option<String> {
     if video.is_none() && audio.is_none() {
         return None;
     }

@@ -242,7 +242,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(out.iter().filter(|c| matches!(c, Cut::SegmentEnd)).count(), 2);
+        assert_eq!(
+            out.iter().filter(|c| matches!(c, Cut::SegmentEnd)).count(),
+            2
+        );
     }
 
     #[test]

@@ -127,7 +127,11 @@ pub struct StreamPackager {
 }
 
 impl StreamPackager {
-    pub fn new(config: PackagerConfig, output: Arc<StreamOutput>, latency: Arc<LatencyStats>) -> Self {
+    pub fn new(
+        config: PackagerConfig,
+        output: Arc<StreamOutput>,
+        latency: Arc<LatencyStats>,
+    ) -> Self {
         let anchor = WallClockAnchor::now();
         Self {
             config,
@@ -174,7 +178,9 @@ impl StreamPackager {
             projection: self.output.stream.projection,
             orientation: self.output.stream.orientation,
         });
-        rendition(state, TrackKind::Video, self.config).window.set_init(init);
+        rendition(state, TrackKind::Video, self.config)
+            .window
+            .set_init(init);
         self.video.started = false;
         self.video.config = Some(config);
     }
@@ -188,8 +194,11 @@ impl StreamPackager {
             track_id: AUDIO_TRACK_ID,
             config: &config,
         });
-        rendition(state, TrackKind::Audio, self.config).window.set_init(init);
-        self.audio.segmenter = Segmenter::new(ticks(self.config.part_target, config.sample_rate), false);
+        rendition(state, TrackKind::Audio, self.config)
+            .window
+            .set_init(init);
+        self.audio.segmenter =
+            Segmenter::new(ticks(self.config.part_target, config.sample_rate), false);
         self.audio.next_dts = None;
         self.audio.config = Some(config);
     }
@@ -217,7 +226,9 @@ impl StreamPackager {
             self.video.last_duration = duration;
             self.video.frames += 1;
             self.video.frame_ticks += u64::from(duration);
-            self.video.segmenter.push(timed(prev, duration), false, &mut cuts);
+            self.video
+                .segmenter
+                .push(timed(prev, duration), false, &mut cuts);
         }
         // A keyframe at or after the target ends the segment now, without waiting for
         // this frame's duration.
@@ -268,7 +279,8 @@ impl StreamPackager {
                 true
             }
             None if self.video.config.is_none() => {
-                self.audio.segmenter.segment_duration() >= ticks(self.config.segment_target, config.sample_rate)
+                self.audio.segmenter.segment_duration()
+                    >= ticks(self.config.segment_target, config.sample_rate)
             }
             _ => false,
         };
@@ -315,12 +327,17 @@ impl StreamPackager {
                     let start_ms = part.base_dts.saturating_mul(1000) / i64::from(timescale);
                     let pdt = self.clock.wall_at_ms(start_ms);
                     let seconds = part.duration as f64 / f64::from(timescale);
-                    rendition(state, kind, self.config)
-                        .window
-                        .add_part(data, seconds, part.independent, pdt);
+                    rendition(state, kind, self.config).window.add_part(
+                        data,
+                        seconds,
+                        part.independent,
+                        pdt,
+                    );
                     self.latency.record_all(
                         kind,
-                        part.received.iter().map(|r| now.saturating_duration_since(*r)),
+                        part.received
+                            .iter()
+                            .map(|r| now.saturating_duration_since(*r)),
                     );
                 }
                 Cut::SegmentEnd => {
@@ -338,7 +355,9 @@ impl StreamPackager {
         if let Some(prev) = self.video.pending.take() {
             let duration = self.video.last_duration;
             self.video.end_ms = prev.dts / 90 + i64::from(duration / 90);
-            self.video.segmenter.push(timed(prev, duration), false, &mut cuts);
+            self.video
+                .segmenter
+                .push(timed(prev, duration), false, &mut cuts);
         }
         self.video.segmenter.finish_segment(&mut cuts);
         self.apply_cuts(state, TrackKind::Video, cuts);
@@ -391,8 +410,9 @@ impl StreamPackager {
                 .find(|r| r.kind == kind)
                 .and_then(|r| r.window.bitrates())
         };
-        let measured_frame_rate = (self.video.frame_ticks > 0)
-            .then(|| self.video.frames as f64 * f64::from(VIDEO_TIMESCALE) / self.video.frame_ticks as f64);
+        let measured_frame_rate = (self.video.frame_ticks > 0).then(|| {
+            self.video.frames as f64 * f64::from(VIDEO_TIMESCALE) / self.video.frame_ticks as f64
+        });
         let video = match (&self.video.config, bitrates(TrackKind::Video)) {
             (Some(config), Some(rates)) => Some(VideoVariant {
                 config,
@@ -409,6 +429,13 @@ impl StreamPackager {
             }),
             _ => None,
         };
+        // Players read the multivariant playlist once: it appears only when every
+        // announced track has media, or a player would never learn of the late one.
+        let announced_missing = (self.video.config.is_some() && video.is_none())
+            || (self.audio.config.is_some() && audio.is_none());
+        if announced_missing {
+            return None;
+        }
         multivariant::render(video.as_ref(), audio.as_ref())
     }
 }

@@ -211,10 +211,7 @@ impl RenditionWindow {
 
     /// The whole segment `msn`, when complete and still in the window.
     pub fn segment(&self, msn: u64) -> Option<&Bytes> {
-        self.segments
-            .iter()
-            .find(|s| s.msn == msn)
-            .map(|s| &s.data)
+        self.segments.iter().find(|s| s.msn == msn).map(|s| &s.data)
     }
 
     /// Part `part` of segment `msn`, when published and still kept.

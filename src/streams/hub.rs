@@ -72,11 +72,7 @@ impl StreamHub {
     }
 
     /// Makes `peer` the publisher of `stream`, taking it over from any current one.
-    pub fn start_publish(
-        self: &Arc<Self>,
-        stream: &StreamDef,
-        peer: SocketAddr,
-    ) -> PublishSession {
+    pub fn start_publish(self: &Arc<Self>, stream: &StreamDef, peer: SocketAddr) -> PublishSession {
         let token = CancellationToken::new();
         let mut slots = lock(&self.slots);
         let slot = slots.entry(stream.slug.clone()).or_insert_with(|| Slot {

@@ -1,37 +1,18 @@
-//! TEMPORARY stand-in with the agreed API; replaced by the real box writer.
-use bytes::Bytes;
+//! Pure fMP4/CMAF writer: init segments (with 360° signaling) and movie fragments.
+//!
+//! Everything here turns config structs and samples into bytes; no I/O, no async.
+//! References: ISO/IEC 14496-12 (ISO BMFF), 14496-14 (MP4, `esds`), 14496-15 (`avcC`),
+//! Google Spherical Video V2 and Apple Video Extended Usage (see
+//! `docs/360-signaling.md`).
 
-use crate::media::{AacConfig, AvcConfig};
-use crate::streams::{Orientation, Projection};
+mod boxes;
+mod fragment;
+mod init;
+mod spherical;
 
-#[derive(Clone, Debug)]
-pub struct Sample {
-    pub duration: u32,
-    pub composition_offset: i32,
-    pub keyframe: bool,
-    pub data: Bytes,
-}
-pub struct VideoInit<'a> {
-    pub track_id: u32,
-    pub timescale: u32,
-    pub config: &'a AvcConfig,
-    pub projection: Projection,
-    pub orientation: Orientation,
-}
-pub struct AudioInit<'a> {
-    pub track_id: u32,
-    pub config: &'a AacConfig,
-}
-pub fn video_init_segment(_v: &VideoInit) -> Bytes {
-    Bytes::from_static(b"vinit")
-}
-pub fn audio_init_segment(_a: &AudioInit) -> Bytes {
-    Bytes::from_static(b"ainit")
-}
-pub fn fragment(_seq: u32, _track: u32, _base: u64, samples: &[Sample]) -> Bytes {
-    let mut v = Vec::new();
-    for s in samples {
-        v.extend_from_slice(&s.data);
-    }
-    Bytes::from(v)
-}
+pub use boxes::Fmp4Error;
+pub use fragment::{fragment, try_fragment, Sample, SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC};
+pub use init::{
+    audio_init_segment, try_audio_init_segment, try_video_init_segment, video_init_segment,
+    AudioInit, VideoInit,
+};

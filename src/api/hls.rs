@@ -1,0 +1,216 @@
+//! LL-HLS delivery: playlists (with blocking reload and delta updates), init
+//! segments, parts (held while hinted) and segments.
+//!
+//! Playlists are rendered by the packager once per change; a request only clones the
+//! rendered [`Bytes`], so thousands of held requests cost memory, not CPU.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::blocking::{self, Directives, PartWait, Readiness};
+use super::problem::Problem;
+use super::resource::{playlist_name, MediaFile};
+use super::AppState;
+use crate::media::TrackKind;
+use crate::packager::output::OutputState;
+use crate::packager::StreamOutput;
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+/// Playlists: about one part duration, never more than half a target duration
+/// (whole seconds only, so 1 s at the default 2 s target).
+const PLAYLIST_CACHE: &str = "public, max-age=1";
+/// Published media never changes.
+const MEDIA_CACHE: &str = "public, max-age=31536000, immutable";
+
+/// How long a blocked request is held: three target durations (6.2.5.2), then 503.
+fn hold_limit(target_duration_s: u64) -> Duration {
+    Duration::from_secs(3 * target_duration_s.max(1))
+}
+
+/// `GET /hls/{slug}/{file}`: the multivariant playlist or a rendition's playlist.
+pub async fn playlist(
+    State(state): State<AppState>,
+    Path((slug, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(name) = playlist_name(&file) else {
+        return Problem::not_found(format!("no HLS resource named {file}")).into_response();
+    };
+    let output = match stream_output(&state, &slug).await {
+        Ok(output) => output,
+        Err(problem) => return problem.into_response(),
+    };
+    let Some(rendition) = name else {
+        let multivariant = output.lock().multivariant.clone();
+        return match multivariant {
+            Some(bytes) => playlist_response(bytes),
+            None => not_live(&slug).into_response(),
+        };
+    };
+    let directives = match Directives::parse(query.as_deref()) {
+        Ok(d) => d,
+        Err(e) => return Problem::bad_request(e.to_string()).into_response(),
+    };
+    let hold = {
+        let st = output.lock();
+        match st.rendition(rendition) {
+            Some(r) => hold_limit(r.window.target_duration()),
+            None => return not_live(&slug).into_response(),
+        }
+    };
+    let answer = wait_until(&output, hold, |st| {
+        let Some(r) = st.rendition(rendition) else {
+            return ControlFlow::Break(not_live(&slug).into_response());
+        };
+        match blocking::playlist_readiness(&directives, &r.window) {
+            Readiness::TooFarAhead => ControlFlow::Break(
+                Problem::bad_request(format!(
+                    "_HLS_msn is more than two segments beyond the last segment ({})",
+                    r.window.next_msn()
+                ))
+                .into_response(),
+            ),
+            Readiness::Wait => ControlFlow::Continue(()),
+            Readiness::Ready => match &r.playlist {
+                Some(p) if directives.skip => {
+                    ControlFlow::Break(playlist_response(p.delta.clone()))
+                }
+                Some(p) => ControlFlow::Break(playlist_response(p.full.clone())),
+                None => ControlFlow::Continue(()),
+            },
+        }
+    })
+    .await;
+    answer.unwrap_or_else(|| {
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            "the requested segment or part did not arrive within three target durations",
+        )
+        .into_response()
+    })
+}
+
+/// `GET /hls/{slug}/{rendition}/{file}`: init segment, part or segment.
+pub async fn media(
+    State(state): State<AppState>,
+    Path((slug, rendition, file)): Path<(String, String, String)>,
+) -> Response {
+    let Some(media) = MediaFile::parse(&file) else {
+        return Problem::not_found(format!("no HLS resource named {rendition}/{file}"))
+            .into_response();
+    };
+    let output = match stream_output(&state, &slug).await {
+        Ok(output) => output,
+        Err(problem) => return problem.into_response(),
+    };
+    let missing = || Problem::not_found(format!("{rendition}/{file} is not in the live window"));
+    let (kind, hold) = {
+        let st = output.lock();
+        match st.rendition(&rendition) {
+            Some(r) => (r.kind, hold_limit(r.window.target_duration())),
+            None => return missing().into_response(),
+        }
+    };
+    let content_type = match kind {
+        TrackKind::Video => "video/mp4",
+        TrackKind::Audio => "audio/mp4",
+    };
+    let found = wait_until(&output, hold, |st| {
+        let Some(r) = st.rendition(&rendition) else {
+            return ControlFlow::Break(None);
+        };
+        let w = &r.window;
+        match media {
+            MediaFile::Init(id) => ControlFlow::Break(w.init(id).cloned()),
+            MediaFile::Segment(msn) => ControlFlow::Break(w.segment(msn).cloned()),
+            MediaFile::Part { msn, part } => match w.part(msn, part) {
+                Some(bytes) => ControlFlow::Break(Some(bytes.clone())),
+                // A GET for the preload-hinted part is held until the part is complete.
+                None => match blocking::missing_part(w, msn, part) {
+                    PartWait::Hold => ControlFlow::Continue(()),
+                    PartWait::Never => ControlFlow::Break(None),
+                },
+            },
+        }
+    })
+    .await
+    .flatten();
+    match found {
+        Some(bytes) => media_response(bytes, content_type),
+        None => missing().into_response(),
+    }
+}
+
+/// Runs `check` now and after every change of the stream until it breaks, or until
+/// `hold` has passed (`None`).
+async fn wait_until<T>(
+    output: &StreamOutput,
+    hold: Duration,
+    mut check: impl FnMut(&OutputState) -> ControlFlow<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + hold;
+    // Subscribe before the first check so no change slips between check and wait.
+    let mut changes = output.subscribe();
+    loop {
+        if let ControlFlow::Break(answer) = check(&output.lock()) {
+            return Some(answer);
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) | Err(_) => return None,
+        }
+    }
+}
+
+async fn stream_output(state: &AppState, slug: &str) -> Result<Arc<StreamOutput>, Problem> {
+    if let Some(output) = state.outputs.get(slug) {
+        return Ok(output);
+    }
+    if state.directory.by_slug(slug).await.is_some() {
+        Err(not_live(slug))
+    } else {
+        Err(Problem::not_found(format!(
+            "there is no stream named {slug}"
+        )))
+    }
+}
+
+fn not_live(slug: &str) -> Problem {
+    Problem::not_found(format!("stream {slug} is not live"))
+}
+
+fn playlist_response(body: Bytes) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(PLAYLIST_TYPE),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(PLAYLIST_CACHE),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn media_response(body: Bytes, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(MEDIA_CACHE)),
+        ],
+        body,
+    )
+        .into_response()
+}
