@@ -102,6 +102,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
         outputs,
         directory: Arc::clone(&directory),
         latency,
+        hub: Arc::clone(&hub),
     });
     let http_shutdown = shutdown.clone();
     tokio::spawn(async move {

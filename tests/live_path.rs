@@ -98,6 +98,13 @@ async fn published_rtmp_plays_as_ll_hls_with_360_signaling() {
         .expect("audio-only variant");
     assert_eq!(audio_only.codecs.as_deref(), Some("mp4a.40.2"));
 
+    let info = get(&client, &server.url("/api/v1/streams/cam")).await;
+    let info: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+    assert_eq!(info["projection"], "equirect");
+    assert_eq!(info["orientation"]["yaw"], 90.0);
+    assert_eq!(info["live"], true);
+    assert_eq!(info["ingest"]["status"], "live");
+
     // The media playlist follows the LL-HLS rules.
     let video_url = server.url("/hls/cam/video.m3u8");
     let p = wait_segments(&client, &video_url, 2, Duration::from_secs(20)).await;
@@ -506,6 +513,19 @@ async fn http_errors_are_json_problems() {
         .as_str()
         .unwrap_or_default()
         .contains("not live"));
+    let info = get(&client, &server.url("/api/v1/streams/other")).await;
+    assert_eq!(info.status, 200);
+    let info: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+    assert_eq!(info["projection"], "flat");
+    assert_eq!(info["live"], false);
+    assert_eq!(info["ingest"]["status"], "idle");
+    assert_eq!(info["playback_url"], "/hls/other/index.m3u8");
+    assert_eq!(
+        get(&client, &server.url("/api/v1/streams/nope"))
+            .await
+            .status,
+        404
+    );
     let bad = get(&client, &server.url("/hls/cam/video/part-x-1.m4s")).await;
     assert_eq!(bad.status, 404);
 }

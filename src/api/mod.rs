@@ -6,6 +6,7 @@ pub mod hls;
 pub mod metrics;
 pub mod problem;
 pub mod resource;
+pub mod streams;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::packager::latency::LatencyStats;
 use crate::packager::Outputs;
+use crate::streams::hub::StreamHub;
 use crate::streams::StreamDirectory;
 use problem::Problem;
 
@@ -27,6 +29,7 @@ pub struct AppState {
     pub outputs: Arc<Outputs>,
     pub directory: Arc<dyn StreamDirectory>,
     pub latency: Arc<LatencyStats>,
+    pub hub: Arc<StreamHub>,
 }
 
 /// The whole HTTP surface.
@@ -41,6 +44,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/streams/{slug}", get(streams::stream_info))
         .route("/hls/{slug}/{file}", get(hls::playlist))
         .route("/hls/{slug}/{rendition}/{file}", get(hls::media))
         .fallback(|| async { Problem::not_found("no such resource") })

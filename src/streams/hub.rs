@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::media::{MediaEvent, WallClockAnchor};
@@ -52,10 +53,32 @@ struct Slot {
     peer: Option<SocketAddr>,
 }
 
+/// What the ingest of a stream is doing, as admins and players see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum IngestState {
+    /// Nobody publishes (push) or the source is not pulled.
+    #[default]
+    Idle,
+    /// A pull source is being connected.
+    Connecting,
+    /// Media is arriving.
+    Live {
+        /// RFC 3339 time the current publisher started.
+        since: String,
+    },
+    /// A pull source failed; the next attempt comes after `retry_in_ms`.
+    Retrying {
+        last_error: String,
+        retry_in_ms: u64,
+    },
+}
+
 /// Registry of streams that have been published since start.
 pub struct StreamHub {
     factory: Arc<dyn SinkFactory>,
     slots: Mutex<HashMap<String, Slot>>,
+    states: Mutex<HashMap<String, IngestState>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,6 +91,7 @@ impl StreamHub {
         Arc::new(Self {
             factory,
             slots: Mutex::new(HashMap::new()),
+            states: Mutex::new(HashMap::new()),
         })
     }
 
@@ -103,6 +127,9 @@ impl StreamHub {
         }
         slot.peer = Some(peer);
         drop(slots);
+        let since = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.set_state(&stream.slug, IngestState::Live { since });
         PublishSession {
             hub: Arc::clone(self),
             slug: stream.slug.clone(),
@@ -119,12 +146,25 @@ impl StreamHub {
             .is_some_and(|slot| slot.current.is_some())
     }
 
+    /// Records what the ingest of `slug` is doing (pull sources report connecting and
+    /// retrying themselves; publishing sets live and idle).
+    pub fn set_state(&self, slug: &str, state: IngestState) {
+        lock(&self.states).insert(slug.to_string(), state);
+    }
+
+    /// What the ingest of `slug` is doing.
+    pub fn state(&self, slug: &str) -> IngestState {
+        lock(&self.states).get(slug).cloned().unwrap_or_default()
+    }
+
     fn finish(&self, slug: &str, generation: u64) {
         let mut slots = lock(&self.slots);
         if let Some(slot) = slots.get_mut(slug) {
             if slot.current.as_ref().is_some_and(|(g, _)| *g == generation) {
                 slot.current = None;
                 slot.peer = None;
+                drop(slots);
+                self.set_state(slug, IngestState::Idle);
             }
         }
     }
