@@ -498,6 +498,18 @@ async fn http_errors_are_json_problems() {
     let client = client();
     let health = get(&client, &server.url("/healthz")).await;
     assert_eq!(health.status, 200);
+    // h2c with prior knowledge, as LL-HLS players behind an HTTP/2 proxy use it.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("h2 client");
+    let resp = h2
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("h2c request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
     let unknown = get(&client, &server.url("/hls/nope/index.m3u8")).await;
     assert_eq!(unknown.status, 404);
     let problem: serde_json::Value = serde_json::from_slice(&unknown.body).expect("json problem");
