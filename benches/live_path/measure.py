@@ -8,6 +8,7 @@ Subcommands (all output on stdout, errors on stderr with a non-zero exit):
   wait-http URL TIMEOUT          wait until URL answers 200
   http-status URL                print the HTTP status of GET URL (0 if unreachable)
   tree PID                       print PID and its direct children (nginx master + workers)
+  workers PID                    print the children of PID named "... worker process"
   cpu PID...                     print utime+stime of the PIDs, summed, in seconds
   hwm PID...                     print VmHWM (peak RSS) of the PIDs, summed, in KiB
   metric URL NAME [LABEL=VALUE...]
@@ -87,6 +88,14 @@ def children(pid):
         except (OSError, ValueError):
             continue
     return sorted(out)
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def cpu_seconds(pids):
@@ -209,6 +218,8 @@ def main(argv):
     elif cmd == "tree":
         pid = int(args[0])
         print(" ".join(str(p) for p in [pid] + children(pid)))
+    elif cmd == "workers":
+        print(" ".join(str(p) for p in children(int(args[0])) if "worker process" in cmdline(p)))
     elif cmd == "cpu":
         print(f"{cpu_seconds(args):.3f}")
     elif cmd == "hwm":

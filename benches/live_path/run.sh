@@ -15,7 +15,7 @@
 #   BENCH_SERVERS        servers to measure [panocast nginx]; (a) needs panocast
 #   BENCH_PARTS          what to run [latency load]
 #   BENCH_OUT            cache for the encoded inputs and logs [<repo>/bench-out]
-#   BENCH_HTTP_PORT, BENCH_RTMP_PORT, BENCH_NGINX_PORT  [18080, 11935, 11936]
+#   BENCH_HTTP_PORT, BENCH_RTMP_PORT, BENCH_NGINX_PORT  [28080, 21935, 21936]
 #   PANOCAST_BIN         run this binary instead of building target/release/panocast
 #   NGINX_WORKERS        nginx worker_processes [auto]
 #   NGINX_RTMP_MODULE    [/usr/lib/nginx/modules/ngx_rtmp_module.so]
@@ -32,9 +32,9 @@ BENCH_PUBLISHERS="${BENCH_PUBLISHERS:-1 4 8}"
 BENCH_SERVERS="${BENCH_SERVERS:-panocast nginx}"
 BENCH_PARTS="${BENCH_PARTS:-latency load}"
 BENCH_OUT="${BENCH_OUT:-$repo/bench-out}"
-HTTP_PORT="${BENCH_HTTP_PORT:-18080}"
-RTMP_PORT="${BENCH_RTMP_PORT:-11935}"
-NGINX_PORT="${BENCH_NGINX_PORT:-11936}"
+HTTP_PORT="${BENCH_HTTP_PORT:-28080}"
+RTMP_PORT="${BENCH_RTMP_PORT:-21935}"
+NGINX_PORT="${BENCH_NGINX_PORT:-21936}"
 NGINX_WORKERS="${NGINX_WORKERS:-auto}"
 NGINX_RTMP_MODULE="${NGINX_RTMP_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}"
 HOST=127.0.0.1
@@ -50,6 +50,16 @@ has() { [[ " $1 " == *" $2 "* ]]; }
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/panocast-bench.XXXXXX")"
 server_pid=""
 pusher_pids=()
+sleep_pid=""
+
+# pause SECONDS: a sleep that a signal interrupts at once (a foreground
+# `sleep` would hold back the trap until it ends).
+pause() {
+    sleep "$1" &
+    sleep_pid=$!
+    wait "$sleep_pid" || true
+    sleep_pid=""
+}
 
 stop_pid() { # PID: TERM, wait up to 5 s, then KILL
     local pid="$1" i
@@ -78,6 +88,7 @@ stop_server() {
 
 cleanup() {
     trap - EXIT INT TERM
+    [[ -n "$sleep_pid" ]] && kill "$sleep_pid" 2>/dev/null
     stop_pushers
     stop_server
     rm -rf "$tmp"
@@ -188,7 +199,8 @@ start_panocast() { # STREAMS LOGNAME
     server_pid=$!
     measure wait-http "http://$HOST:$HTTP_PORT/healthz" 30 ||
         { tail -n 20 "$logs/$2.log" >&2; die "panocast did not start"; }
-    measure wait-tcp "$HOST" "$RTMP_PORT" 10 || die "panocast RTMP port not listening"
+    # Both listeners are bound before /healthz answers; a TCP probe of the
+    # RTMP port would only put a failed handshake in the server's log.
     measured_pids=("$server_pid")
 }
 
@@ -207,7 +219,8 @@ start_nginx() { # LOGNAME
     server_pid=$!
     measure wait-tcp "$HOST" "$NGINX_PORT" 10 ||
         { cat "$logs/$1.log" "$prefix/logs/error.log" >&2; die "nginx did not start"; }
-    # Let the master fork its workers, then measure master + workers.
+    # Let the master fork its workers, then measure master + workers (and
+    # the cache manager nginx starts beside them).
     local i tree
     for ((i = 0; i < 50; i++)); do
         read -r -a tree <<<"$(measure tree "$server_pid")"
@@ -271,7 +284,7 @@ probe_output() {
         url="http://$HOST:$HTTP_PORT/hls/bench1/index.m3u8"
     fi
     out="$(timeout 20 ffprobe -v error -show_entries stream=codec_name,width,height -of csv=p=0 "$url" 2>/dev/null |
-        sed -n '1,2p' | paste -sd ' ' -)" || true
+        sed 's/,*$//; /^$/d' | sort -u | paste -sd ' ' -)" || true
     echo "${out:-probe failed}"
 }
 
@@ -283,7 +296,7 @@ if has "$BENCH_PARTS" latency && has "$BENCH_SERVERS" panocast; then
     log "(a) latency: 1 publisher, 1920x960@30, ${BENCH_SECONDS}s"
     start_server panocast 1 latency-panocast
     start_pushers panocast 1 "$latency_input"
-    sleep "$BENCH_SECONDS"
+    pause "$BENCH_SECONDS"
     [[ "$(alive_pushers)" == 1 ]] || { tail -n 20 "$logs/push-panocast-1-1.log" >&2; die "publisher exited early"; }
     echo
     echo "(a) server-added latency, RTMP frame parsed -> LL-HLS part published"
@@ -313,28 +326,33 @@ if has "$BENCH_PARTS" load; then
             fi
             t0="$(now)"
             start_pushers "$server" "$n" "$load_input"
-            sleep "$BENCH_LOAD_SECONDS"
+            pause "$BENCH_LOAD_SECONDS"
+            # The measured window is [t0, t1]: publishers start right after t0
+            # and are still sending at t1; the checks below come after it.
+            t1="$(now)"
+            cpu1="$(measure cpu "${measured_pids[@]}")"
             alive="$(alive_pushers)"
-            ok="$(outputs_ok "$server" "$n")"
-            note="publishers alive $alive/$n, HLS out $ok/$n, probe: $(probe_output "$server")"
+            frames1=""
             if [[ "$server" == panocast ]]; then
                 frames1="$(measure metric "http://$HOST:$HTTP_PORT/metrics" \
                     panocast_part_latency_seconds_count track=video || true)"
+            fi
+            ok="$(outputs_ok "$server" "$n")"
+            note="publishers alive $alive/$n, HLS out $ok/$n, probe: $(probe_output "$server")"
+            if [[ "$server" == panocast ]]; then
                 if [[ "$frames0" =~ ^[0-9.]+$ && "$frames1" =~ ^[0-9.]+$ ]]; then
                     note+=", video frames $(awk -v a="$frames0" -v b="$frames1" 'BEGIN { print b - a }')"
                 fi
             else
                 note+=", segments $(find "$tmp/nginx/hls" -name '*.ts' | wc -l)"
             fi
-            stop_pushers
-            t1="$(now)"
-            sleep 1 # let the server finish what was in flight
-            cpu1="$(measure cpu "${measured_pids[@]}")"
             if [[ "$server" == nginx ]]; then
-                rss="$(measure hwm "${measured_pids[@]:1}")" # the workers
+                read -r -a workers <<<"$(measure workers "$server_pid")"
+                rss="$(measure hwm "${workers[@]}")"
             else
                 rss="$(measure hwm "${measured_pids[@]}")"
             fi
+            stop_pushers
             stop_server
             media_s="$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", n * (b - a) }')"
             cpu_s="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')"
