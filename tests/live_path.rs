@@ -199,6 +199,32 @@ async fn published_rtmp_plays_as_ll_hls_with_360_signaling() {
         assert!(side.contains("\"yaw\": 90"), "{side}");
     }
 
+    // A segment is exactly its parts, with an exact Content-Length.
+    let (_, seg_uri) = p.segments.last().expect("a complete segment").clone();
+    let seg_msn = seg_uri
+        .trim_start_matches("video/seg-")
+        .trim_end_matches(".m4s");
+    let prefix = format!("video/part-{seg_msn}-");
+    let mut joined = Vec::new();
+    for part in p.parts.iter().filter(|x| x.uri.starts_with(&prefix)) {
+        joined.extend_from_slice(
+            &get(&client, &server.url(&format!("/hls/cam/{}", part.uri)))
+                .await
+                .body,
+        );
+    }
+    assert!(!joined.is_empty(), "parts of {seg_uri} are listed");
+    let resp = client
+        .get(server.url(&format!("/hls/cam/{seg_uri}")))
+        .send()
+        .await
+        .expect("segment");
+    assert_eq!(resp.content_length(), Some(joined.len() as u64));
+    assert_eq!(
+        resp.bytes().await.expect("segment body").as_ref(),
+        joined.as_slice()
+    );
+
     // Blocking reload: ask for the hinted part; the held part GET and the playlist
     // come back together, within about one part duration of each other.
     let p = read_ll_playlist(&get(&client, &video_url).await.text());

@@ -8,6 +8,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -129,10 +130,10 @@ pub async fn media(
         };
         let w = &r.window;
         match media {
-            MediaFile::Init(id) => ControlFlow::Break(w.init(id).cloned()),
-            MediaFile::Segment(msn) => ControlFlow::Break(w.segment(msn).cloned()),
+            MediaFile::Init(id) => ControlFlow::Break(w.init(id).map(|b| vec![b.clone()])),
+            MediaFile::Segment(msn) => ControlFlow::Break(w.segment(msn)),
             MediaFile::Part { msn, part } => match w.part(msn, part) {
-                Some(bytes) => ControlFlow::Break(Some(bytes.clone())),
+                Some(bytes) => ControlFlow::Break(Some(vec![bytes.clone()])),
                 // A GET for the preload-hinted part is held until the part is complete.
                 None => match blocking::missing_part(w, msn, part) {
                     PartWait::Hold => ControlFlow::Continue(()),
@@ -144,7 +145,7 @@ pub async fn media(
     .await
     .flatten();
     match found {
-        Some(bytes) => media_response(bytes, content_type),
+        Some(chunks) => media_response(chunks, content_type),
         None => missing().into_response(),
     }
 }
@@ -204,11 +205,21 @@ fn playlist_response(body: Bytes) -> Response {
         .into_response()
 }
 
-fn media_response(body: Bytes, content_type: &'static str) -> Response {
+/// A media response from its chunks: a segment is sent as its parts, never copied
+/// into one buffer.
+fn media_response(chunks: Vec<Bytes>, content_type: &'static str) -> Response {
+    let length: usize = chunks.iter().map(Bytes::len).sum();
+    let body = match <[Bytes; 1]>::try_from(chunks) {
+        Ok([one]) => Body::from(one),
+        Err(chunks) => Body::from_stream(futures_util::stream::iter(
+            chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+        )),
+    };
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static(MEDIA_CACHE)),
+            (header::CONTENT_LENGTH, HeaderValue::from(length)),
         ],
         body,
     )

@@ -1,21 +1,22 @@
 //! The live window of one rendition: init segments, complete segments and the parts
 //! of the segment in progress, all in memory.
 //!
-//! Published bytes never change: a part, a segment or an init segment is stored once
-//! as [`Bytes`] and every viewer gets a reference-counted clone.
+//! Published bytes never change: a part or an init segment is stored once as [`Bytes`]
+//! and every viewer gets a reference-counted clone. A segment is its parts in order
+//! (each part is a complete `moof`+`mdat`), so it is never copied into one buffer:
+//! the window costs its media bytes once.
 
 use std::collections::VecDeque;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// One published part.
 #[derive(Clone, Debug)]
 pub struct PartEntry {
     pub duration: f64,
     pub independent: bool,
-    /// `None` once the part has aged out of the playlist's part list.
-    pub data: Option<Bytes>,
+    pub data: Bytes,
 }
 
 /// A segment, complete or in progress.
@@ -24,8 +25,8 @@ pub struct SegmentEntry {
     pub msn: u64,
     pub duration: f64,
     pub parts: Vec<PartEntry>,
-    /// The whole segment; empty while it is in progress.
-    pub data: Bytes,
+    /// Bytes of all parts.
+    pub size: u64,
     pub program_date_time: SystemTime,
     /// The first segment after a publisher change.
     pub discontinuity: bool,
@@ -47,11 +48,6 @@ pub struct WindowConfig {
     /// Complete segments kept.
     pub window_segments: usize,
 }
-
-/// How many of the newest complete segments keep their parts' bytes: parts are listed
-/// for about three target durations, and a player that read the playlist just before a
-/// segment ended may still ask for them.
-const SEGMENTS_WITH_PARTS: usize = 4;
 
 /// One rendition's live window.
 pub struct RenditionWindow {
@@ -125,53 +121,35 @@ impl RenditionWindow {
                 msn,
                 duration: 0.0,
                 parts: Vec::new(),
-                data: Bytes::new(),
+                size: 0,
                 program_date_time: pdt,
                 discontinuity,
                 init_id,
             }
         });
         open.duration += duration;
+        open.size += data.len() as u64;
         self.total_bytes += data.len() as u64;
         self.total_seconds += duration;
         open.parts.push(PartEntry {
             duration,
             independent,
-            data: Some(data),
+            data,
         });
         self.grow_target_duration(open_duration(&self.open));
     }
 
     /// Completes the segment in progress, if any, and ages the window.
     pub fn end_segment(&mut self) {
-        let Some(mut seg) = self.open.take() else {
+        let Some(seg) = self.open.take() else {
             return;
         };
-        let size = seg
-            .parts
-            .iter()
-            .filter_map(|p| p.data.as_ref())
-            .map(Bytes::len)
-            .sum();
-        let mut whole = BytesMut::with_capacity(size);
-        for part in &seg.parts {
-            if let Some(data) = &part.data {
-                whole.extend_from_slice(data);
-            }
-        }
-        seg.data = whole.freeze();
         self.segments.push_back(seg);
         while self.segments.len() > self.config.window_segments.max(1) {
             if let Some(old) = self.segments.pop_front() {
                 if old.discontinuity {
                     self.discontinuity_sequence += 1;
                 }
-            }
-        }
-        let keep_parts_from = self.segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
-        for seg in self.segments.iter_mut().take(keep_parts_from) {
-            for part in &mut seg.parts {
-                part.data = None;
             }
         }
         let oldest_init = self.segments.front().map(|s| s.init_id);
@@ -209,9 +187,11 @@ impl RenditionWindow {
         self.next_msn
     }
 
-    /// The whole segment `msn`, when complete and still in the window.
-    pub fn segment(&self, msn: u64) -> Option<&Bytes> {
-        self.segments.iter().find(|s| s.msn == msn).map(|s| &s.data)
+    /// The parts that make up segment `msn`, in order, when it is complete and still
+    /// in the window.
+    pub fn segment(&self, msn: u64) -> Option<Vec<Bytes>> {
+        let seg = self.segments.iter().find(|s| s.msn == msn)?;
+        Some(seg.parts.iter().map(|p| p.data.clone()).collect())
     }
 
     /// Part `part` of segment `msn`, when published and still kept.
@@ -220,7 +200,7 @@ impl RenditionWindow {
             Some(open) if open.msn == msn => open,
             _ => self.segments.iter().find(|s| s.msn == msn)?,
         };
-        seg.parts.get(part as usize)?.data.as_ref()
+        seg.parts.get(part as usize).map(|p| &p.data)
     }
 
     /// The last published part, `None` before the first.
@@ -251,7 +231,7 @@ impl RenditionWindow {
             .segments
             .iter()
             .filter(|s| s.duration > 0.0)
-            .map(|s| (s.data.len() as f64 * 8.0 / s.duration) as u64)
+            .map(|s| (s.size as f64 * 8.0 / s.duration) as u64)
             .max()
             .unwrap_or(average)
             .max(average);
@@ -293,7 +273,7 @@ mod tests {
     fn a_segment_is_its_parts_concatenated() {
         let mut w = window(3);
         fill_segment(&mut w, 3);
-        let seg = w.segment(0).expect("segment 0");
+        let seg: Vec<u8> = w.segment(0).expect("segment 0").concat();
         assert_eq!(seg.len(), 30);
         assert_eq!(&seg[10..20], &[1u8; 10]);
         assert_eq!(w.part(0, 2).map(|p| p.len()), Some(10));
