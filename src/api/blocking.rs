@@ -123,30 +123,8 @@ pub fn missing_part(window: &RenditionWindow, msn: u64, part: u32) -> PartWait {
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
-
-    use bytes::Bytes;
-
     use super::*;
-    use crate::packager::window::WindowConfig;
-
-    fn window(complete: usize, open_parts: usize) -> RenditionWindow {
-        let mut w = RenditionWindow::new(WindowConfig {
-            part_target: 0.2,
-            segment_target: 2.0,
-            window_segments: 10,
-        });
-        for _ in 0..complete {
-            for p in 0..10 {
-                w.add_part(Bytes::new(), 0.2, p == 0, SystemTime::UNIX_EPOCH);
-            }
-            w.end_segment();
-        }
-        for p in 0..open_parts {
-            w.add_part(Bytes::new(), 0.2, p == 0, SystemTime::UNIX_EPOCH);
-        }
-        w
-    }
+    use crate::packager::window::test_window;
 
     fn ask(msn: u64, part: Option<u32>) -> Directives {
         Directives {
@@ -178,7 +156,7 @@ mod tests {
 
     #[test]
     fn a_published_part_is_ready_the_next_one_waits() {
-        let w = window(2, 3); // segment 2 has parts 0..=2
+        let w = test_window(2, 3); // segment 2 has parts 0..=2
         assert_eq!(playlist_readiness(&ask(2, Some(2)), &w), Readiness::Ready);
         assert_eq!(playlist_readiness(&ask(2, Some(3)), &w), Readiness::Wait);
         assert_eq!(playlist_readiness(&ask(1, None), &w), Readiness::Ready);
@@ -189,7 +167,7 @@ mod tests {
 
     #[test]
     fn far_future_msn_is_refused() {
-        let w = window(2, 3);
+        let w = test_window(2, 3);
         assert_eq!(playlist_readiness(&ask(4, Some(0)), &w), Readiness::Wait);
         assert_eq!(
             playlist_readiness(&ask(5, Some(0)), &w),
@@ -203,7 +181,7 @@ mod tests {
 
     #[test]
     fn only_the_hinted_parts_are_held() {
-        let w = window(2, 3);
+        let w = test_window(2, 3);
         assert_eq!(missing_part(&w, 2, 3), PartWait::Hold);
         assert_eq!(missing_part(&w, 3, 0), PartWait::Hold);
         assert_eq!(missing_part(&w, 2, 9), PartWait::Never);

@@ -190,39 +190,14 @@ fn format_date_time(t: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use bytes::Bytes;
-
     use super::*;
-    use crate::packager::window::WindowConfig;
-
-    fn window_with(segments: usize, open_parts: usize) -> RenditionWindow {
-        let mut w = RenditionWindow::new(WindowConfig {
-            part_target: 0.2,
-            segment_target: 2.0,
-            window_segments: 10,
-        });
-        w.set_init(Bytes::from_static(b"init"));
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        for s in 0..segments {
-            for p in 0..10 {
-                let pdt = t0 + Duration::from_millis((s * 2000 + p * 200) as u64);
-                w.add_part(Bytes::from_static(b"p"), 0.2, p == 0, pdt);
-            }
-            w.end_segment();
-        }
-        for p in 0..open_parts {
-            w.add_part(Bytes::from_static(b"p"), 0.2, p == 0, t0);
-        }
-        w
-    }
+    use crate::packager::window::test_window;
 
     const VIDEO: RenditionUris<'static> = RenditionUris { dir: "video" };
 
     #[test]
     fn the_live_edge_has_parts_a_hint_and_a_report() {
-        let w = window_with(2, 3);
+        let w = test_window(2, 3);
         let reports = [RenditionReport {
             uri: "audio.m3u8",
             position: Some(Position { msn: 2, part: 2 }),
@@ -250,7 +225,7 @@ mod tests {
 
     #[test]
     fn parts_are_listed_only_near_the_live_edge() {
-        let w = window_with(8, 1);
+        let w = test_window(8, 1);
         let text = render(&w, &VIDEO, &[], false);
         assert!(!text.contains("part-0-"), "{text}");
         assert!(!text.contains("part-4-"), "{text}");
@@ -260,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_delta_update_skips_what_is_older_than_can_skip_until() {
-        let w = window_with(10, 0);
+        let w = test_window(10, 0);
         let text = render(&w, &VIDEO, &[], true);
         // 20 s of media; segments ending more than 12 s before the end are skipped.
         assert!(text.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n"), "{text}");

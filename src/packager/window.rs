@@ -239,6 +239,31 @@ impl RenditionWindow {
     }
 }
 
+/// A window of `complete` 2 s segments of ten 200 ms parts, then `open_parts` parts of
+/// the next, with PROGRAM-DATE-TIME counting from 2023-11-14T22:13:20Z.
+#[cfg(test)]
+pub(crate) fn test_window(complete: usize, open_parts: usize) -> RenditionWindow {
+    use std::time::Duration;
+    let mut w = RenditionWindow::new(WindowConfig {
+        part_target: 0.2,
+        segment_target: 2.0,
+        window_segments: 10,
+    });
+    w.set_init(Bytes::from_static(b"init"));
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let part_at = |s: usize, p: usize| t0 + Duration::from_millis((s * 2000 + p * 200) as u64);
+    for s in 0..complete {
+        for p in 0..10 {
+            w.add_part(Bytes::from_static(b"p"), 0.2, p == 0, part_at(s, p));
+        }
+        w.end_segment();
+    }
+    for p in 0..open_parts {
+        w.add_part(Bytes::from_static(b"p"), 0.2, p == 0, part_at(complete, p));
+    }
+    w
+}
+
 fn open_duration(open: &Option<SegmentEntry>) -> f64 {
     open.as_ref().map_or(0.0, |s| s.duration)
 }
