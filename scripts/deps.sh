@@ -35,6 +35,9 @@ packages=(
     gstreamer1.0-plugins-ugly
     gstreamer1.0-libav
     gstreamer1.0-tools
+    # tests/rtsp_ingest.rs: the test camera (gst-rtsp-server and its Rust bindings).
+    libgstrtspserver-1.0-dev
+    gstreamer1.0-rtsp
     libssl-dev
     curl
 )

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::ingest::rtsp::{RtspSource, RtspTransport};
 use crate::streams::definition::is_valid_slug;
 use crate::streams::{Orientation, Projection};
 
@@ -24,6 +25,7 @@ pub struct Config {
     pub log_json: bool,
     pub hls: HlsConfig,
     pub rtmp_ingest: RtmpIngestConfig,
+    pub rtsp_ingest: RtspIngestConfig,
     /// Streams that may be published; empty means "make a demo stream".
     pub streams: Vec<StreamConfig>,
 }
@@ -37,6 +39,7 @@ impl Default for Config {
             log_json: false,
             hls: HlsConfig::default(),
             rtmp_ingest: RtmpIngestConfig::default(),
+            rtsp_ingest: RtspIngestConfig::default(),
             streams: Vec::new(),
         }
     }
@@ -85,26 +88,110 @@ impl Default for RtmpIngestConfig {
     }
 }
 
+/// Timing of RTSP pulls (streams with `source = { kind = "rtsp-pull", ... }`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtspIngestConfig {
+    /// Each of DESCRIBE, SETUP and PLAY must be answered within this.
+    pub step_timeout_ms: u64,
+    /// A camera that delivers no media for this long has failed and is reconnected.
+    pub stall_timeout_ms: u64,
+    /// First delay after a failure; doubles per consecutive failure.
+    pub retry_min_ms: u64,
+    /// Longest delay between attempts.
+    pub retry_max_ms: u64,
+    /// A session live this long resets the delay to `retry_min_ms`.
+    pub healthy_after_ms: u64,
+}
+
+impl Default for RtspIngestConfig {
+    fn default() -> Self {
+        Self {
+            step_timeout_ms: 10_000,
+            stall_timeout_ms: 10_000,
+            retry_min_ms: 1_000,
+            retry_max_ms: 30_000,
+            healthy_after_ms: 30_000,
+        }
+    }
+}
+
+/// Where a stream's media comes from.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// An encoder publishes to `rtmp://HOST/<app>/<key>` (the default).
+    #[default]
+    RtmpPush,
+    /// panocast pulls an RTSP camera for as long as it runs.
+    RtspPull(RtspPullConfig),
+}
+
+/// An RTSP camera. Credentials go either in the URL userinfo or in `username` and
+/// `password`; they are never logged.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtspPullConfig {
+    pub url: String,
+    #[serde(default)]
+    pub transport: RtspTransport,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl RtspPullConfig {
+    /// The parsed source; [`Config::validate`] has checked that this succeeds.
+    pub fn source(&self) -> Result<RtspSource, crate::ingest::rtsp::source::SourceError> {
+        RtspSource::new(
+            &self.url,
+            self.username.as_deref(),
+            self.password.as_deref(),
+            self.transport,
+        )
+    }
+}
+
+impl std::fmt::Debug for RtspPullConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspPullConfig")
+            .field(
+                "url",
+                &crate::ingest::rtsp::source::redact_userinfo(&self.url),
+            )
+            .field("transport", &self.transport)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 /// A stream declared in the config file.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {
     pub slug: String,
-    /// Secret stream key; never logged.
-    pub key: String,
+    /// Secret RTMP stream key; never logged. Required for `rtmp-push` streams; an
+    /// `rtsp-pull` stream has none and cannot be published over RTMP.
+    #[serde(default)]
+    pub key: Option<String>,
     #[serde(default)]
     pub projection: Projection,
     #[serde(default)]
     pub orientation: Orientation,
+    #[serde(default)]
+    pub source: SourceConfig,
 }
 
 impl std::fmt::Debug for StreamConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamConfig")
             .field("slug", &self.slug)
-            .field("key", &"<redacted>")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
             .field("projection", &self.projection)
             .field("orientation", &self.orientation)
+            .field("source", &self.source)
             .finish()
     }
 }
@@ -205,6 +292,25 @@ impl Config {
         if self.rtmp_ingest.app.is_empty() || self.rtmp_ingest.app.contains('/') {
             return bad("rtmp_ingest.app must be one non-empty path segment".into());
         }
+        let rtsp = &self.rtsp_ingest;
+        for (name, value, min) in [
+            ("step_timeout_ms", rtsp.step_timeout_ms, 500),
+            ("stall_timeout_ms", rtsp.stall_timeout_ms, 500),
+            ("retry_min_ms", rtsp.retry_min_ms, 100),
+            ("healthy_after_ms", rtsp.healthy_after_ms, 1_000),
+        ] {
+            if !(min..=600_000).contains(&value) {
+                return bad(format!(
+                    "rtsp_ingest.{name} must be {min}..=600000, not {value}"
+                ));
+            }
+        }
+        if !(rtsp.retry_min_ms..=600_000).contains(&rtsp.retry_max_ms) {
+            return bad(format!(
+                "rtsp_ingest.retry_max_ms must be retry_min_ms..=600000, not {}",
+                rtsp.retry_max_ms
+            ));
+        }
         for (i, s) in self.streams.iter().enumerate() {
             if !is_valid_slug(&s.slug) {
                 return bad(format!(
@@ -212,17 +318,39 @@ impl Config {
                     s.slug
                 ));
             }
-            if s.key.len() < 8 || s.key.contains(['/', '?', ' ']) {
-                return bad(format!(
-                    "stream {}: the key needs at least 8 characters and no '/', '?' or spaces",
-                    s.slug
-                ));
+            match (&s.source, &s.key) {
+                (SourceConfig::RtmpPush, None) => {
+                    return bad(format!(
+                        "stream {}: an rtmp-push stream needs a key",
+                        s.slug
+                    ));
+                }
+                (SourceConfig::RtmpPush, Some(key)) => {
+                    if key.len() < 8 || key.contains(['/', '?', ' ']) {
+                        return bad(format!(
+                            "stream {}: the key needs at least 8 characters and no '/', '?' or spaces",
+                            s.slug
+                        ));
+                    }
+                }
+                (SourceConfig::RtspPull(_), Some(_)) => {
+                    return bad(format!(
+                        "stream {}: an rtsp-pull stream cannot be published over RTMP; remove its key",
+                        s.slug
+                    ));
+                }
+                (SourceConfig::RtspPull(pull), None) => {
+                    if let Err(e) = pull.source() {
+                        // The error text never contains the password.
+                        return bad(format!("stream {}: source url: {e}", s.slug));
+                    }
+                }
             }
             for other in &self.streams[..i] {
                 if other.slug == s.slug {
                     return bad(format!("stream slug {} is declared twice", s.slug));
                 }
-                if other.key == s.key {
+                if other.key.is_some() && other.key == s.key {
                     return bad(format!("streams {} and {} share a key", other.slug, s.slug));
                 }
             }
@@ -236,6 +364,21 @@ impl Config {
 
     pub fn segment_target(&self) -> Duration {
         Duration::from_millis(self.hls.segment_target_ms)
+    }
+
+    /// The RTSP ingest timing as the supervisors take it.
+    pub fn rtsp_settings(&self) -> crate::ingest::rtsp::RtspIngestSettings {
+        let ms = Duration::from_millis;
+        let r = &self.rtsp_ingest;
+        crate::ingest::rtsp::RtspIngestSettings {
+            pull: crate::ingest::rtsp::puller::PullSettings {
+                step_timeout: ms(r.step_timeout_ms),
+                stall_timeout: ms(r.stall_timeout_ms),
+            },
+            retry_min: ms(r.retry_min_ms),
+            retry_max: ms(r.retry_max_ms),
+            healthy_after: ms(r.healthy_after_ms),
+        }
     }
 }
 
@@ -267,6 +410,97 @@ mod tests {
         assert_eq!(config.streams[0].projection, Projection::EquirectStereoTb);
         assert_eq!(config.streams[0].orientation.yaw, 90.0);
         config.validate().expect("valid");
+    }
+
+    #[test]
+    fn rtsp_pull_streams() {
+        let config: Config = toml::from_str(
+            r#"
+            [rtsp_ingest]
+            stall_timeout_ms = 3000
+            [[streams]]
+            slug = "theta"
+            source = { kind = "rtsp-pull", url = "rtsp://admin:s3cret-pw@10.1.2.3/live", transport = "udp" }
+            [[streams]]
+            slug = "insta"
+            source = { kind = "rtsp-pull", url = "rtsp://10.1.2.4:8554/ch0", username = "u", password = "s3cret-pw" }
+            [[streams]]
+            slug = "obs"
+            key = "secret-key-1"
+            source = { kind = "rtmp-push" }
+            "#,
+        )
+        .expect("valid toml");
+        config.validate().expect("valid");
+        let SourceConfig::RtspPull(pull) = &config.streams[0].source else {
+            panic!("rtsp-pull expected");
+        };
+        assert_eq!(pull.transport, RtspTransport::Udp);
+        let source = pull.source().expect("source");
+        assert_eq!(source.url().as_str(), "rtsp://10.1.2.3/live");
+        let SourceConfig::RtspPull(pull) = &config.streams[1].source else {
+            panic!("rtsp-pull expected");
+        };
+        assert_eq!(pull.transport, RtspTransport::Tcp);
+        assert_eq!(config.streams[2].source, SourceConfig::RtmpPush);
+        assert_eq!(config.rtsp_settings().pull.stall_timeout.as_millis(), 3000);
+        // Nothing secret in Debug output.
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("s3cret-pw") && !debug.contains("secret-key-1"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn rtsp_pull_mistakes_are_refused() {
+        let check = |streams: &str| {
+            let config: Config = toml::from_str(streams).expect("toml");
+            config.validate().map_err(|e| e.to_string())
+        };
+        let e = check(
+            r#"[[streams]]
+            slug = "a"
+            key = "secret-key-1"
+            source = { kind = "rtsp-pull", url = "rtsp://cam/x" }"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("cannot be published over RTMP"), "{e}");
+        let e = check(
+            r#"[[streams]]
+            slug = "a"
+            source = { kind = "rtsp-pull", url = "http://user:pw-secret@cam/x" }"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("scheme") && !e.contains("pw-secret"), "{e}");
+        let e = check(
+            r#"[[streams]]
+            slug = "a"
+            source = { kind = "rtsp-pull", url = "rtsp://u:p@cam/x", username = "u" }"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("both"), "{e}");
+        let e = check(
+            r#"[[streams]]
+            slug = "a""#,
+        )
+        .unwrap_err();
+        assert!(e.contains("needs a key"), "{e}");
+        assert!(toml::from_str::<Config>(
+            r#"[[streams]]
+            slug = "a"
+            source = { kind = "rtsp-pull", url = "rtsp://cam/x", transport = "sctp" }"#
+        )
+        .is_err());
+        assert!(toml::from_str::<Config>(
+            r#"[[streams]]
+            slug = "a"
+            source = { kind = "rtsp-pull", url = "rtsp://cam/x", passwrd = "x" }"#
+        )
+        .is_err());
+        let mut config = Config::default();
+        config.rtsp_ingest.retry_max_ms = 10;
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use panocast::config::Config;
+use panocast::config::{Config, SourceConfig};
 use panocast::server::{self, Started};
 
 #[derive(Parser)]
@@ -113,12 +113,21 @@ fn print_urls(started: &Started) {
     println!();
     for s in &started.streams {
         println!("stream {:<12} ({:?})", s.slug, s.projection);
-        println!(
-            "  OBS server:    rtmp://{rtmp_host}:{}/live",
-            started.rtmp.port()
-        );
-        if started.demo {
-            println!("  OBS key:       {}", s.key);
+        match &s.source {
+            SourceConfig::RtmpPush => {
+                println!(
+                    "  OBS server:    rtmp://{rtmp_host}:{}/live",
+                    started.rtmp.port()
+                );
+                if started.demo {
+                    println!("  OBS key:       {}", s.key.as_deref().unwrap_or_default());
+                }
+            }
+            // Only the URL without its userinfo, never the credentials.
+            SourceConfig::RtspPull(pull) => match pull.source() {
+                Ok(source) => println!("  pulls RTSP:    {}", source.url()),
+                Err(_) => println!("  pulls RTSP:    (invalid url)"),
+            },
         }
         println!(
             "  playback:      http://{http_host}:{}/hls/{}/index.m3u8",

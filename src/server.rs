@@ -10,8 +10,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
-use crate::config::{Config, StreamConfig};
+use crate::config::{Config, SourceConfig, StreamConfig};
 use crate::ingest::rtmp::{self, RtmpConfig};
+use crate::ingest::rtsp;
 use crate::packager::latency::LatencyStats;
 use crate::packager::{Outputs, PackagerConfig, PackagerFactory};
 use crate::streams::config_directory::{ConfigDirectory, KeyedStream};
@@ -113,6 +114,36 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
+    // One supervisor per pulled camera; each watches `shutdown` and ends with it.
+    let rtsp_settings = config.rtsp_settings();
+    for s in &config.streams {
+        let SourceConfig::RtspPull(pull) = &s.source else {
+            continue;
+        };
+        // validate() checked the source.
+        let source = match pull.source() {
+            Ok(source) => source,
+            Err(e) => {
+                return Err(crate::config::ConfigError::Invalid(format!(
+                    "stream {}: source url: {e}",
+                    s.slug
+                ))
+                .into())
+            }
+        };
+        let stream = StreamDef {
+            slug: s.slug.clone(),
+            projection: s.projection,
+            orientation: s.orientation,
+        };
+        tokio::spawn(rtsp::supervise(
+            stream,
+            source,
+            Arc::clone(&hub),
+            rtsp_settings,
+            shutdown.clone(),
+        ));
+    }
     let rtmp_config = RtmpConfig {
         app: config.rtmp_ingest.app.clone(),
         handshake_timeout: Duration::from_millis(config.rtmp_ingest.handshake_timeout_ms),
@@ -154,9 +185,10 @@ fn demo_stream(data_dir: &Path) -> Result<StreamConfig, StartError> {
     };
     Ok(StreamConfig {
         slug: "demo".into(),
-        key,
+        key: Some(key),
         projection: Projection::Equirect,
         orientation: Default::default(),
+        source: SourceConfig::RtmpPush,
     })
 }
 

@@ -106,7 +106,7 @@ impl Server {
                 projection: Projection::Equirect,
                 orientation: Orientation::default(),
             },
-            key: KEY.to_owned(),
+            key: Some(KEY.to_owned()),
         }]));
         let hub = StreamHub::new(Arc::new(RecordingFactory(recorder.clone())));
         let config = RtmpConfig {

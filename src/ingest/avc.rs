@@ -230,6 +230,15 @@ fn frame_rate(sps: &SeqParameterSet) -> Option<f64> {
     fps.is_finite().then_some(fps)
 }
 
+/// `max_num_reorder_frames` from the SPS VUI bitstream restriction (H.264 E.2.1): how
+/// many frames may precede a frame in decode order and follow it in output order.
+/// `None` when the SPS does not parse or does not say.
+pub fn max_reorder_frames(sps: &[u8]) -> Option<u32> {
+    let parsed = parse_sps(sps).ok()?;
+    let restrictions = parsed.vui_parameters?.bitstream_restrictions?;
+    Some(restrictions.max_num_reorder_frames)
+}
+
 /// Checks the framing of one AVCC sample and returns it with 4-byte NAL lengths, as
 /// [`crate::media::AccessUnit`] requires, plus whether it holds an IDR picture.
 ///

@@ -2,7 +2,8 @@
 //!
 //! [`flv`] parses tag bodies, [`avc`] and [`aac`] the codec configurations, [`clock`]
 //! unwraps RTMP timestamps, [`demux`] ties them into one publish session's events, and
-//! [`rtmp`] speaks the protocol and owns the sockets.
+//! [`rtmp`] speaks the protocol and owns the sockets. [`rtsp`] pulls cameras instead
+//! of waiting for a publisher, and reuses [`avc`] and [`aac`].
 
 pub mod aac;
 pub mod avc;
@@ -10,3 +11,4 @@ pub mod clock;
 pub mod demux;
 pub mod flv;
 pub mod rtmp;
+pub mod rtsp;

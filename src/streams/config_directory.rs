@@ -5,11 +5,12 @@ use subtle::ConstantTimeEq;
 
 use super::{StreamDef, StreamDirectory};
 
-/// A stream and the key that publishes it.
+/// A stream and the key that publishes it; `None` for a stream that is pulled
+/// (RTSP) and so cannot be published.
 #[derive(Clone)]
 pub struct KeyedStream {
     pub stream: StreamDef,
-    pub key: String,
+    pub key: Option<String>,
 }
 
 impl std::fmt::Debug for KeyedStream {
@@ -39,7 +40,8 @@ impl StreamDirectory for ConfigDirectory {
         // streams exist or which prefix matched.
         let mut found = None;
         for entry in &self.streams {
-            if bool::from(entry.key.as_bytes().ct_eq(stream_key.as_bytes())) {
+            let Some(key) = &entry.key else { continue };
+            if bool::from(key.as_bytes().ct_eq(stream_key.as_bytes())) {
                 found = Some(entry.stream.clone());
             }
         }

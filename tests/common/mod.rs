@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A running `panocast serve`, killed on drop.
@@ -14,6 +14,9 @@ pub struct Server {
     child: Child,
     pub http: String,
     pub rtmp: String,
+    /// Every line the server wrote (its log goes to stdout, panics to stderr; stderr is
+    /// also echoed to ours).
+    log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -31,10 +34,20 @@ impl Server {
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start panocast");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let (mut http, mut rtmp) = (None, None);
@@ -43,6 +56,9 @@ impl Server {
                 Some(Ok(line)) => line,
                 _ => panic!("panocast exited before printing its URLs"),
             };
+            log.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(line.clone());
             if let Some(url) = line.split("OBS server:").nth(1) {
                 rtmp = Some(url.trim().trim_end_matches("/live").to_string());
             }
@@ -51,14 +67,26 @@ impl Server {
                 http = url.find("/hls/").map(|i| url[..i].to_string());
             }
         }
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stdout so the server never blocks on a full pipe; the log
+        // (tracing writes to stdout) is kept for the tests.
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
         Server {
             child,
             http: http.unwrap_or_default(),
             rtmp: rtmp.unwrap_or_default(),
+            log,
             _dir: dir,
         }
+    }
+
+    /// The server's log lines so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn publish_url(&self, key: &str) -> String {
