@@ -36,6 +36,14 @@ pub enum DbError {
 pub async fn open(data_dir: &Path) -> Result<Pool, DbError> {
     let path = data_dir.join(FILE_NAME);
     let shown = path.display().to_string();
+    if !path.exists() {
+        // Password hashes and token hashes: owner-only, like the signing key. SQLite
+        // gives its -wal and -shm files the same mode.
+        crate::data_dir::write_secret(&path, b"").map_err(|e| DbError::Open {
+            path: shown.clone(),
+            source: sqlx::Error::Io(e),
+        })?;
+    }
     let options = SqliteConnectOptions::from_str("sqlite://")
         .map_err(|source| DbError::Open {
             path: shown.clone(),

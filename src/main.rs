@@ -166,7 +166,12 @@ fn create_user(
         };
         match panocast::auth::accounts::create_user(&pool, username, password, role).await {
             Ok(user) => {
-                println!("created {} ({}) id {}", user.username, role.as_str(), user.id);
+                println!(
+                    "created {} ({}) id {}",
+                    user.username,
+                    role.as_str(),
+                    user.id
+                );
                 pool.close().await;
                 ExitCode::SUCCESS
             }

@@ -191,7 +191,10 @@ pub async fn register(
 /// The account of the access token.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = Problem)))]
-pub async fn me(State(state): State<AppState>, Authed(caller): Authed) -> Result<Json<User>, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> Result<Json<User>, ApiError> {
     accounts::user_by_id(&state.auth.pool, &caller.user_id)
         .await
         .map_err(|e| Problem::internal(&e))?
@@ -230,9 +233,10 @@ pub async fn list_users(
         return Err(Problem::forbidden("only admins list accounts").into());
     }
     let limit = page.limit()?;
-    let mut items = accounts::list_users(&state.auth.pool, page.cursor.as_deref(), limit as i64 + 1)
-        .await
-        .map_err(|e| Problem::internal(&e))?;
+    let mut items =
+        accounts::list_users(&state.auth.pool, page.cursor.as_deref(), limit as i64 + 1)
+            .await
+            .map_err(|e| Problem::internal(&e))?;
     let next_cursor = (items.len() > limit).then(|| {
         items.truncate(limit);
         items.last().map(|u| u.username.clone()).unwrap_or_default()

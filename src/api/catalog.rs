@@ -214,7 +214,9 @@ pub async fn list(
 ) -> Result<Json<Page<StreamView>>, ApiError> {
     let limit = page.limit()?;
     let (records, next_cursor) = state.catalog.list(page.cursor.as_deref(), limit, |r| {
-        caller.as_ref().map_or(r.visibility == Visibility::Public, |c| c.may_see(r))
+        caller
+            .as_ref()
+            .map_or(r.visibility == Visibility::Public, |c| c.may_see(r))
     });
     Ok(Json(Page {
         items: records.iter().map(|r| view(&state, r)).collect(),

@@ -97,7 +97,9 @@ mod tests {
     fn document_is_openapi_31_and_docs_page_is_offline() {
         let doc: serde_json::Value =
             serde_json::from_str(&ApiDoc::openapi().to_json().expect("json")).expect("parse");
-        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+        assert!(doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")));
         assert!(doc["paths"]["/api/v1/streams/{stream}/playback-token"]["post"].is_object());
         assert!(!DOCS_HTML.contains("http://") && !DOCS_HTML.contains("https://"));
     }

@@ -49,7 +49,11 @@ impl Problem {
     }
 
     pub fn unprocessable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", detail)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Content",
+            detail,
+        )
     }
 
     /// 500 for a failure the client cannot fix; the cause goes to the log, not the body.

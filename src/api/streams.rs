@@ -2,7 +2,7 @@
 //!
 //! Public and unlisted streams answer anyone. A private stream answers a playback
 //! token for it (`?token=` or `Authorization: Bearer`, as on HLS) or the access token
-//! of its owner or an admin.
+//! of its owner or an admin (in the header only).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -31,7 +31,8 @@ pub async fn stream_info(
     };
     if stream.visibility == Visibility::Private {
         let token = query_token(query.as_deref()).or_else(|| bearer(&headers));
-        let managed = token
+        // Access tokens only in the header: URLs end up in logs.
+        let managed = bearer(&headers)
             .and_then(|t| state.auth.caller(Some(t)).ok().flatten())
             .is_some_and(|caller| caller.may_manage(&stream));
         if !managed {

@@ -57,7 +57,8 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
-        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("role {role}").into()))?,
+        role: Role::parse(&role)
+            .ok_or_else(|| sqlx::Error::Decode(format!("role {role}").into()))?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -154,7 +155,10 @@ pub async fn check_password(
     .fetch_optional(pool)
     .await?;
     let (user, phc) = match &row {
-        Some(r) => (Some(user_from_row(r)?), r.try_get::<String, _>("password_hash")?),
+        Some(r) => (
+            Some(user_from_row(r)?),
+            r.try_get::<String, _>("password_hash")?,
+        ),
         None => (None, password::dummy_hash().to_string()),
     };
     let pw = password_text.to_string();

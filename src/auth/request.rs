@@ -123,7 +123,11 @@ impl Authenticator {
     }
 
     /// An access token for `user_id`.
-    pub fn access_token(&self, user_id: &str, role: Role) -> Result<String, super::tokens::TokenError> {
+    pub fn access_token(
+        &self,
+        user_id: &str,
+        role: Role,
+    ) -> Result<String, super::tokens::TokenError> {
         let claims = Claims {
             role: Some(role),
             ..self

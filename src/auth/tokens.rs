@@ -230,7 +230,10 @@ mod tests {
         assert!(b.verify(&token, Audience::Api).is_err());
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let payload = token.split('.').nth(1).expect("payload");
-        let none = format!("{}.{payload}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#));
+        let none = format!(
+            "{}.{payload}.",
+            b64.encode(br#"{"alg":"none","typ":"JWT"}"#)
+        );
         assert!(a.verify(&none, Audience::Api).is_err());
     }
 }

@@ -205,8 +205,10 @@ struct Index {
 impl Index {
     fn insert(&mut self, record: StreamRecord, key_hash: String) {
         self.remove(&record.slug);
-        self.slug_by_id.insert(record.id.clone(), record.slug.clone());
-        self.slug_by_key.insert(key_hash.clone(), record.slug.clone());
+        self.slug_by_id
+            .insert(record.id.clone(), record.slug.clone());
+        self.slug_by_key
+            .insert(key_hash.clone(), record.slug.clone());
         self.key_by_slug.insert(record.slug.clone(), key_hash);
         self.by_slug.insert(record.slug.clone(), Arc::new(record));
     }
@@ -228,7 +230,8 @@ pub struct Catalog {
     writes: tokio::sync::Mutex<()>,
 }
 
-const COLUMNS: &str = "id, slug, title, description, tags, owner_id, projection, yaw, pitch, roll, \
+const COLUMNS: &str =
+    "id, slug, title, description, tags, owner_id, projection, yaw, pitch, roll, \
      ladder, visibility, scheduled_start, scheduled_end, key_hash, created_at, updated_at";
 
 fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamRecord, String), sqlx::Error> {
