@@ -101,11 +101,11 @@ impl IntoResponse for Problem {
 
 /// An error response of an API handler: a problem, or a response built around one
 /// (with extra headers such as `Retry-After`).
-pub struct ApiError(pub Response);
+pub struct ApiError(pub Box<Response>);
 
 impl From<Problem> for ApiError {
     fn from(problem: Problem) -> Self {
-        ApiError(problem.into_response())
+        ApiError(Box::new(problem.into_response()))
     }
 }
 
@@ -117,7 +117,7 @@ impl From<crate::auth::request::Denied> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }
 
@@ -133,5 +133,5 @@ pub fn too_many_requests(wait: std::time::Duration) -> ApiError {
     if let Ok(value) = header::HeaderValue::from_str(&secs.max(1).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    ApiError(response)
+    ApiError(Box::new(response))
 }
