@@ -26,7 +26,10 @@ pub struct Config {
     pub hls: HlsConfig,
     pub rtmp_ingest: RtmpIngestConfig,
     pub rtsp_ingest: RtspIngestConfig,
-    /// Streams that may be published; empty means "make a demo stream".
+    /// Accounts, tokens and playback gating.
+    pub auth: AuthConfig,
+    /// Streams imported into an empty catalog; none (and an empty catalog) means "make
+    /// a demo stream".
     pub streams: Vec<StreamConfig>,
 }
 
@@ -40,6 +43,7 @@ impl Default for Config {
             hls: HlsConfig::default(),
             rtmp_ingest: RtmpIngestConfig::default(),
             rtsp_ingest: RtspIngestConfig::default(),
+            auth: AuthConfig::default(),
             streams: Vec::new(),
         }
     }
@@ -112,6 +116,84 @@ impl Default for RtspIngestConfig {
             retry_min_ms: 1_000,
             retry_max_ms: 30_000,
             healthy_after_ms: 30_000,
+        }
+    }
+}
+
+/// How tokens are signed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    /// Ed25519; the key pair is generated into the data directory on first start and
+    /// the public half published at `/.well-known/jwks.json`.
+    #[default]
+    EdDSA,
+    /// HMAC-SHA256 with `auth.jwt_secret` (or `PANOCAST_JWT_SECRET`); nothing is
+    /// published, so only holders of the secret can verify.
+    HS256,
+}
+
+/// A secret from the config or the environment; never printed.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Accounts, tokens and playback gating.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Signing algorithm; tokens are verified with this one only, whatever their
+    /// header says.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// HS256 secret, at least 32 bytes.
+    pub jwt_secret: Option<Secret>,
+    /// `iss` of every token, checked on every token.
+    pub issuer: String,
+    /// Lifetime of access tokens (audience `api`).
+    pub access_ttl_s: u64,
+    /// Lifetime of refresh tokens.
+    pub refresh_ttl_s: u64,
+    /// Lifetime of playback tokens (audience `playback`). A player needs a new token
+    /// (a reload) after this.
+    pub playback_ttl_s: u64,
+    /// Lets anyone create a `viewer` account with `POST /api/v1/auth/register`.
+    pub open_registration: bool,
+    /// Login and refresh attempts: burst per client address, then one every
+    /// `60 / per_minute` seconds.
+    pub address_burst: u32,
+    pub address_per_minute: u32,
+    /// Login attempts per account name.
+    pub account_burst: u32,
+    pub account_per_minute: u32,
+    /// Largest accepted request body on the REST API.
+    pub max_body_bytes: usize,
+    /// Password of the first admin (user `admin`), used only while there is no
+    /// account at all; from `PANOCAST_ADMIN_PASSWORD` only, never from the file.
+    #[serde(skip)]
+    pub bootstrap_admin_password: Option<Secret>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_algorithm: JwtAlgorithm::EdDSA,
+            jwt_secret: None,
+            issuer: "panocast".into(),
+            access_ttl_s: 15 * 60,
+            refresh_ttl_s: 30 * 24 * 3600,
+            playback_ttl_s: 3600,
+            open_registration: false,
+            address_burst: 30,
+            address_per_minute: 30,
+            account_burst: 10,
+            account_per_minute: 5,
+            max_body_bytes: 64 * 1024,
+            bootstrap_admin_password: None,
         }
     }
 }
@@ -259,6 +341,12 @@ impl Config {
             &vars,
             &mut self.hls.segment_target_ms,
         )?;
+        if let Some(secret) = vars("PANOCAST_JWT_SECRET") {
+            self.auth.jwt_secret = Some(Secret(secret));
+        }
+        if let Some(password) = vars("PANOCAST_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
+            self.auth.bootstrap_admin_password = Some(Secret(password));
+        }
         parse(
             "PANOCAST_HLS_WINDOW_SEGMENTS",
             &vars,
@@ -311,6 +399,7 @@ impl Config {
                 rtsp.retry_max_ms
             ));
         }
+        self.auth.validate().map_err(ConfigError::Invalid)?;
         for (i, s) in self.streams.iter().enumerate() {
             if !is_valid_slug(&s.slug) {
                 return bad(format!(
@@ -379,6 +468,44 @@ impl Config {
             retry_max: ms(r.retry_max_ms),
             healthy_after: ms(r.healthy_after_ms),
         }
+    }
+}
+
+impl AuthConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.jwt_algorithm == JwtAlgorithm::HS256
+            && self.jwt_secret.as_ref().is_none_or(|s| s.0.len() < 32)
+        {
+            return Err(
+                "auth.jwt_algorithm = \"HS256\" needs auth.jwt_secret (or PANOCAST_JWT_SECRET) of at least 32 bytes".into(),
+            );
+        }
+        if self.issuer.is_empty() {
+            return Err("auth.issuer must not be empty".into());
+        }
+        for (name, v) in [
+            ("access_ttl_s", self.access_ttl_s),
+            ("refresh_ttl_s", self.refresh_ttl_s),
+            ("playback_ttl_s", self.playback_ttl_s),
+        ] {
+            if !(10..=365 * 24 * 3600).contains(&v) {
+                return Err(format!("auth.{name} must be 10 s .. 1 year, not {v}"));
+            }
+        }
+        for (name, v) in [
+            ("address_burst", self.address_burst),
+            ("address_per_minute", self.address_per_minute),
+            ("account_burst", self.account_burst),
+            ("account_per_minute", self.account_per_minute),
+        ] {
+            if v == 0 {
+                return Err(format!("auth.{name} must be at least 1"));
+            }
+        }
+        if !(1024..=16 << 20).contains(&self.max_body_bytes) {
+            return Err("auth.max_body_bytes must be 1 KiB .. 16 MiB".into());
+        }
+        Ok(())
     }
 }
 

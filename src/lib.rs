@@ -4,7 +4,11 @@
 //! [`api`] (HTTP delivery). [`streams`] says which streams exist and who publishes them.
 
 pub mod api;
+pub mod auth;
+pub mod catalog;
 pub mod config;
+pub mod data_dir;
+pub mod db;
 pub mod ingest;
 pub mod media;
 pub mod packager;

@@ -41,17 +41,57 @@ enum Command {
         #[arg(long)]
         log_json: bool,
     },
+    /// Manage accounts in the data directory's database (the server may be running).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account. The password is read from standard input (one line), never
+    /// from the command line.
+    CreateUser {
+        /// TOML config file (for data_dir).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value = "admin")]
+        username: String,
+        /// admin, broadcaster or viewer.
+        #[arg(long, value_parser = ["admin", "broadcaster", "viewer"])]
+        role: String,
+        /// Read the password from standard input (the only way; accepted for
+        /// scripts that spell it out).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Serve {
-        config,
-        http,
-        rtmp,
-        data_dir,
-        log_json,
-    } = cli.command;
+    let (config, http, rtmp, data_dir, log_json) = match cli.command {
+        Command::Serve {
+            config,
+            http,
+            rtmp,
+            data_dir,
+            log_json,
+        } => (config, http, rtmp, data_dir, log_json),
+        Command::Admin {
+            command:
+                AdminCommand::CreateUser {
+                    config,
+                    data_dir,
+                    username,
+                    role,
+                    password_stdin: _,
+                },
+        } => return create_user(config, data_dir, &username, &role),
+    };
     let mut cfg = match Config::load(config.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => return fail(&e),
@@ -83,6 +123,63 @@ fn main() -> ExitCode {
     })
 }
 
+/// `panocast admin create-user`.
+fn create_user(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    username: &str,
+    role: &str,
+) -> ExitCode {
+    use std::io::{BufRead, IsTerminal, Write};
+    let mut cfg = match Config::load(config.as_deref()) {
+        Ok(cfg) => cfg,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = cfg.apply_env(|name| std::env::var(name).ok()) {
+        return fail(&e);
+    }
+    let data_dir = data_dir.unwrap_or(cfg.data_dir);
+    let Some(role) = panocast::auth::Role::parse(role) else {
+        return fail(&"unknown role");
+    };
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password for {username}: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut password = String::new();
+    if let Err(e) = stdin.lock().read_line(&mut password) {
+        return fail(&e);
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    runtime.block_on(async move {
+        if let Err(e) = std::fs::create_dir_all(&data_dir) {
+            return fail(&e);
+        }
+        let pool = match panocast::db::open(&data_dir).await {
+            Ok(pool) => pool,
+            Err(e) => return fail(&e),
+        };
+        match panocast::auth::accounts::create_user(&pool, username, password, role).await {
+            Ok(user) => {
+                println!(
+                    "created {} ({}) id {}",
+                    user.username,
+                    role.as_str(),
+                    user.id
+                );
+                pool.close().await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        }
+    })
+}
+
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("panocast: {e}");
     ExitCode::FAILURE
@@ -111,6 +208,14 @@ fn print_urls(started: &Started) {
     let rtmp_host = host(started.rtmp);
     let http_host = host(started.http);
     println!();
+    println!(
+        "HTTP API:        http://{http_host}:{}/api/v1 (docs: /api/v1/docs)",
+        started.http.port()
+    );
+    println!(
+        "RTMP ingest:     rtmp://{rtmp_host}:{}/live",
+        started.rtmp.port()
+    );
     for s in &started.streams {
         println!("stream {:<12} ({:?})", s.slug, s.projection);
         match &s.source {
@@ -135,8 +240,8 @@ fn print_urls(started: &Started) {
             s.slug
         );
     }
-    if !started.demo {
-        println!("  (stream keys are in your config file)");
+    if !started.demo && !started.streams.is_empty() {
+        println!("  (stream keys were shown when the streams were created)");
     }
     println!();
 }

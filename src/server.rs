@@ -10,14 +10,18 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::auth::request::Authenticator;
+use crate::auth::tokens::{KeyError, TokenKeys};
+use crate::auth::{accounts, Role};
+use crate::catalog::{Catalog, StreamFields};
 use crate::config::{Config, SourceConfig, StreamConfig};
+use crate::db::{self, DbError};
 use crate::ingest::rtmp::{self, RtmpConfig};
 use crate::ingest::rtsp;
 use crate::packager::latency::LatencyStats;
 use crate::packager::{Outputs, PackagerConfig, PackagerFactory};
-use crate::streams::config_directory::{ConfigDirectory, KeyedStream};
 use crate::streams::hub::StreamHub;
-use crate::streams::{Projection, StreamDef, StreamDirectory};
+use crate::streams::{Projection, StreamDirectory};
 
 /// Where a started server listens, and the streams it took from the config.
 pub struct Started {
@@ -43,30 +47,40 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("catalog: {0}")]
+    Catalog(String),
 }
 
 /// Binds both listeners and runs the server until `shutdown` is cancelled.
 pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Started, StartError> {
-    let demo = config.streams.is_empty();
-    if demo {
-        config.streams.push(demo_stream(&config.data_dir)?);
-    }
     config.validate()?;
-
-    let directory: Arc<dyn StreamDirectory> = Arc::new(ConfigDirectory::new(
-        config
-            .streams
-            .iter()
-            .map(|s| KeyedStream {
-                stream: StreamDef {
-                    slug: s.slug.clone(),
-                    projection: s.projection,
-                    orientation: s.orientation,
-                },
-                key: s.key.clone(),
-            })
-            .collect(),
-    ));
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let pool = db::open(&config.data_dir).await?;
+    bootstrap_admin(&pool, &config).await?;
+    let keys = TokenKeys::load_or_create(&config.auth, &config.data_dir)?;
+    let catalog = Arc::new(
+        Catalog::load(pool.clone())
+            .await
+            .map_err(|e| StartError::Catalog(e.to_string()))?,
+    );
+    // Pulled cameras come from the config file on every start; the catalog does not
+    // carry sources yet, and seeding replaces `config.streams` with catalog records.
+    let pulled: Vec<StreamConfig> = config
+        .streams
+        .iter()
+        .filter(|s| matches!(s.source, SourceConfig::RtspPull(_)))
+        .cloned()
+        .collect();
+    let demo = seed_catalog(&catalog, &mut config).await?;
+    let auth = Arc::new(Authenticator::new(pool, keys, config.auth.clone()));
+    let directory: Arc<dyn StreamDirectory> = catalog.clone();
     let outputs = Arc::new(Outputs::default());
     let latency = Arc::new(LatencyStats::default());
     let hub = StreamHub::new(Arc::new(PackagerFactory {
@@ -104,9 +118,13 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
         directory: Arc::clone(&directory),
         latency,
         hub: Arc::clone(&hub),
+        catalog,
+        auth,
     });
     let http_shutdown = shutdown.clone();
     tokio::spawn(async move {
+        // Connect info gives login rate limiting the client address.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(http_listener, app)
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await;
@@ -116,7 +134,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
     });
     // One supervisor per pulled camera; each watches `shutdown` and ends with it.
     let rtsp_settings = config.rtsp_settings();
-    for s in &config.streams {
+    for s in &pulled {
         let SourceConfig::RtspPull(pull) = &s.source else {
             continue;
         };
@@ -131,7 +149,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
                 .into())
             }
         };
-        let stream = StreamDef {
+        let stream = crate::streams::StreamDef {
             slug: s.slug.clone(),
             projection: s.projection,
             orientation: s.orientation,
@@ -164,6 +182,86 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
         streams: config.streams,
         demo,
     })
+}
+
+/// Creates user `admin` from `PANOCAST_ADMIN_PASSWORD` when there is no account yet.
+async fn bootstrap_admin(pool: &db::Pool, config: &Config) -> Result<(), StartError> {
+    let users = accounts::count_users(pool)
+        .await
+        .map_err(|e| StartError::Catalog(e.to_string()))?;
+    if users > 0 {
+        return Ok(());
+    }
+    let Some(password) = &config.auth.bootstrap_admin_password else {
+        tracing::warn!(
+            "no accounts yet: create the first admin with `panocast admin create-user --role admin` \
+             or start once with PANOCAST_ADMIN_PASSWORD set"
+        );
+        return Ok(());
+    };
+    accounts::create_user(pool, "admin", &password.0, Role::Admin)
+        .await
+        .map_err(|e| StartError::Catalog(format!("PANOCAST_ADMIN_PASSWORD: {e}")))?;
+    tracing::info!("created the first admin account, user name `admin`");
+    Ok(())
+}
+
+/// Fills an empty catalog: the config file's streams, or else the `demo` stream.
+/// Afterwards the catalog owns the streams and the config's `[[streams]]` are not
+/// read again. Leaves in `config.streams` what to print at start; returns whether
+/// that is the demo stream (whose key may be printed).
+async fn seed_catalog(catalog: &Catalog, config: &mut Config) -> Result<bool, StartError> {
+    let failed = |e: crate::catalog::CatalogError| StartError::Catalog(e.to_string());
+    if catalog.is_empty() {
+        let demo = config.streams.is_empty();
+        if demo {
+            config.streams.push(demo_stream(&config.data_dir)?);
+        }
+        for s in &config.streams {
+            let fields = StreamFields {
+                projection: s.projection,
+                orientation: s.orientation,
+                ..StreamFields::new(&s.slug)
+            };
+            catalog
+                // A pulled camera has no key: the catalog makes one nobody is shown,
+                // so it cannot be published over RTMP.
+                .create(&s.slug, None, fields, s.key.clone())
+                .await
+                .map_err(failed)?;
+        }
+        return Ok(demo);
+    }
+    for s in &config.streams {
+        if catalog.get_slug(&s.slug).is_none() {
+            tracing::warn!(
+                stream = %s.slug,
+                "config-file stream ignored: the catalog is not empty, create it with the API"
+            );
+        }
+    }
+    // The demo stream's key is printed while it still opens the demo stream.
+    let key_file = config.data_dir.join("demo-stream-key");
+    let demo_key = std::fs::read_to_string(key_file).unwrap_or_default();
+    let demo = match catalog.by_publish_key(demo_key.trim()).await {
+        Some(def) if def.slug == "demo" && !demo_key.trim().is_empty() => Some(demo_key),
+        _ => None,
+    };
+    let (records, _) = catalog.list(None, 20, |_| true);
+    config.streams = records
+        .iter()
+        .map(|r| StreamConfig {
+            slug: r.slug.clone(),
+            key: match (&demo, r.slug.as_str()) {
+                (Some(key), "demo") => Some(key.trim().to_string()),
+                _ => None,
+            },
+            source: SourceConfig::RtmpPush,
+            projection: r.projection,
+            orientation: r.orientation,
+        })
+        .collect();
+    Ok(demo.is_some() && config.streams.len() == 1)
 }
 
 /// The `demo` stream: equirectangular, with a random key kept in the data directory so

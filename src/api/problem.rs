@@ -6,10 +6,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// An HTTP error with its explanation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
+    #[schema(value_type = String)]
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
@@ -32,13 +34,53 @@ impl Problem {
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
     }
+
+    /// 401; the response also carries `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", detail)
+    }
+
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Content",
+            detail,
+        )
+    }
+
+    /// 500 for a failure the client cannot fix; the cause goes to the log, not the body.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "the server failed; see its log",
+        )
+    }
+}
+
+impl From<crate::auth::request::Denied> for Problem {
+    fn from(denied: crate::auth::request::Denied) -> Self {
+        match denied {
+            crate::auth::request::Denied::Unauthenticated(why) => Problem::unauthorized(why),
+            crate::auth::request::Denied::Forbidden(why) => Problem::forbidden(why),
+        }
+    }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        (
+        let mut response = (
             status,
             [
                 (header::CONTENT_TYPE, "application/problem+json"),
@@ -46,6 +88,50 @@ impl IntoResponse for Problem {
             ],
             body,
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
+}
+
+/// An error response of an API handler: a problem, or a response built around one
+/// (with extra headers such as `Retry-After`).
+pub struct ApiError(pub Box<Response>);
+
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        ApiError(Box::new(problem.into_response()))
+    }
+}
+
+impl From<crate::auth::request::Denied> for ApiError {
+    fn from(denied: crate::auth::request::Denied) -> Self {
+        Problem::from(denied).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// 429 with `Retry-After` (RFC 9110 10.2.3) in whole seconds.
+pub fn too_many_requests(wait: std::time::Duration) -> ApiError {
+    let mut response = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Requests",
+        "too many attempts; wait before trying again",
+    )
+    .into_response();
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(value) = header::HeaderValue::from_str(&secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    ApiError(Box::new(response))
 }

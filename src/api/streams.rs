@@ -1,40 +1,43 @@
-//! `GET /api/v1/streams/{slug}`: what a player or an admin needs to know of a stream.
+//! `GET /api/v1/streams/{stream}`: what a player or an admin needs to know of a stream.
+//!
+//! Public and unlisted streams answer anyone. A private stream answers a playback
+//! token for it (`?token=` or `Authorization: Bearer`, as on HLS) or the access token
+//! of its owner or an admin (in the header only).
 
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::Json;
-use serde::Serialize;
 
-use super::problem::Problem;
+use super::access::{bearer, query_token};
+use super::catalog::{view, StreamView};
+use super::problem::{ApiError, Problem};
 use super::AppState;
-use crate::streams::hub::IngestState;
-use crate::streams::{Orientation, Projection};
+use crate::catalog::Visibility;
 
-/// The public view of a stream.
-#[derive(Serialize)]
-pub struct StreamInfo {
-    pub slug: String,
-    pub projection: Projection,
-    pub orientation: Orientation,
-    /// Media is being published now.
-    pub live: bool,
-    pub ingest: IngestState,
-    /// Multivariant playlist, relative to the server root.
-    pub playback_url: String,
-}
-
-pub async fn stream_info(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
-    let Some(stream) = state.directory.by_slug(&slug).await else {
-        return Problem::not_found(format!("there is no stream named {slug}")).into_response();
+/// The stream by slug (or id), with its live state.
+#[utoipa::path(get, path = "/api/v1/streams/{stream}", tag = "streams",
+    params(("stream" = String, Path, description = "stream slug or id"),
+           ("token" = Option<String>, Query, description = "playback token (private streams)")),
+    responses((status = 200, body = StreamView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+pub async fn stream_info(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<StreamView>, ApiError> {
+    let Some(stream) = state.catalog.get(&slug) else {
+        return Err(Problem::not_found(format!("there is no stream named {slug}")).into());
     };
-    let ingest = state.hub.state(&slug);
-    Json(StreamInfo {
-        live: state.hub.is_live(&slug),
-        playback_url: format!("/hls/{}/index.m3u8", stream.slug),
-        slug: stream.slug,
-        projection: stream.projection,
-        orientation: stream.orientation,
-        ingest,
-    })
-    .into_response()
+    if stream.visibility == Visibility::Private {
+        let token = query_token(query.as_deref()).or_else(|| bearer(&headers));
+        // Access tokens only in the header: URLs end up in logs.
+        let managed = bearer(&headers)
+            .and_then(|t| state.auth.caller(Some(t)).ok().flatten())
+            .is_some_and(|caller| caller.may_manage(&stream));
+        if !managed {
+            state.auth.playback(&stream, token)?;
+        }
+    }
+    Ok(Json(view(&state, &stream)))
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How the video frame maps onto the viewing sphere.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Projection {
     /// Ordinary rectangular video.
@@ -43,7 +43,7 @@ impl Projection {
 }
 
 /// Initial view direction in degrees, written into the `prhd` box.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Orientation {
     #[serde(default)]

@@ -1,0 +1,255 @@
+//! `/api/v1/auth/*` and `/api/v1/users*`: login, token refresh and logout, accounts.
+//!
+//! Accounts are created by admins (`POST /api/v1/users`) or, when
+//! `auth.open_registration` is set, by anyone as `viewer` (`POST /api/v1/auth/register`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::access::{Authed, ClientAddr};
+use super::body::{ApiJson, ApiQuery, Page, PageQuery};
+use super::problem::{too_many_requests, ApiError, Problem};
+use super::AppState;
+use crate::auth::accounts::{self, AccountError, RefreshRefusal, User};
+use crate::auth::request::Attempt;
+use crate::auth::Role;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    pub username: String,
+    pub password: String,
+}
+
+/// Tokens of a login or refresh.
+#[derive(Serialize, ToSchema)]
+pub struct TokenPair {
+    /// JWT, audience `api`; send as `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque; exchange at `/api/v1/auth/refresh` (once: it rotates).
+    pub refresh_token: String,
+    pub refresh_expires_in: u64,
+    pub user: User,
+}
+
+fn limited(state: &AppState, attempts: Vec<Attempt<'_>>) -> Result<(), ApiError> {
+    for attempt in attempts {
+        state.auth.rate_limit(attempt).map_err(too_many_requests)?;
+    }
+    Ok(())
+}
+
+fn address(addr: &ClientAddr) -> Vec<Attempt<'static>> {
+    addr.0.map(Attempt::Address).into_iter().collect()
+}
+
+fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::Taken(_) => Problem::conflict(e.to_string()).into(),
+        AccountError::Invalid(why) => Problem::unprocessable(why).into(),
+        other => Problem::internal(&other).into(),
+    }
+}
+
+fn pair(state: &AppState, user: User, refresh_token: String) -> Result<TokenPair, ApiError> {
+    let access_token = state
+        .auth
+        .access_token(&user.id, user.role)
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.auth.config.access_ttl_s,
+        refresh_token,
+        refresh_expires_in: state.auth.config.refresh_ttl_s,
+        user,
+    })
+}
+
+/// Exchange a user name and password for tokens.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem),
+              (status = 429, body = Problem, description = "rate limited; see Retry-After")))]
+pub async fn login(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let account: String = req.username.chars().take(64).collect();
+    let mut attempts = address(&addr);
+    attempts.push(Attempt::Account(&account));
+    limited(&state, attempts)?;
+    let user = accounts::check_password(&state.auth.pool, &req.username, &req.password)
+        .await
+        .map_err(account_error)?
+        .ok_or_else(|| Problem::unauthorized("wrong user name or password"))?;
+    let refresh = accounts::issue_refresh(
+        &state.auth.pool,
+        &user.id,
+        None,
+        state.auth.config.refresh_ttl_s,
+    )
+    .await
+    .map_err(|e| Problem::internal(&e))?;
+    tracing::info!(user = %user.username, "login");
+    Ok(Json(pair(&state, user, refresh)?))
+}
+
+/// Exchange a refresh token for new tokens. The presented token is spent; presenting
+/// it again revokes every token of its login.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    limited(&state, address(&addr))?;
+    let rotated = accounts::rotate_refresh(
+        &state.auth.pool,
+        &req.refresh_token,
+        state.auth.config.refresh_ttl_s,
+    )
+    .await
+    .map_err(|e| Problem::internal(&e))?;
+    match rotated {
+        Ok((user, next)) => Ok(Json(pair(&state, user, next)?)),
+        Err(RefreshRefusal::Reused) => Err(Problem::unauthorized(
+            "refresh token already used: every token of this login is revoked",
+        )
+        .into()),
+        Err(RefreshRefusal::Invalid) => {
+            Err(Problem::unauthorized("the refresh token is invalid, expired or revoked").into())
+        }
+    }
+}
+
+/// Revoke the refresh token and every token rotated from the same login. Access
+/// tokens already issued stay valid until they expire (15 minutes by default).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    accounts::revoke_by_token(&state.auth.pool, &req.refresh_token)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a `viewer` account; only when the server allows open registration.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Registration,
+    responses((status = 201, body = User), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(req): ApiJson<Registration>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !state.auth.config.open_registration {
+        return Err(Problem::forbidden(
+            "registration is closed: an admin creates accounts (POST /api/v1/users)",
+        )
+        .into());
+    }
+    limited(&state, address(&addr))?;
+    let user = accounts::create_user(&state.auth.pool, &req.username, &req.password, Role::Viewer)
+        .await
+        .map_err(account_error)?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// The account of the access token.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = Problem)))]
+pub async fn me(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> Result<Json<User>, ApiError> {
+    accounts::user_by_id(&state.auth.pool, &caller.user_id)
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .map(Json)
+        .ok_or_else(|| Problem::unauthorized("the account no longer exists").into())
+}
+
+/// Create an account (admins).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = NewUser,
+    responses((status = 201, body = User), (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    ApiJson(req): ApiJson<NewUser>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !caller.is_admin() {
+        return Err(Problem::forbidden("only admins create accounts").into());
+    }
+    let user = accounts::create_user(&state.auth.pool, &req.username, &req.password, req.role)
+        .await
+        .map_err(account_error)?;
+    tracing::info!(user = %user.username, role = user.role.as_str(), "account created");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// List accounts by name (admins).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<User>), (status = 403, body = Problem)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<User>>, ApiError> {
+    if !caller.is_admin() {
+        return Err(Problem::forbidden("only admins list accounts").into());
+    }
+    let limit = page.limit()?;
+    let mut items =
+        accounts::list_users(&state.auth.pool, page.cursor.as_deref(), limit as i64 + 1)
+            .await
+            .map_err(|e| Problem::internal(&e))?;
+    let next_cursor = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items.last().map(|u| u.username.clone()).unwrap_or_default()
+    });
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// The public keys that verify panocast's tokens (JWK Set, RFC 7517).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "JWK Set", body = Object)))]
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.auth.keys.jwks().clone()),
+    )
+}

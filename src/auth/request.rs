@@ -1,0 +1,154 @@
+//! The one place that decides: every API route and every HLS request asks the
+//! [`Authenticator`] with the credentials it found (STYLE §9). RTMP publishing asks
+//! the catalog through [`crate::streams::StreamDirectory::by_publish_key`].
+
+use std::time::Instant;
+
+use super::rate_limit::KeyedLimiter;
+use super::tokens::{Audience, Claims, TokenKeys};
+use super::Role;
+use crate::catalog::{StreamRecord, Visibility};
+use crate::config::AuthConfig;
+use crate::db::Pool;
+
+/// An authenticated API caller (from a valid access token).
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether the caller may change `stream`: admins all, broadcasters their own.
+    pub fn may_manage(&self, stream: &StreamRecord) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Broadcaster => stream.owner_id.as_deref() == Some(self.user_id.as_str()),
+            Role::Viewer => false,
+        }
+    }
+
+    /// Whether `stream` appears to the caller in lists and reads.
+    pub fn may_see(&self, stream: &StreamRecord) -> bool {
+        stream.visibility == Visibility::Public || self.may_manage(stream)
+    }
+}
+
+/// A request was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// No usable credentials: 401.
+    Unauthenticated(&'static str),
+    /// Valid credentials that do not allow this: 403.
+    Forbidden(&'static str),
+}
+
+/// Which login/refresh attempt is being limited.
+pub enum Attempt<'a> {
+    Address(std::net::IpAddr),
+    Account(&'a str),
+}
+
+/// Accounts, token keys and rate limits, shared by every request.
+pub struct Authenticator {
+    pub pool: Pool,
+    pub keys: TokenKeys,
+    pub config: AuthConfig,
+    by_address: KeyedLimiter,
+    by_account: KeyedLimiter,
+}
+
+impl Authenticator {
+    pub fn new(pool: Pool, keys: TokenKeys, config: AuthConfig) -> Self {
+        Self {
+            by_address: KeyedLimiter::new(config.address_burst, config.address_per_minute),
+            by_account: KeyedLimiter::new(config.account_burst, config.account_per_minute),
+            pool,
+            keys,
+            config,
+        }
+    }
+
+    /// Takes one attempt from the bucket of `attempt`; `Err(wait)` when exhausted.
+    pub fn rate_limit(&self, attempt: Attempt<'_>) -> Result<(), std::time::Duration> {
+        let now = Instant::now();
+        match attempt {
+            Attempt::Address(ip) => self.by_address.check(&ip.to_string(), now),
+            Attempt::Account(name) => self.by_account.check(name, now),
+        }
+    }
+
+    /// The caller of an API request: `Ok(None)` without a token, `Err` with one that
+    /// is not a valid access token.
+    pub fn caller(&self, bearer: Option<&str>) -> Result<Option<Caller>, Denied> {
+        let Some(token) = bearer else {
+            return Ok(None);
+        };
+        let claims = self.keys.verify(token, Audience::Api).map_err(|e| {
+            tracing::debug!(error = %e, "access token refused");
+            Denied::Unauthenticated("the access token is invalid or expired")
+        })?;
+        let role = claims
+            .role
+            .ok_or(Denied::Unauthenticated("the access token has no role"))?;
+        Ok(Some(Caller {
+            user_id: claims.sub,
+            role,
+        }))
+    }
+
+    /// Whether a playback request for `stream` may go on. Public and unlisted streams
+    /// need nothing; private ones a playback token whose `stream` claim is theirs.
+    pub fn playback(&self, stream: &StreamRecord, token: Option<&str>) -> Result<(), Denied> {
+        if stream.visibility != Visibility::Private {
+            return Ok(());
+        }
+        let token = token.ok_or(Denied::Unauthenticated(
+            "this stream is private: a playback token is required",
+        ))?;
+        let claims = self.keys.verify(token, Audience::Playback).map_err(|e| {
+            tracing::debug!(stream = %stream.slug, error = %e, "playback token refused");
+            Denied::Unauthenticated("the playback token is invalid or expired")
+        })?;
+        if claims.stream.as_deref() != Some(stream.id.as_str()) {
+            return Err(Denied::Forbidden(
+                "the playback token is for another stream",
+            ));
+        }
+        Ok(())
+    }
+
+    /// An access token for `user_id`.
+    pub fn access_token(
+        &self,
+        user_id: &str,
+        role: Role,
+    ) -> Result<String, super::tokens::TokenError> {
+        let claims = Claims {
+            role: Some(role),
+            ..self
+                .keys
+                .claims(Audience::Api, user_id, self.config.access_ttl_s)
+        };
+        self.keys.sign(&claims)
+    }
+
+    /// A playback token for `stream`, requested by `user_id`.
+    pub fn playback_token(
+        &self,
+        user_id: &str,
+        stream: &StreamRecord,
+    ) -> Result<String, super::tokens::TokenError> {
+        let claims = Claims {
+            stream: Some(stream.id.clone()),
+            ..self
+                .keys
+                .claims(Audience::Playback, user_id, self.config.playback_ttl_s)
+        };
+        self.keys.sign(&claims)
+    }
+}
