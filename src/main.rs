@@ -125,6 +125,11 @@ fn print_urls(started: &Started) {
             started.http.port(),
             s.slug
         );
+        println!(
+            "  watch (360):   http://{http_host}:{}/watch/{}",
+            started.http.port(),
+            s.slug
+        );
     }
     if !started.demo {
         println!("  (stream keys are in your config file)");

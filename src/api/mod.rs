@@ -1,9 +1,10 @@
-//! HTTP: LL-HLS delivery, health and metrics. [`app`] builds the whole router, so
+//! HTTP: LL-HLS delivery, the 360 player, health and metrics. [`app`] builds the whole router, so
 //! tests drive it with `oneshot` as well as over real sockets.
 
 pub mod blocking;
 pub mod hls;
 pub mod metrics;
+pub mod player;
 pub mod problem;
 pub mod resource;
 pub mod streams;
@@ -47,6 +48,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/streams/{slug}", get(streams::stream_info))
         .route("/hls/{slug}/{file}", get(hls::playlist))
         .route("/hls/{slug}/{rendition}/{file}", get(hls::media))
+        .route("/watch/{slug}", get(player::watch))
+        .route("/player/{file}", get(player::bundle))
         .fallback(|| async { Problem::not_found("no such resource") })
         .layer(cors)
         .layer(TraceLayer::new_for_http())
