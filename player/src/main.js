@@ -16,7 +16,7 @@ import {
   levelLabel,
   withToken,
 } from './model.js';
-import { FOV, SphereView, deviceQuaternion } from './view.js';
+import { SphereView, deviceQuaternion } from './view.js';
 
 const AUDIO_ONLY = 'audio';
 const AUTO = 'auto';
@@ -81,7 +81,7 @@ class Player {
 
     this.muteButton = el('button', { class: 'pc-button', type: 'button', text: 'Unmute' });
     this.muteButton.addEventListener('click', () => this.toggleMute());
-    this.quality = el('select', { class: 'pc-quality', 'aria-label': 'quality' });
+    this.quality = el('select', { class: 'pc-quality', 'aria-label': 'quality', hidden: '' });
     this.quality.addEventListener('change', () => this.chooseQuality(this.quality.value));
     this.vrButton = el('button', { class: 'pc-button', type: 'button', text: 'Enter VR', hidden: '' });
     this.vrButton.addEventListener('click', () => this.enterVr());
@@ -334,7 +334,7 @@ class Player {
     canvas.addEventListener('pointermove', (e) => {
       const last = pointers.get(e.pointerId);
       if (!last) return;
-      const next = dragView(this.view.view, e.clientX - last.x, e.clientY - last.y, FOV, canvas.clientHeight);
+      const next = dragView(this.view.view, e.clientX - last.x, e.clientY - last.y, this.view.camera.fov, canvas.clientHeight);
       this.view.setView(next.yaw, next.pitch);
       pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
     });

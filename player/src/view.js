@@ -20,7 +20,9 @@ import {
 import { clampPitch, eyeUv, isStereo, wrapYaw } from './model.js';
 
 const RADIUS = 500;
-export const FOV = 75;
+/** Vertical field of view in degrees: landscape screens, and portrait (phones held upright). */
+const FOV_LANDSCAPE = 75;
+const FOV_PORTRAIT = 95;
 
 /** Layers three.js's WebXR cameras use for each eye (1 = left, 2 = right). */
 const LAYER_LEFT = 1;
@@ -63,7 +65,7 @@ export class SphereView {
     this.renderer.domElement.className = 'pc-canvas';
     container.appendChild(this.renderer.domElement);
 
-    this.camera = new PerspectiveCamera(FOV, 1, 0.1, RADIUS * 2);
+    this.camera = new PerspectiveCamera(FOV_LANDSCAPE, 1, 0.1, RADIUS * 2);
     // The mono view (and a mono stream's only sphere) is the left eye.
     this.camera.layers.enable(LAYER_LEFT);
     this.scene = new Scene();
@@ -106,6 +108,7 @@ export class SphereView {
     if (this.renderer.xr.isPresenting) return;
     this.renderer.setSize(w, h, false);
     this.camera.aspect = w / h;
+    this.camera.fov = w < h ? FOV_PORTRAIT : FOV_LANDSCAPE;
     this.camera.updateProjectionMatrix();
     this.dirty = true;
   }
