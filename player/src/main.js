@@ -241,8 +241,8 @@ class Player {
     const index = value === AUTO ? -1 : Number(value);
     this.chosenLevel = value;
     if (this.audioOnly) {
+      // Back from audio only: a new start, on the chosen rendition.
       this.startPlayback({ startLevel: index });
-      if (index >= 0) this.playback.setLevel(index);
     } else if (this.playback) {
       this.playback.setLevel(index);
     }
@@ -374,6 +374,9 @@ class Player {
       },
       get video() {
         return player.video;
+      },
+      get view() {
+        return player.view;
       },
       get renderer() {
         return player.view && player.view.renderer;

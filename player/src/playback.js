@@ -39,6 +39,14 @@ export function hlsConfig(token) {
   };
 }
 
+/**
+ * The least latency the player aims for. panocast's PART-HOLD-BACK is three parts
+ * (0.6 s at the default 200 ms), the least the LL-HLS spec allows; played that close,
+ * every hiccup of a busy phone or of the network empties the buffer and stalls. A
+ * second behind live, still well under two, gives room for one.
+ */
+const MIN_TARGET_LATENCY_S = 1.0;
+
 export const canUseHlsJs = () => Hls.isSupported();
 
 /**
@@ -67,6 +75,13 @@ export class Playback {
           events.onLevels(hls.levels, Boolean(this.audioOnlyUrl));
           video.play().catch(() => events.onBlocked && events.onBlocked());
         });
+      });
+      hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => {
+        const details = data.details;
+        const hint = (details && (details.partHoldBack || details.holdBack)) || 0;
+        if (details && details.live && hint > 0 && hint < MIN_TARGET_LATENCY_S && hls.targetLatency < MIN_TARGET_LATENCY_S) {
+          hls.targetLatency = MIN_TARGET_LATENCY_S;
+        }
       });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => events.onLevel(hls.levels[data.level]));
       hls.on(Hls.Events.ERROR, (_e, data) => {

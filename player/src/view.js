@@ -24,6 +24,11 @@ const RADIUS = 500;
 const FOV_LANDSCAPE = 75;
 const FOV_PORTRAIT = 95;
 
+/** The most of the main thread that rendering may take outside VR. */
+const RENDER_SHARE = 0.3;
+/** Caps the average so one slow render never stops the picture for long (≥ 5 fps). */
+const MAX_RENDER_COST_MS = 60;
+
 /** Layers three.js's WebXR cameras use for each eye (1 = left, 2 = right). */
 const LAYER_LEFT = 1;
 const LAYER_RIGHT = 2;
@@ -57,6 +62,10 @@ export class SphereView {
     this.deviceQuaternion = null;
     this.dirty = true;
     this.lastFrameTime = -1;
+    this.lastRenderAt = -Infinity;
+    /** Moving average of how long one render takes on the main thread, in ms. */
+    this.renderCost = 0;
+    this.renderShare = RENDER_SHARE;
 
     this.renderer = new WebGLRenderer({ antialias: false, powerPreference: 'high-performance' });
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
@@ -144,11 +153,25 @@ export class SphereView {
     }
   }
 
-  /** Renders when something changed: a new video frame, the view or the size. */
+  /**
+   * Renders when something changed: a new video frame, the view or the size. Outside
+   * VR, rendering may take at most RENDER_SHARE of the main thread: uploading a video
+   * frame is synchronous, and on a device without a fast GPU (software WebGL) it takes
+   * tens of milliseconds. Rendering every frame there starves hls.js, which loads the
+   * parts on the same thread, and playback stalls; a lower frame rate keeps it live.
+   */
   frame() {
-    const t = this.video.currentTime;
-    if (!this.renderer.xr.isPresenting && !this.dirty && t === this.lastFrameTime) return;
+    if (this.renderer.xr.isPresenting) {
+      this.render();
+      return;
+    }
+    const now = performance.now();
+    if (!this.dirty && this.video.currentTime === this.lastFrameTime) return;
+    if (now - this.lastRenderAt < this.renderCost / this.renderShare) return;
+    this.lastRenderAt = now;
     this.render();
+    const cost = performance.now() - now;
+    this.renderCost = Math.min(MAX_RENDER_COST_MS, this.renderCost * 0.8 + cost * 0.2);
   }
 
   render() {
