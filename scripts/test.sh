@@ -26,4 +26,5 @@ step cargo test --all-targets
 cargo test --all-targets
 step "player tests (node --test player/tests/)"
 # Against target/debug/panocast, which cargo test has just built.
-(cd player && PANOCAST_BIN="$PWD/../target/debug/panocast" node --test tests/)
+bin="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/panocast"
+(cd player && PANOCAST_BIN="$bin" node --test tests/)

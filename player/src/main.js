@@ -184,6 +184,7 @@ class Player {
 
   startPlayback({ startLevel = -1, audioOnly = false } = {}) {
     if (this.playback) this.playback.destroy();
+    this.currentLevel = null;
     this.audioOnly = audioOnly;
     this.audioPanel.hidden = !audioOnly;
     this.stage.hidden = audioOnly;
@@ -207,7 +208,8 @@ class Player {
           this.fillQualityMenu();
         },
         onLevel: (level) => {
-          this.renditionText.textContent = audioOnly ? 'audio only' : level ? levelLabel(level) : '';
+          this.currentLevel = level;
+          this.updateStats();
         },
         onBlocked: () => this.setState('blocked'),
         onFatal: (kind) => {
@@ -259,8 +261,12 @@ class Player {
     }
     const latency = this.playback ? this.playback.latency : NaN;
     this.latencyText.textContent = this.state === 'playing' ? formatLatency(latency) : '';
-    if (this.audioOnly) this.renditionText.textContent = 'audio only';
-    if (this.state !== 'playing') this.renditionText.textContent = '';
+    let rendition = '';
+    if (this.state === 'playing') {
+      if (this.audioOnly) rendition = 'audio only';
+      else if (this.currentLevel) rendition = levelLabel(this.currentLevel);
+    }
+    this.renditionText.textContent = rendition;
     this.muteButton.textContent = this.video.muted ? 'Unmute' : 'Mute';
   }
 

@@ -316,6 +316,7 @@ describe('the 360 player', () => {
     const s = await page.evaluate(() => window.__panocast.sample());
     assert.equal(s.width, PHONE.width * 2);
     assert.ok(s.variance > 200, `canvas looks blank: variance ${s.variance}`);
+    assert.match(await page.textContent('.pc-top'), /LIVE.*\d\.\d s.*1920×960/);
     await screenshot(page, 'phone-390x844');
 
     // A finger dragged to the left turns the view to the right.
