@@ -28,6 +28,7 @@ orientation = { yaw = 0.0, pitch = 0.0, roll = 0.0 }
 slug = "later"
 key = "later-secret-key"
 projection = "equirect"
+orientation = { yaw = 90.0, pitch = 10.0, roll = 0.0 }
 
 [[streams]]
 slug = "private"
@@ -350,6 +351,8 @@ describe('the 360 player', () => {
     const t1 = await page.evaluate(() => window.__panocast.video.currentTime);
     assert.ok(t1 > t0, `did not play after going live (${t0} → ${t1})`);
     assert.equal(await page.isVisible('.pc-message'), false);
+    // The view starts where the stream's configured orientation points.
+    assert.deepEqual(await page.evaluate(() => window.__panocast.getView()), { yaw: 90, pitch: 10 });
     assert.deepEqual(unexpected(page.problems), []);
     await page.close();
   });
