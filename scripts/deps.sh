@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages panocast needs to build, run and test.
 #
-#   scripts/deps.sh          build/run/test packages
+#   scripts/deps.sh          build/run/test packages (chromium for the player's
+#                            browser test)
 #   scripts/deps.sh --bench  the same plus what benches/live_path/run.sh needs
 #
 # Idempotent: packages are checked with dpkg-query first, and `apt-get update`
 # runs only when something is missing, so on a warm machine this costs a few
 # dpkg-query calls. Also checks that a Rust toolchain (cargo, rustfmt, clippy)
-# is on PATH; it cannot be installed from here.
+# and Node.js >= 20 with npm (to build the player) are on PATH; neither is
+# installed from here.
 set -euo pipefail
 
 usage() {
@@ -40,6 +42,8 @@ packages=(
     gstreamer1.0-rtsp
     libssl-dev
     curl
+    # player/tests/e2e.test.mjs drives it with playwright-core (/usr/bin/chromium).
+    chromium
 )
 # benches/live_path: nginx + nginx-rtmp as the reference server, python3 for
 # the measurement helper (standard library only).
@@ -99,3 +103,19 @@ for component in fmt clippy; do
         echo "deps.sh: warning: 'cargo $component' is missing (rustup component add ${component/fmt/rustfmt})" >&2
     fi
 done
+
+# Node.js builds the 360 player (scripts/build-player.sh). Debian 12's nodejs is 18,
+# too old for vite 7, so it is not installed from here either.
+node_min=20
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    cat >&2 <<EOF
+deps.sh: node and npm not found. panocast's 360 player (player/) is built with
+Node.js >= $node_min and npm. Install Node.js $node_min or newer (with npm) and run this again.
+EOF
+    exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < node_min)); then
+    echo "deps.sh: Node.js $(node --version) is too old; the player needs Node.js >= $node_min" >&2
+    exit 1
+fi

@@ -10,4 +10,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
+./scripts/build-player.sh
 exec cargo run --release -- serve "$@"

@@ -239,6 +239,11 @@ fn print_urls(started: &Started) {
             started.http.port(),
             s.slug
         );
+        println!(
+            "  watch (360):   http://{http_host}:{}/watch/{}",
+            started.http.port(),
+            s.slug
+        );
     }
     if !started.demo && !started.streams.is_empty() {
         println!("  (stream keys were shown when the streams were created)");

@@ -1,4 +1,4 @@
-//! HTTP: LL-HLS delivery, health and metrics. [`app`] builds the whole router, so
+//! HTTP: LL-HLS delivery, the 360 player, health and metrics. [`app`] builds the whole router, so
 //! tests drive it with `oneshot` as well as over real sockets.
 
 pub mod access;
@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod hls;
 pub mod metrics;
 pub mod openapi;
+pub mod player;
 pub mod problem;
 pub mod resource;
 pub mod streams;
@@ -65,6 +66,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .merge(hls_routes(&state))
         .merge(rest_api(&state))
+        .route("/watch/{slug}", get(player::watch))
+        .route("/player/{file}", get(player::bundle))
         .fallback(|| async { Problem::not_found("no such resource") })
         .layer(cors)
         .layer(TraceLayer::new_for_http())

@@ -1,0 +1,430 @@
+// The page at /watch/<slug>: asks the server what the stream is, plays it and wraps it
+// around the viewer. The server renders <div id="panocast" data-slug="…"> and this
+// bundle; everything else is built here.
+
+import './player.css';
+
+import { Playback, canUseHlsJs } from './playback.js';
+import {
+  MESSAGES,
+  RETRY_MS,
+  authHeaders,
+  classifyStatus,
+  dragView,
+  formatLatency,
+  isSpherical,
+  levelLabel,
+  withToken,
+} from './model.js';
+import { SphereView, deviceQuaternion } from './view.js';
+
+const AUDIO_ONLY = 'audio';
+const AUTO = 'auto';
+/** How long a playing picture may stand still before the player asks if the stream ended. */
+const STALL_MS = 6000;
+/** Further behind live than this, the player jumps to the live edge. */
+const MAX_LATENCY_S = 3;
+/** Time to let a jump settle before the next. */
+const JUMP_PAUSE_MS = 5000;
+
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.appendChild(c);
+  return node;
+}
+
+class Player {
+  constructor(root) {
+    this.slug = root.dataset.slug;
+    this.token = new URLSearchParams(location.search).get('token') || '';
+    /** What the overlay shows: connecting, offline, unauthorized, unknown, error, playing. */
+    this.state = 'connecting';
+    this.info = null;
+    this.playback = null;
+    this.view = null;
+    this.audioOnly = false;
+    this.retryTimer = null;
+    this.buildDom(root);
+    this.exposeTestHook();
+    this.refresh();
+    setInterval(() => this.updateStats(), 500);
+  }
+
+  buildDom(root) {
+    this.stage = el('div', { class: 'pc-stage' });
+    this.video = el('video', {
+      class: 'pc-video',
+      crossorigin: 'anonymous',
+      playsinline: '',
+      'webkit-playsinline': '',
+      muted: '',
+      autoplay: '',
+    });
+    this.video.muted = true;
+    this.stage.appendChild(this.video);
+
+    this.message = el('div', { class: 'pc-message', role: 'status', text: MESSAGES.connecting });
+    this.audioPanel = el('div', { class: 'pc-audio-only', text: 'audio only', hidden: '' });
+    this.liveBadge = el('span', { class: 'pc-live', text: 'OFFLINE' });
+    this.latencyText = el('span', { class: 'pc-latency', title: 'latency behind live' });
+    this.renditionText = el('span', { class: 'pc-rendition' });
+    this.top = el('div', { class: 'pc-top' }, [
+      this.liveBadge,
+      this.latencyText,
+      this.renditionText,
+    ]);
+
+    this.muteButton = el('button', { class: 'pc-button', type: 'button', text: 'Unmute' });
+    this.muteButton.addEventListener('click', () => this.toggleMute());
+    this.quality = el('select', { class: 'pc-quality', 'aria-label': 'quality', hidden: '' });
+    this.quality.addEventListener('change', () => this.chooseQuality(this.quality.value));
+    this.vrButton = el('button', { class: 'pc-button', type: 'button', text: 'Enter VR', hidden: '' });
+    this.vrButton.addEventListener('click', () => this.enterVr());
+    this.motionButton = el('button', { class: 'pc-button', type: 'button', text: 'Motion', hidden: '' });
+    this.motionButton.addEventListener('click', () => this.askMotion());
+    this.fullscreenButton = el('button', { class: 'pc-button', type: 'button', text: 'Fullscreen' });
+    this.fullscreenButton.addEventListener('click', () => this.toggleFullscreen());
+    this.bar = el('div', { class: 'pc-bar' }, [
+      this.muteButton,
+      this.quality,
+      this.motionButton,
+      this.vrButton,
+      this.fullscreenButton,
+    ]);
+
+    this.root = root;
+    root.classList.add('pc-root');
+    root.append(this.stage, this.audioPanel, this.message, this.top, this.bar);
+    this.message.addEventListener('click', () => {
+      if (this.state === 'blocked') this.video.play().then(() => this.setState('playing'));
+    });
+    this.video.addEventListener('playing', () => {
+      if (this.playback) this.setState('playing');
+    });
+    window.addEventListener('resize', () => this.view && this.view.resize());
+    document.addEventListener('fullscreenchange', () => {
+      this.fullscreenButton.textContent = document.fullscreenElement ? 'Exit fullscreen' : 'Fullscreen';
+      if (this.view) this.view.resize();
+    });
+  }
+
+  setState(state) {
+    this.state = state;
+    const text = state === 'playing' ? '' : MESSAGES[state] || state;
+    this.message.textContent = text;
+    this.message.hidden = !text;
+    this.root.dataset.state = state;
+    this.liveBadge.textContent = state === 'playing' ? '● LIVE' : 'OFFLINE';
+    this.liveBadge.classList.toggle('pc-on', state === 'playing');
+  }
+
+  /** Asks the server about the stream and plays it if it is live; else retries. */
+  async refresh() {
+    clearTimeout(this.retryTimer);
+    let response;
+    try {
+      response = await fetch(withToken(this.infoUrl(), this.token), {
+        headers: authHeaders(this.token),
+        cache: 'no-store',
+      });
+    } catch {
+      this.setState('error');
+      this.retryLater();
+      return;
+    }
+    const kind = classifyStatus(response.status);
+    if (kind !== 'ok') {
+      this.setState(kind === 'offline' ? 'unknown' : kind);
+      if (kind !== 'unauthorized') this.retryLater();
+      return;
+    }
+    this.info = await response.json();
+    this.setupView();
+    if (!this.info.live) {
+      this.setState('offline');
+      this.retryLater();
+      return;
+    }
+    this.startPlayback();
+  }
+
+  retryLater() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.refresh(), RETRY_MS);
+  }
+
+  setupView() {
+    if (this.view || this.flat !== undefined) return;
+    const projection = this.info.projection;
+    this.flat = !isSpherical(projection);
+    this.root.dataset.projection = projection;
+    if (this.flat) return;
+    const o = this.info.orientation || {};
+    this.view = new SphereView(this.stage, this.video, projection, o);
+    this.bindLookAround();
+    this.view.xrSupported().then((ok) => {
+      this.vrButton.hidden = !ok;
+    });
+    // Phones and headsets turn the view as they move; where the browser asks the user
+    // first (iOS), that takes a tap on "Motion".
+    const handheld = window.matchMedia && window.matchMedia('(pointer: coarse)').matches;
+    if (handheld && window.DeviceOrientationEvent) {
+      if (typeof DeviceOrientationEvent.requestPermission === 'function') {
+        this.motionButton.hidden = false;
+      } else {
+        this.listenMotion();
+      }
+    }
+  }
+
+  startPlayback({ startLevel = -1, audioOnly = false } = {}) {
+    if (this.playback) this.playback.destroy();
+    this.currentLevel = null;
+    this.audioOnly = audioOnly;
+    this.audioPanel.hidden = !audioOnly;
+    this.stage.hidden = audioOnly;
+    const url = audioOnly && this.audioOnlyUrl ? this.audioOnlyUrl : this.info.playback_url;
+    if (!canUseHlsJs() && !this.video.canPlayType('application/vnd.apple.mpegurl')) {
+      this.setState('unsupported');
+      return;
+    }
+    this.setState('connecting');
+    this.playback = new Playback(
+      this.video,
+      url,
+      this.token,
+      {
+        onLevels: (levels, hasAudioOnly) => {
+          if (!audioOnly) {
+            this.levels = levels;
+            this.hasAudioOnly = hasAudioOnly;
+            if (this.playback.audioOnlyUrl) this.audioOnlyUrl = this.playback.audioOnlyUrl;
+          }
+          this.fillQualityMenu();
+        },
+        onLevel: (level) => {
+          this.currentLevel = level;
+          this.updateStats();
+        },
+        onBlocked: () => this.setState('blocked'),
+        onFatal: (kind) => {
+          this.playback.destroy();
+          this.playback = null;
+          this.setState(kind === 'offline' ? 'offline' : kind);
+          if (kind !== 'unauthorized' && kind !== 'unsupported') this.retryLater();
+        },
+      },
+      { startLevel },
+    );
+  }
+
+  fillQualityMenu() {
+    const options = [el('option', { value: AUTO, text: 'Auto' })];
+    (this.levels || []).forEach((level, i) => {
+      options.push(el('option', { value: String(i), text: levelLabel(level) }));
+    });
+    if (this.hasAudioOnly) options.push(el('option', { value: AUDIO_ONLY, text: 'Audio only' }));
+    this.quality.replaceChildren(...options);
+    this.quality.value = this.audioOnly ? AUDIO_ONLY : this.chosenLevel ?? AUTO;
+    this.quality.hidden = options.length < 2;
+  }
+
+  chooseQuality(value) {
+    if (value === AUDIO_ONLY) {
+      this.chosenLevel = AUDIO_ONLY;
+      this.startPlayback({ audioOnly: true });
+      return;
+    }
+    const index = value === AUTO ? -1 : Number(value);
+    this.chosenLevel = value;
+    if (this.audioOnly) {
+      // Back from audio only: a new start, on the chosen rendition.
+      this.startPlayback({ startLevel: index });
+    } else if (this.playback) {
+      this.playback.setLevel(index);
+    }
+  }
+
+  updateStats() {
+    this.watchStall();
+    if (this.state === 'playing' && this.playback && !this.video.paused) {
+      const now = performance.now();
+      if (!(now - this.lastJump < JUMP_PAUSE_MS) && this.playback.jumpToLive(MAX_LATENCY_S)) {
+        this.lastJump = now;
+        this.liveJumps = (this.liveJumps || 0) + 1;
+      }
+    }
+    const latency = this.playback ? this.playback.latency : NaN;
+    this.latencyText.textContent = this.state === 'playing' ? formatLatency(latency) : '';
+    let rendition = '';
+    if (this.state === 'playing') {
+      if (this.audioOnly) rendition = 'audio only';
+      else if (this.currentLevel) rendition = levelLabel(this.currentLevel);
+    }
+    this.renditionText.textContent = rendition;
+    this.muteButton.textContent = this.video.muted ? 'Unmute' : 'Mute';
+  }
+
+  /**
+   * A publisher that stops leaves its last playlists behind: when the picture has not
+   * moved for a while, ask the server whether the stream is still live and go back to
+   * waiting for it if not.
+   */
+  watchStall() {
+    const now = performance.now();
+    if (this.state !== 'playing' || this.video.currentTime !== this.lastTime) {
+      this.lastTime = this.video.currentTime;
+      this.lastProgress = now;
+      return;
+    }
+    if (now - this.lastProgress < STALL_MS || this.checkingStall) return;
+    this.checkingStall = true;
+    this.lastProgress = now;
+    fetch(withToken(this.infoUrl(), this.token), { headers: authHeaders(this.token), cache: 'no-store' })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((info) => {
+        if (info && !info.live && this.playback) {
+          this.playback.destroy();
+          this.playback = null;
+          this.setState('offline');
+          this.retryLater();
+        }
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.checkingStall = false;
+      });
+  }
+
+  infoUrl() {
+    return `/api/v1/streams/${encodeURIComponent(this.slug)}`;
+  }
+
+  toggleMute() {
+    this.video.muted = !this.video.muted;
+    if (!this.video.muted && this.video.paused) this.video.play().catch(() => {});
+    this.updateStats();
+  }
+
+  toggleFullscreen() {
+    if (document.fullscreenElement) {
+      document.exitFullscreen();
+    } else if (this.root.requestFullscreen) {
+      this.root.requestFullscreen().catch(() => {});
+    } else if (this.video.webkitEnterFullscreen) {
+      this.video.webkitEnterFullscreen(); // iPhone: the video element only
+    }
+  }
+
+  async enterVr() {
+    try {
+      await this.view.enterVr();
+    } catch (e) {
+      this.message.textContent = `could not enter VR: ${e.message}`;
+      this.message.hidden = false;
+    }
+  }
+
+  bindLookAround() {
+    const canvas = this.view.renderer.domElement;
+    const pointers = new Map();
+    canvas.addEventListener('pointerdown', (e) => {
+      canvas.setPointerCapture(e.pointerId);
+      pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    });
+    canvas.addEventListener('pointermove', (e) => {
+      const last = pointers.get(e.pointerId);
+      if (!last) return;
+      const next = dragView(this.view.view, e.clientX - last.x, e.clientY - last.y, this.view.camera.fov, canvas.clientHeight);
+      this.view.setView(next.yaw, next.pitch);
+      pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    });
+    const end = (e) => pointers.delete(e.pointerId);
+    canvas.addEventListener('pointerup', end);
+    canvas.addEventListener('pointercancel', end);
+  }
+
+  async askMotion() {
+    try {
+      if ((await DeviceOrientationEvent.requestPermission()) === 'granted') {
+        this.motionButton.hidden = true;
+        this.listenMotion();
+      }
+    } catch {
+      this.motionButton.hidden = true;
+    }
+  }
+
+  listenMotion() {
+    let alpha0 = null;
+    window.addEventListener('deviceorientation', (e) => {
+      if (e.alpha === null || e.beta === null || e.gamma === null || !this.view) return;
+      // Start from the heading the device has now, so the view does not jump.
+      if (alpha0 === null) alpha0 = e.alpha;
+      const screenDeg = (screen.orientation && screen.orientation.angle) || window.orientation || 0;
+      this.view.setDeviceQuaternion(deviceQuaternion(e.alpha - alpha0, e.beta, e.gamma, screenDeg));
+    });
+  }
+
+  /** For end-to-end tests: state, elements and a deterministic way to turn the view. */
+  exposeTestHook() {
+    const player = this;
+    window.__panocast = {
+      get state() {
+        return player.state;
+      },
+      get video() {
+        return player.video;
+      },
+      get view() {
+        return player.view;
+      },
+      get renderer() {
+        return player.view && player.view.renderer;
+      },
+      get camera() {
+        return player.view && player.view.camera;
+      },
+      get latency() {
+        return player.playback ? player.playback.latency : null;
+      },
+      get hls() {
+        return player.playback && player.playback.hls;
+      },
+      get liveJumps() {
+        return player.liveJumps || 0;
+      },
+      get targetLatency() {
+        return player.playback ? player.playback.targetLatency : null;
+      },
+      get audioOnly() {
+        return player.audioOnly;
+      },
+      get info() {
+        return player.info;
+      },
+      setView(yawDeg, pitchDeg) {
+        player.view.setDeviceQuaternion(null);
+        player.view.setView(yawDeg, pitchDeg);
+      },
+      getView() {
+        return player.view && { ...player.view.view };
+      },
+      sample(cols, rows) {
+        return player.view ? player.view.sample(cols, rows) : null;
+      },
+      chooseQuality(value) {
+        player.quality.value = value;
+        player.chooseQuality(value);
+      },
+    };
+  }
+}
+
+const root = document.getElementById('panocast');
+if (root) new Player(root);

@@ -1,0 +1,159 @@
+// Getting the stream into the <video>: hls.js in low-latency mode, or the browser's own
+// HLS (Safari) where Media Source Extensions are missing. Every request carries the
+// page's token.
+
+import Hls from 'hls.js';
+
+import { authHeaders, classifyStatus, findAudioOnlyVariant, withToken } from './model.js';
+
+/**
+ * hls.js settings for panocast's LL-HLS: blocking reloads and parts, catch up by
+ * playing faster when more than the target latency behind, and the token on every
+ * request (query parameter for servers and proxies that only see URLs, and a Bearer
+ * header). Playlists that are 404 are not retried here: the player goes back to
+ * polling the stream's state instead.
+ */
+export function hlsConfig(token) {
+  return {
+    lowLatencyMode: true,
+    // The ES module build of hls.js has no inline worker, and fMP4 needs no
+    // transmuxing: everything runs on the main thread.
+    enableWorker: false,
+    backBufferLength: 10,
+    // Catch up by playing up to 1.5× when behind the target, and after a stall move
+    // the target back by a part or so, not by hls.js's default whole second (which
+    // after two stalls on a busy phone puts a 0.6 s stream at 2.6 s for good).
+    maxLiveSyncPlaybackRate: 1.5,
+    liveSyncOnStallIncrease: 0.25,
+    liveDurationInfinity: true,
+    xhrSetup(xhr, url) {
+      xhr.open('GET', withToken(url, token), true);
+      const headers = authHeaders(token);
+      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    },
+    fetchSetup(context, init) {
+      const headers = new Headers(init.headers || {});
+      for (const [name, value] of Object.entries(authHeaders(token))) headers.set(name, value);
+      return new Request(withToken(context.url, token), { ...init, headers });
+    },
+  };
+}
+
+/**
+ * The least latency the player aims for. panocast's PART-HOLD-BACK is three parts
+ * (0.6 s at the default 200 ms), the least the LL-HLS spec allows; played that close,
+ * every hiccup of a busy phone or of the network empties the buffer and stalls. A
+ * second behind live, still well under two, gives room for one.
+ */
+const MIN_TARGET_LATENCY_S = 1.0;
+
+export const canUseHlsJs = () => Hls.isSupported();
+
+/**
+ * One attempt at playing `url`. Calls `events.onLevels(levels, audioOnly)` once the
+ * multivariant playlist is read, `events.onLevel(level)` when the rendition changes and
+ * `events.onFatal(kind)` (`offline`, `unauthorized`, `error`) when this attempt is over.
+ */
+export class Playback {
+  constructor(video, url, token, events, { startLevel = -1 } = {}) {
+    this.video = video;
+    this.events = events;
+    this.hls = null;
+    this.audioOnlyUrl = null;
+    if (Hls.isSupported()) {
+      const hls = new Hls({ ...hlsConfig(token), startLevel });
+      this.hls = hls;
+      hls.on(Hls.Events.MANIFEST_LOADED, (_e, data) => {
+        const audio = findAudioOnlyVariant(data.levels || []);
+        this.audioOnlyUrl = audio ? audio.url : null;
+      });
+      hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        // hls.js sends MANIFEST_PARSED from inside its own MANIFEST_LOADED handler, so
+        // ours (which finds the audio-only variant) runs after this: report later.
+        queueMicrotask(() => {
+          if (this.hls !== hls) return;
+          events.onLevels(hls.levels, Boolean(this.audioOnlyUrl));
+          video.play().catch(() => events.onBlocked && events.onBlocked());
+        });
+      });
+      hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => {
+        const details = data.details;
+        const hint = (details && (details.partHoldBack || details.holdBack)) || 0;
+        if (details && details.live && hint > 0 && hint < MIN_TARGET_LATENCY_S && hls.targetLatency < MIN_TARGET_LATENCY_S) {
+          hls.targetLatency = MIN_TARGET_LATENCY_S;
+        }
+      });
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => events.onLevel(hls.levels[data.level]));
+      hls.on(Hls.Events.ERROR, (_e, data) => {
+        if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+          hls.recoverMediaError();
+          return;
+        }
+        const status = data.response && data.response.code;
+        const kind = status ? classifyStatus(status) : 'error';
+        events.onFatal(kind === 'ok' ? 'error' : kind);
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      // Native HLS sends no headers of ours: the token goes in the URL only.
+      video.src = withToken(url, token);
+      video.addEventListener('loadedmetadata', this.nativeLoaded = () => {
+        events.onLevels([], false);
+        video.play().catch(() => events.onBlocked && events.onBlocked());
+      });
+      video.addEventListener('error', this.nativeError = () => events.onFatal('offline'));
+    } else {
+      events.onFatal('unsupported');
+    }
+  }
+
+  /** Seconds behind the live edge, as hls.js measures it. */
+  get latency() {
+    return this.hls ? this.hls.latency : NaN;
+  }
+
+  /** The latency hls.js steers towards (from PART-HOLD-BACK in low-latency mode). */
+  get targetLatency() {
+    return this.hls ? this.hls.targetLatency : NaN;
+  }
+
+  /**
+   * Seeks to hls.js's live sync position when playback has fallen more than
+   * `maxLatency` seconds behind the live edge (after long stalls, or a start while the
+   * browser was busy): hls.js only catches up by playing faster, which with the short
+   * LL-HLS buffer may never happen. Returns whether it jumped.
+   */
+  jumpToLive(maxLatency) {
+    const hls = this.hls;
+    if (!hls) return false;
+    const position = hls.liveSyncPosition;
+    if (!(hls.latency > maxLatency) || !(position > this.video.currentTime)) return false;
+    this.video.currentTime = position;
+    return true;
+  }
+
+  /** Index into the levels, -1 for automatic choice. */
+  setLevel(index) {
+    if (this.hls) {
+      this.hls.currentLevel = index;
+    }
+  }
+
+  get autoLevel() {
+    return this.hls ? this.hls.autoLevelEnabled : true;
+  }
+
+  destroy() {
+    if (this.hls) {
+      this.hls.destroy();
+      this.hls = null;
+    } else {
+      this.video.removeEventListener('loadedmetadata', this.nativeLoaded);
+      this.video.removeEventListener('error', this.nativeError);
+      this.video.removeAttribute('src');
+      this.video.load();
+    }
+  }
+}

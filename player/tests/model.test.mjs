@@ -1,0 +1,69 @@
+// The player's pure logic, without a browser.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  authHeaders,
+  classifyStatus,
+  dragView,
+  eyeUv,
+  findAudioOnlyVariant,
+  formatLatency,
+  levelLabel,
+  wrapYaw,
+  withToken,
+} from '../src/model.js';
+
+test('the token is added to relative and absolute URLs, once', () => {
+  assert.equal(withToken('/hls/cam/index.m3u8', 'abc'), '/hls/cam/index.m3u8?token=abc');
+  assert.equal(
+    withToken('http://h:1/hls/cam/video.m3u8?_HLS_msn=4&_HLS_part=1', 'a b'),
+    'http://h:1/hls/cam/video.m3u8?_HLS_msn=4&_HLS_part=1&token=a+b',
+  );
+  assert.equal(withToken('/x?token=old#frag', 'new'), '/x?token=new#frag');
+  assert.equal(withToken('/x', ''), '/x');
+  assert.deepEqual(authHeaders('abc'), { Authorization: 'Bearer abc' });
+  assert.deepEqual(authHeaders(''), {});
+});
+
+test('statuses become what the viewer is told', () => {
+  assert.equal(classifyStatus(200), 'ok');
+  assert.equal(classifyStatus(401), 'unauthorized');
+  assert.equal(classifyStatus(403), 'unauthorized');
+  assert.equal(classifyStatus(404), 'offline');
+  assert.equal(classifyStatus(500), 'error');
+});
+
+test('each eye sees its half of a stereo frame; mono sees all of it', () => {
+  assert.deepEqual(eyeUv('equirect', 'left'), { offsetU: 0, offsetV: 0, scaleU: 1, scaleV: 1 });
+  // Top-bottom: left eye on top, and V grows upwards.
+  assert.deepEqual(eyeUv('equirect-stereo-tb', 'left'), { offsetU: 0, offsetV: 0.5, scaleU: 1, scaleV: 0.5 });
+  assert.deepEqual(eyeUv('equirect-stereo-tb', 'right'), { offsetU: 0, offsetV: 0, scaleU: 1, scaleV: 0.5 });
+  assert.deepEqual(eyeUv('equirect-stereo-sbs', 'left'), { offsetU: 0, offsetV: 0, scaleU: 0.5, scaleV: 1 });
+  assert.deepEqual(eyeUv('equirect-stereo-sbs', 'right'), { offsetU: 0.5, offsetV: 0, scaleU: 0.5, scaleV: 1 });
+});
+
+test('yaw wraps, pitch stops short of the poles, and the image follows the pointer', () => {
+  assert.equal(wrapYaw(190), -170);
+  assert.equal(wrapYaw(-180), 180);
+  assert.equal(wrapYaw(540), 180);
+  const v = dragView({ yaw: 0, pitch: 0 }, -100, 0, 75, 750);
+  assert.equal(v.yaw, 10);
+  assert.equal(dragView({ yaw: 0, pitch: 80 }, 0, 1000, 75, 750).pitch, 89);
+});
+
+test('overlay texts', () => {
+  assert.equal(formatLatency(0.8123), '0.8 s');
+  assert.equal(formatLatency(NaN), '—');
+  assert.equal(levelLabel({ width: 1920, height: 960, bitrate: 4500000 }), '1920×960 · 4.5 Mb/s');
+});
+
+test('the audio-only variant is found among the parsed variants', () => {
+  const levels = [
+    { url: 'video.m3u8', videoCodec: 'avc1.640028', audioCodec: 'mp4a.40.2', width: 1920, height: 960 },
+    { url: 'audio.m3u8', audioCodec: 'mp4a.40.2' },
+  ];
+  assert.equal(findAudioOnlyVariant(levels).url, 'audio.m3u8');
+  assert.equal(findAudioOnlyVariant(levels.slice(0, 1)), null);
+});

@@ -1,0 +1,128 @@
+// The real panocast binary and a real ffmpeg publisher, for the browser tests.
+// Mirrors tests/common/mod.rs: free ports on 127.0.0.1, URLs read from what the server
+// prints at start.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The server binary `cargo test` built; PANOCAST_BIN overrides it. */
+export const PANOCAST_BIN = process.env.PANOCAST_BIN || join(REPO, 'target/debug/panocast');
+
+/** Where screenshots go; PANOCAST_ARTIFACTS overrides it. */
+export const ARTIFACTS = process.env.PANOCAST_ARTIFACTS || join(REPO, 'target/artifacts/player');
+
+/** A running `panocast serve` on free loopback ports. */
+export class Server {
+  static async start(config) {
+    if (!existsSync(PANOCAST_BIN)) {
+      throw new Error(`${PANOCAST_BIN} does not exist: run cargo build (or set PANOCAST_BIN)`);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'panocast-player-e2e-'));
+    const configPath = join(dir, 'panocast.toml');
+    writeFileSync(configPath, config);
+    const child = spawn(
+      PANOCAST_BIN,
+      ['serve', '--config', configPath, '--http', '127.0.0.1:0', '--rtmp', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } },
+    );
+    const lines = createInterface({ input: child.stdout });
+    const urls = await new Promise((resolveUrls, reject) => {
+      let http = null;
+      let rtmp = null;
+      const timer = setTimeout(() => reject(new Error('panocast printed no URLs within 20 s')), 20000);
+      child.once('exit', (code) => reject(new Error(`panocast exited (${code}) before printing its URLs`)));
+      // Keep reading after the URLs so the server never blocks on a full pipe.
+      lines.on('line', (line) => {
+        const obs = line.split('OBS server:')[1];
+        if (obs) rtmp = obs.trim().replace(/\/live$/, '');
+        const playback = line.split('playback:')[1];
+        if (playback) {
+          const url = playback.trim();
+          http = url.slice(0, url.indexOf('/hls/'));
+        }
+        if (http && rtmp) {
+          clearTimeout(timer);
+          resolveUrls({ http, rtmp });
+        }
+      });
+    });
+    return new Server(child, dir, urls);
+  }
+
+  constructor(child, dir, { http, rtmp }) {
+    this.child = child;
+    this.dir = dir;
+    this.http = http;
+    this.rtmp = rtmp;
+  }
+
+  url(path) {
+    return `${this.http}${path}`;
+  }
+
+  publishUrl(key) {
+    return `${this.rtmp}/live/${key}`;
+  }
+
+  async stop() {
+    if (this.child.exitCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A real ffmpeg pushing `file` over RTMP in real time, looped forever. */
+export class Publisher {
+  constructor(file, url) {
+    this.child = spawn(
+      'ffmpeg',
+      ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', url],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+  }
+
+  async stop() {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGKILL');
+      await exited;
+    }
+  }
+}
+
+/**
+ * A 1920×960 equirect-shaped testsrc2 clip, H.264 (libx264, 1 s GOP) + 48 kHz AAC,
+ * encoded once and kept under target/ for later runs.
+ */
+export function sourceClip() {
+  const dir = join(REPO, 'target/player-e2e');
+  const path = join(dir, 'source-1920x960-gop30-8s.flv');
+  if (existsSync(path)) return path;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp.flv`;
+  const r = spawnSync(
+    'ffmpeg',
+    [
+      '-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', 'testsrc2=size=1920x960:rate=30',
+      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-t', '8',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-g', '30', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
+      tmp,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  if (r.status !== 0) throw new Error(`encoding the test clip failed (${r.error || r.status})`);
+  renameSync(tmp, path);
+  return path;
+}
