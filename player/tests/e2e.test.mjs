@@ -36,6 +36,9 @@ key = "private-secret-key"
 projection = "equirect"
 `;
 
+/** The first admin of the test server (it makes `private` private). */
+const ADMIN_PASSWORD = 'e2e-admin-password-1';
+
 /** How long a freshly opened player may take to settle before latency is judged. */
 const WARM_UP_MS = 4000;
 const DESKTOP = { width: 1280, height: 720 };
@@ -150,7 +153,7 @@ function unexpected(problems) {
 
 before(async () => {
   clip = sourceClip();
-  server = await Server.start(CONFIG);
+  server = await Server.start(CONFIG, { PANOCAST_ADMIN_PASSWORD: ADMIN_PASSWORD });
   // playwright-core starts Chromium with a fresh temporary profile (--user-data-dir)
   // and removes it on close.
   browser = await chromium.launch({
@@ -357,13 +360,22 @@ describe('the 360 player', () => {
     await page.close();
   });
 
-  // panocast has no private streams yet (issue #3). Until it does, the browser stands
-  // in for the server's gate on `private`: a request without the token gets 401, like
-  // the server will answer. What is real is the page: it passes ?token= on to the
-  // stream-info request and every HLS request, as a query parameter and a Bearer
-  // header, and shows a refusal in words.
-  test('a token on the page URL goes with every request; without it the page says no', async () => {
-    const TOKEN = 'viewer-token-42';
+  /** Calls the REST API as `token`'s holder and returns the JSON answer. */
+  async function api(method, path, body, token) {
+    const headers = { 'content-type': 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(server.url(path), { method, headers, body: body && JSON.stringify(body) });
+    assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
+    return res.json();
+  }
+
+  // The real server gate: `private` is made private over the REST API and the page
+  // gets a real playback token. The browser only watches the requests: every one to
+  // the private stream must carry the token as a query parameter and a Bearer header.
+  test('a private stream: refused without a token, plays with one that goes with every request', async () => {
+    const login = await api('POST', '/api/v1/auth/login', { username: 'admin', password: ADMIN_PASSWORD });
+    await api('PATCH', '/api/v1/streams/private', { visibility: 'private' }, login.access_token);
+    const { token: TOKEN } = await api('POST', '/api/v1/streams/private/playback-token', {}, login.access_token);
     const seen = [];
     const gate = async (route) => {
       const req = route.request();
@@ -371,8 +383,7 @@ describe('the 360 player', () => {
       const headers = await req.allHeaders();
       const ok = url.searchParams.get('token') === TOKEN && headers.authorization === `Bearer ${TOKEN}`;
       seen.push({ path: url.pathname, ok });
-      if (ok) await route.continue();
-      else await route.fulfill({ status: 401, contentType: 'application/problem+json', body: '{"status":401}' });
+      await route.continue();
     };
     publish('private-secret-key');
 

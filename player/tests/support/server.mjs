@@ -19,7 +19,8 @@ export const ARTIFACTS = process.env.PANOCAST_ARTIFACTS || join(REPO, 'target/ar
 
 /** A running `panocast serve` on free loopback ports. */
 export class Server {
-  static async start(config) {
+  /** `env` adds variables for the server (PANOCAST_ADMIN_PASSWORD, say). */
+  static async start(config, env = {}) {
     if (!existsSync(PANOCAST_BIN)) {
       throw new Error(`${PANOCAST_BIN} does not exist: run cargo build (or set PANOCAST_BIN)`);
     }
@@ -29,7 +30,7 @@ export class Server {
     const child = spawn(
       PANOCAST_BIN,
       ['serve', '--config', configPath, '--http', '127.0.0.1:0', '--rtmp', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } },
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...env } },
     );
     const lines = createInterface({ input: child.stdout });
     const urls = await new Promise((resolveUrls, reject) => {
