@@ -108,6 +108,10 @@ async fn published_rtmp_plays_as_ll_hls_with_360_signaling() {
     // The media playlist follows the LL-HLS rules.
     let video_url = server.url("/hls/cam/video.m3u8");
     let p = wait_segments(&client, &video_url, 2, Duration::from_secs(20)).await;
+    let info = get(&client, &server.url("/api/v1/streams/cam")).await;
+    let info: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+    let bitrate = info["current_bitrate_bps"].as_u64().unwrap_or(0);
+    assert!(bitrate > 100_000, "current bitrate {info}");
     assert!(
         (p.part_target - 0.2).abs() < 1e-9,
         "PART-TARGET {}",

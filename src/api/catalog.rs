@@ -52,6 +52,9 @@ pub struct StreamView {
     pub live_since: Option<String>,
     /// HLS renditions being served (`video`, `audio`).
     pub renditions: Vec<String>,
+    /// Bits per second arriving now (all renditions, newest complete segment); only
+    /// while live.
+    pub current_bitrate_bps: Option<u64>,
     /// Multivariant playlist, relative to the server root (private streams: append
     /// `?token=<playback token>`).
     pub playback_url: String,
@@ -68,15 +71,24 @@ pub fn view(state: &AppState, record: &StreamRecord) -> StreamView {
         IngestState::Live { since } => Some(since.clone()),
         _ => None,
     };
-    let renditions = state
+    let live = state.hub.is_live(&record.slug);
+    let (renditions, current_bitrate_bps) = state
         .outputs
         .get(&record.slug)
         .map(|o| {
-            o.lock()
+            let out = o.lock();
+            let names = out
                 .renditions
                 .iter()
                 .map(|r| r.name().to_string())
-                .collect()
+                .collect();
+            let rates: Vec<u64> = out
+                .renditions
+                .iter()
+                .filter_map(|r| r.window.current_bitrate())
+                .collect();
+            let current = (live && !rates.is_empty()).then(|| rates.iter().sum());
+            (names, current)
         })
         .unwrap_or_default();
     let watch_url = format!("/watch/{}", record.slug);
@@ -95,10 +107,11 @@ pub fn view(state: &AppState, record: &StreamRecord) -> StreamView {
         scheduled_end: record.scheduled_end.clone(),
         created_at: record.created_at,
         updated_at: record.updated_at,
-        live: state.hub.is_live(&record.slug),
+        live,
         ingest,
         live_since,
         renditions,
+        current_bitrate_bps,
         playback_url: format!("/hls/{}/index.m3u8", record.slug),
         embed_html: format!(
             "<iframe src=\"{watch_url}\" width=\"960\" height=\"540\" \

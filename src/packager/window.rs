@@ -220,6 +220,12 @@ impl RenditionWindow {
         self.last_complete_msn().is_some_and(|last| msn <= last)
     }
 
+    /// Bits per second of the newest complete segment: what is arriving now.
+    pub fn current_bitrate(&self) -> Option<u64> {
+        let seg = self.segments.back().filter(|s| s.duration > 0.0)?;
+        Some((seg.size as f64 * 8.0 / seg.duration) as u64)
+    }
+
     /// Peak and average bitrate in bits per second over the complete segments in the
     /// window (peak) and since start (average); `None` before any media.
     pub fn bitrates(&self) -> Option<(u64, u64)> {
