@@ -28,13 +28,6 @@ projection = "flat"
     )
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
-}
-
 /// Waits until the video playlist lists at least `segments` complete segments.
 async fn wait_segments(
     client: &reqwest::Client,

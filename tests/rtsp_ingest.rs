@@ -39,13 +39,6 @@ key = "pushed-secret-key"
     )
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
-}
-
 async fn info(client: &reqwest::Client, server: &Server, slug: &str) -> serde_json::Value {
     let f = get(client, &server.url(&format!("/api/v1/streams/{slug}"))).await;
     assert_eq!(f.status, 200);

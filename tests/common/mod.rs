@@ -194,6 +194,14 @@ impl Fetched {
     }
 }
 
+/// An HTTP client for loopback tests: no request hangs past 30 s.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
 pub async fn get(client: &reqwest::Client, url: &str) -> Fetched {
     let resp = client
         .get(url)
