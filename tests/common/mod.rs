@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,6 +23,12 @@ pub struct Server {
 impl Server {
     /// Starts the binary with `config` (TOML, without listen addresses) on free ports.
     pub fn start(config: &str) -> Server {
+        Server::start_with_env(config, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables, e.g.
+    /// `PANOCAST_ADMIN_PASSWORD` for the first admin account.
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("panocast.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -35,6 +41,7 @@ impl Server {
             .arg(dir.path().join("data"))
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -96,6 +103,124 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.http)
     }
+
+    /// The server's process id, for [`proc_status`] and [`child_processes`].
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// How a `panocast serve` that stopped by itself ended.
+pub struct Exited {
+    pub status: std::process::ExitStatus,
+    /// Everything it wrote, stdout then stderr.
+    pub output: String,
+}
+
+/// Runs `panocast serve` with `config` (as [`Server::start`] does) and waits for it to
+/// exit by itself, for configurations it must refuse. Panics, after killing it, if it
+/// is still running at `limit`: then it accepted the configuration.
+pub fn serve_until_exit(config: &str, limit: Duration) -> Exited {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("panocast.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_panocast"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start panocast");
+    let drain = |pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(pipe).read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for panocast") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = format!(
+        "{}{}",
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default()
+    );
+    match status {
+        Some(status) => Exited { status, output },
+        None => panic!("panocast was still running after {limit:?}; it printed:\n{output}"),
+    }
+}
+
+/// A process's thread count and resident memory, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStatus {
+    pub threads: u64,
+    pub rss_kib: u64,
+}
+
+pub fn proc_status(pid: u32) -> ProcStatus {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {path}:\n{text}"))
+    };
+    ProcStatus {
+        threads: field("Threads:"),
+        rss_kib: field("VmRSS:"),
+    }
+}
+
+/// The processes whose parent is `pid`, zombies included: `(pid, state, command)`.
+pub fn child_processes(pid: u32) -> Vec<(u32, char, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.map_while(Result::ok) {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let mut rest = stat[close + 1..].split_whitespace();
+        let state = rest.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        if rest.next().and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            out.push((child, state, stat[open + 1..close].to_string()));
+        }
+    }
+    out
 }
 
 impl Drop for Server {
@@ -157,26 +282,53 @@ pub const SOURCE_FPS: u32 = 30;
 /// and a 2 s GOP, plus 48 kHz AAC; encoded once per test binary.
 pub fn source_file() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("source-1920x960-12s.flv");
-        if path.exists() {
-            return path;
-        }
-        let tmp = path.with_extension(format!("{}.tmp.flv", std::process::id()));
-        let status = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=1920x960:rate=30"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &SOURCE_SECONDS.to_string()])
-            .args(["-c:v", "libx264", "-g", "60", "-pix_fmt", "yuv420p"])
-            .args(["-c:a", "aac", "-b:a", "128k", "-ac", "2"])
-            .arg(&tmp)
-            .status()
-            .expect("ffmpeg is installed (scripts/deps.sh)");
-        assert!(status.success(), "encoding the test source failed");
-        std::fs::rename(&tmp, &path).expect("rename source");
-        path
-    })
+    FILE.get_or_init(|| source_file_sized(1920, 960, SOURCE_SECONDS, 60))
+}
+
+/// A `width`x`height` testsrc2 clip at [`SOURCE_FPS`], `seconds` long, H.264 with
+/// libx264 defaults (so B-frames) and a keyframe every `gop` frames, plus 48 kHz stereo
+/// AAC, in FLV. Encoded (under `nice`) once into the target's temp dir and reused.
+pub fn source_file_sized(width: u32, height: u32, seconds: u32, gop: u32) -> PathBuf {
+    // One encoder at a time: tests in one binary run on parallel threads.
+    static ENCODING: Mutex<()> = Mutex::new(());
+    let _one = ENCODING.lock().unwrap_or_else(|p| p.into_inner());
+    let name = format!("source-{width}x{height}-{seconds}s-g{gop}.flv");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if path.exists() {
+        return path;
+    }
+    let tmp = path.with_extension(format!("{}.tmp.flv", std::process::id()));
+    let status = Command::new("nice")
+        .args([
+            "-n",
+            "10",
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+        ])
+        .arg("-f")
+        .arg("lavfi")
+        .arg("-i")
+        .arg(format!("testsrc2=size={width}x{height}:rate={SOURCE_FPS}"))
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-g",
+            &gop.to_string(),
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "128k", "-ac", "2"])
+        .arg(&tmp)
+        .status()
+        .expect("ffmpeg is installed (scripts/deps.sh)");
+    assert!(status.success(), "encoding the test source {path:?} failed");
+    std::fs::rename(&tmp, &path).expect("rename source");
+    path
 }
 
 /// An HTTP response as a test sees it.
@@ -276,9 +428,24 @@ pub struct PartLine {
     pub independent: bool,
 }
 
+/// One complete segment (EXTINF) of a media playlist, with its timing.
+#[derive(Debug, Clone)]
+pub struct SegmentLine {
+    /// Media sequence number: EXT-X-MEDIA-SEQUENCE plus the segment's position.
+    pub msn: u64,
+    pub duration: f64,
+    pub uri: String,
+    /// The segment's EXT-X-PROGRAM-DATE-TIME in Unix milliseconds, when tagged.
+    pub program_date_time_ms: Option<i64>,
+}
+
 /// The LL-HLS facts of a media playlist, read line by line.
 #[derive(Debug, Default)]
 pub struct LlPlaylist {
+    /// EXT-X-MAP URI.
+    pub map_uri: Option<String>,
+    /// Every complete segment, in order, with its msn and date.
+    pub segment_lines: Vec<SegmentLine>,
     pub part_target: f64,
     pub target_duration: u64,
     pub media_sequence: u64,
@@ -299,6 +466,8 @@ pub fn read_ll_playlist(text: &str) -> LlPlaylist {
     }
     let mut p = LlPlaylist::default();
     let mut lines = text.lines().peekable();
+    // A date applies to the next segment; it comes before that segment's parts.
+    let mut date = None;
     while let Some(line) = lines.next() {
         if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
             p.target_duration = v.parse().expect("target duration");
@@ -318,8 +487,19 @@ pub fn read_ll_playlist(text: &str) -> LlPlaylist {
                 independent: a.get("INDEPENDENT").is_some_and(|v| v == "YES"),
             });
         } else if let Some(v) = line.strip_prefix("#EXTINF:") {
-            let duration = v.trim_end_matches(',').parse().expect("extinf");
+            let duration = v
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .expect("extinf");
             let uri = lines.next().expect("segment uri").to_string();
+            p.segment_lines.push(SegmentLine {
+                msn: p.media_sequence + p.segments.len() as u64,
+                duration,
+                uri: uri.clone(),
+                program_date_time_ms: date.take(),
+            });
             p.segments.push((duration, uri));
         } else if line.starts_with("#EXT-X-PRELOAD-HINT:") {
             p.preload_hint = Some(attributes(line)["URI"].clone());
@@ -327,8 +507,13 @@ pub fn read_ll_playlist(text: &str) -> LlPlaylist {
             p.rendition_reports.push(attributes(line));
         } else if line == "#EXT-X-DISCONTINUITY" {
             p.discontinuities += 1;
-        } else if line.starts_with("#EXT-X-PROGRAM-DATE-TIME:") {
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
             p.program_date_times += 1;
+            let parsed = chrono::DateTime::parse_from_rfc3339(v)
+                .unwrap_or_else(|e| panic!("PROGRAM-DATE-TIME {v:?}: {e}\n{text}"));
+            date = Some(parsed.timestamp_millis());
+        } else if line.starts_with("#EXT-X-MAP:") {
+            p.map_uri = attributes(line).get("URI").cloned();
         }
     }
     p
@@ -359,4 +544,86 @@ pub fn concat_file(dir: &Path, name: &str, parts: &[&[u8]]) -> PathBuf {
     }
     std::fs::write(&path, all).expect("write temp file");
     path
+}
+
+/// One EXT-X-STREAM-INF entry of a multivariant playlist.
+#[derive(Debug, Clone)]
+pub struct VariantLine {
+    pub uri: String,
+    pub attrs: HashMap<String, String>,
+}
+
+/// A multivariant playlist, read line by line in its order.
+#[derive(Debug, Default)]
+pub struct Multivariant {
+    pub variants: Vec<VariantLine>,
+    /// The attributes of every EXT-X-MEDIA line.
+    pub media: Vec<HashMap<String, String>>,
+}
+
+pub fn read_multivariant(text: &str) -> Multivariant {
+    // m3u8-rs must accept it as a multivariant playlist first: an independent parser.
+    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(_)) => {}
+        other => panic!("not a multivariant playlist: {other:?}\n{text}"),
+    }
+    let mut m = Multivariant::default();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("#EXT-X-STREAM-INF:") {
+            let uri = lines
+                .by_ref()
+                .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .unwrap_or_else(|| panic!("EXT-X-STREAM-INF without a URI\n{text}"));
+            m.variants.push(VariantLine {
+                uri: uri.trim().to_string(),
+                attrs: attributes(line),
+            });
+        } else if line.starts_with("#EXT-X-MEDIA:") {
+            m.media.push(attributes(line));
+        }
+    }
+    m
+}
+
+/// `uri` as found in the playlist at `base` (an absolute URL), made absolute.
+pub fn resolve(base: &str, uri: &str) -> String {
+    reqwest::Url::parse(base)
+        .and_then(|b| b.join(uri))
+        .unwrap_or_else(|e| panic!("cannot resolve {uri:?} against {base}: {e}"))
+        .to_string()
+}
+
+/// GETs `url`, which must answer 200 with JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let f = get(client, url).await;
+    assert_eq!(f.status, 200, "GET {url}: {}", f.text());
+    serde_json::from_slice(&f.body).unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", f.text()))
+}
+
+/// Polls the media playlist at `url` until it lists at least `segments` complete
+/// segments, for at most `limit`; returns it read and as text.
+pub async fn wait_for_segments(
+    client: &reqwest::Client,
+    url: &str,
+    segments: usize,
+    limit: Duration,
+) -> (LlPlaylist, String) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let f = get(client, url).await;
+        let text = f.text();
+        if f.status == 200 {
+            let p = read_ll_playlist(&text);
+            if p.segments.len() >= segments {
+                return (p, text);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url}: fewer than {segments} segments after {limit:?} (last {}):\n{text}",
+            f.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
