@@ -1,6 +1,7 @@
 //! The one typed configuration: defaults → TOML file → `PANOCAST_*` environment →
 //! command-line flags → [`Config::validate`].
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::ingest::rtsp::{RtspSource, RtspTransport};
+use crate::pipeline::profile::{self, LadderProfile};
 use crate::streams::definition::is_valid_slug;
 use crate::streams::{Orientation, Projection};
 
@@ -28,6 +30,9 @@ pub struct Config {
     pub rtsp_ingest: RtspIngestConfig,
     /// Accounts, tokens and playback gating.
     pub auth: AuthConfig,
+    /// Transcoding ladders by name, added to (or replacing) the built-in `default`,
+    /// `360` and `360-hd`.
+    pub ladders: BTreeMap<String, LadderProfile>,
     /// Streams imported into an empty catalog; none (and an empty catalog) means "make
     /// a demo stream".
     pub streams: Vec<StreamConfig>,
@@ -44,6 +49,7 @@ impl Default for Config {
             rtmp_ingest: RtmpIngestConfig::default(),
             rtsp_ingest: RtspIngestConfig::default(),
             auth: AuthConfig::default(),
+            ladders: BTreeMap::new(),
             streams: Vec::new(),
         }
     }
@@ -264,6 +270,9 @@ pub struct StreamConfig {
     pub orientation: Orientation,
     #[serde(default)]
     pub source: SourceConfig,
+    /// Transcoding ladder profile; `default` passes the source through alone.
+    #[serde(default)]
+    pub ladder: Option<String>,
 }
 
 impl std::fmt::Debug for StreamConfig {
@@ -274,6 +283,7 @@ impl std::fmt::Debug for StreamConfig {
             .field("projection", &self.projection)
             .field("orientation", &self.orientation)
             .field("source", &self.source)
+            .field("ladder", &self.ladder)
             .finish()
     }
 }
@@ -400,7 +410,20 @@ impl Config {
             ));
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        let ladders = self.ladder_profiles();
+        for (name, ladder) in &ladders {
+            ladder.validate(name).map_err(ConfigError::Invalid)?;
+        }
         for (i, s) in self.streams.iter().enumerate() {
+            if let Some(ladder) = &s.ladder {
+                if !ladders.contains_key(ladder) {
+                    return bad(format!(
+                        "stream {}: unknown ladder {ladder:?} (known: {})",
+                        s.slug,
+                        ladders.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
             if !is_valid_slug(&s.slug) {
                 return bad(format!(
                     "stream slug {:?}: use 1-64 characters a-z, 0-9 and -",
@@ -445,6 +468,13 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The built-in ladder profiles overlaid by the config file's.
+    pub fn ladder_profiles(&self) -> BTreeMap<String, LadderProfile> {
+        let mut all = profile::builtin_profiles();
+        all.extend(self.ladders.clone());
+        all
     }
 
     pub fn part_target(&self) -> Duration {

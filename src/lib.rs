@@ -12,5 +12,6 @@ pub mod db;
 pub mod ingest;
 pub mod media;
 pub mod packager;
+pub mod pipeline;
 pub mod server;
 pub mod streams;

@@ -19,7 +19,8 @@ use crate::db::{self, DbError};
 use crate::ingest::rtmp::{self, RtmpConfig};
 use crate::ingest::rtsp;
 use crate::packager::latency::LatencyStats;
-use crate::packager::{Outputs, PackagerConfig, PackagerFactory};
+use crate::packager::{Outputs, PackagerConfig};
+use crate::pipeline::sink::LadderSinkFactory;
 use crate::streams::hub::StreamHub;
 use crate::streams::{Projection, StreamDirectory};
 
@@ -83,14 +84,20 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
     let directory: Arc<dyn StreamDirectory> = catalog.clone();
     let outputs = Arc::new(Outputs::default());
     let latency = Arc::new(LatencyStats::default());
-    let hub = StreamHub::new(Arc::new(PackagerFactory {
-        config: PackagerConfig {
+    let profiles = Arc::new(config.ladder_profiles());
+    if let Err(e) = crate::pipeline::init() {
+        // Passthrough streams still work; ladders report the error as their state.
+        tracing::warn!(error = %e, "transcoding ladders are unavailable");
+    }
+    let hub = StreamHub::new(Arc::new(LadderSinkFactory {
+        packager: PackagerConfig {
             part_target: config.part_target(),
             segment_target: config.segment_target(),
             window_segments: config.hls.window_segments,
         },
         outputs: Arc::clone(&outputs),
         latency: Arc::clone(&latency),
+        profiles: Arc::clone(&profiles),
     }));
 
     let bind = |addr: SocketAddr| async move {
@@ -120,6 +127,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
         hub: Arc::clone(&hub),
         catalog,
         auth,
+        ladders: Arc::new(profiles.keys().cloned().collect()),
     });
     let http_shutdown = shutdown.clone();
     tokio::spawn(async move {
@@ -153,6 +161,10 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
             slug: s.slug.clone(),
             projection: s.projection,
             orientation: s.orientation,
+            ladder: s
+                .ladder
+                .clone()
+                .unwrap_or_else(|| crate::pipeline::profile::PASSTHROUGH.into()),
         };
         tokio::spawn(rtsp::supervise(
             stream,
@@ -221,6 +233,10 @@ async fn seed_catalog(catalog: &Catalog, config: &mut Config) -> Result<bool, St
             let fields = StreamFields {
                 projection: s.projection,
                 orientation: s.orientation,
+                ladder: s
+                    .ladder
+                    .clone()
+                    .unwrap_or_else(|| crate::pipeline::profile::PASSTHROUGH.into()),
                 ..StreamFields::new(&s.slug)
             };
             catalog
@@ -259,6 +275,7 @@ async fn seed_catalog(catalog: &Catalog, config: &mut Config) -> Result<bool, St
             source: SourceConfig::RtmpPush,
             projection: r.projection,
             orientation: r.orientation,
+            ladder: Some(r.ladder.clone()),
         })
         .collect();
     Ok(demo.is_some() && config.streams.len() == 1)
@@ -287,6 +304,7 @@ fn demo_stream(data_dir: &Path) -> Result<StreamConfig, StartError> {
         projection: Projection::Equirect,
         orientation: Default::default(),
         source: SourceConfig::RtmpPush,
+        ladder: None,
     })
 }
 

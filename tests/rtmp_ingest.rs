@@ -105,6 +105,7 @@ impl Server {
                 slug: SLUG.to_owned(),
                 projection: Projection::Equirect,
                 orientation: Orientation::default(),
+                ladder: "default".to_owned(),
             },
             key: Some(KEY.to_owned()),
         }]));

@@ -2,6 +2,7 @@
 //! streams and manage their own; admins manage all. Stream keys are shown once, at
 //! creation and rotation.
 
+use crate::packager::output::TranscodeReport;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -34,7 +35,8 @@ pub struct StreamView {
     pub projection: Projection,
     /// Initial view direction in degrees.
     pub orientation: Orientation,
-    /// Transcoding ladder name (not used yet).
+    /// Transcoding ladder profile (`default`: the source alone); a change applies from
+    /// the next publisher on.
     pub ladder: String,
     pub visibility: Visibility,
     /// RFC 3339.
@@ -50,8 +52,11 @@ pub struct StreamView {
     pub ingest: IngestState,
     /// RFC 3339 start of the current publish session.
     pub live_since: Option<String>,
-    /// HLS renditions being served (`video`, `audio`).
+    /// HLS renditions being served (`video`, `audio`, then the ladder's rungs).
     pub renditions: Vec<String>,
+    /// What the transcoding ladder does; absent for streams passed through alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcode: Option<TranscodeReport>,
     /// Bits per second arriving now (all renditions, newest complete segment); only
     /// while live.
     pub current_bitrate_bps: Option<u64>,
@@ -72,7 +77,7 @@ pub fn view(state: &AppState, record: &StreamRecord) -> StreamView {
         _ => None,
     };
     let live = state.hub.is_live(&record.slug);
-    let (renditions, current_bitrate_bps) = state
+    let (renditions, current_bitrate_bps, transcode) = state
         .outputs
         .get(&record.slug)
         .map(|o| {
@@ -88,7 +93,7 @@ pub fn view(state: &AppState, record: &StreamRecord) -> StreamView {
                 .filter_map(|r| r.window.current_bitrate())
                 .collect();
             let current = (live && !rates.is_empty()).then(|| rates.iter().sum());
-            (names, current)
+            (names, current, out.transcode.clone())
         })
         .unwrap_or_default();
     let watch_url = format!("/watch/{}", record.slug);
@@ -112,6 +117,7 @@ pub fn view(state: &AppState, record: &StreamRecord) -> StreamView {
         live_since,
         renditions,
         current_bitrate_bps,
+        transcode,
         playback_url: format!("/hls/{}/index.m3u8", record.slug),
         embed_html: format!(
             "<iframe src=\"{watch_url}\" width=\"960\" height=\"540\" \
@@ -193,6 +199,18 @@ pub struct PlaybackToken {
     pub playback_url: String,
 }
 
+/// 422 unless `ladder` names a configured profile.
+fn known_ladder(state: &AppState, ladder: &str) -> Result<(), ApiError> {
+    if state.ladders.iter().any(|l| l == ladder) {
+        return Ok(());
+    }
+    Err(Problem::unprocessable(format!(
+        "unknown ladder {ladder:?}; the server has: {}",
+        state.ladders.join(", ")
+    ))
+    .into())
+}
+
 fn catalog_error(e: CatalogError) -> ApiError {
     match e {
         CatalogError::SlugTaken(_) => Problem::conflict(e.to_string()).into(),
@@ -250,6 +268,9 @@ pub async fn create(
         return Err(Problem::forbidden("viewers cannot create streams").into());
     }
     let defaults = StreamFields::new(&req.slug);
+    if let Some(ladder) = &req.ladder {
+        known_ladder(&state, ladder)?;
+    }
     let fields = StreamFields {
         title: req.title.unwrap_or(defaults.title),
         description: req.description,
@@ -287,6 +308,9 @@ pub async fn update(
     ApiJson(patch): ApiJson<StreamPatch>,
 ) -> Result<Json<StreamView>, ApiError> {
     let record = managed(&state, &caller, &id)?;
+    if let Some(ladder) = &patch.ladder {
+        known_ladder(&state, ladder)?;
+    }
     let fields = StreamFields {
         title: patch.title.unwrap_or_else(|| record.title.clone()),
         description: patch

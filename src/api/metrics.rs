@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 
 use super::AppState;
 use crate::media::TrackKind;
+use crate::packager::output::{TranscodeReport, TranscodeState};
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
@@ -32,5 +33,45 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "panocast_part_latency_seconds_count{{track=\"{label}\"}} {count}"
         );
     }
+    transcode_metrics(&state, &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// Per-rung counters of every stream with a ladder.
+fn transcode_metrics(state: &AppState, out: &mut String) {
+    let reports: Vec<(String, TranscodeReport)> = state
+        .outputs
+        .all()
+        .into_iter()
+        .filter_map(|(slug, output)| output.lock().transcode.clone().map(|r| (slug, r)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "# HELP panocast_transcode_dropped_frames_total Frames a ladder rung dropped because it could not be encoded in real time."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE panocast_transcode_dropped_frames_total counter"
+    );
+    for (slug, report) in &reports {
+        for rung in &report.rungs {
+            let _ = writeln!(
+                out,
+                "panocast_transcode_dropped_frames_total{{stream=\"{slug}\",rendition=\"{}\"}} {}",
+                rung.name, rung.dropped_frames
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP panocast_transcode_failed Whether the stream's ladder stopped with an error (1) or runs (0)."
+    );
+    let _ = writeln!(out, "# TYPE panocast_transcode_failed gauge");
+    for (slug, report) in &reports {
+        let failed = u8::from(report.state == TranscodeState::Failed);
+        let _ = writeln!(
+            out,
+            "panocast_transcode_failed{{stream=\"{slug}\"}} {failed}"
+        );
+    }
 }

@@ -43,6 +43,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// Accounts, tokens, rate limits: every auth decision.
     pub auth: Arc<Authenticator>,
+    /// Names of the transcoding ladders a stream may choose.
+    pub ladders: Arc<Vec<String>>,
 }
 
 /// The whole HTTP surface.

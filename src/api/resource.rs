@@ -41,7 +41,7 @@ pub fn playlist_name(file: &str) -> Option<Option<&str>> {
     (!stem.is_empty()
         && stem
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
     .then_some(Some(stem))
 }
 
@@ -82,6 +82,7 @@ mod tests {
     fn playlist_names() {
         assert_eq!(playlist_name("index.m3u8"), Some(None));
         assert_eq!(playlist_name("video.m3u8"), Some(Some("video")));
+        assert_eq!(playlist_name("audio-48k.m3u8"), Some(Some("audio-48k")));
         assert_eq!(playlist_name("../x.m3u8"), None);
         assert_eq!(playlist_name("video.mp4"), None);
     }

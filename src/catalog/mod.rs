@@ -94,6 +94,7 @@ impl StreamRecord {
             slug: self.slug.clone(),
             projection: self.projection,
             orientation: self.orientation,
+            ladder: self.ladder.clone(),
         }
     }
 }

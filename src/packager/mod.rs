@@ -13,29 +13,5 @@ pub mod segmenter;
 pub mod stream;
 pub mod window;
 
-use std::sync::Arc;
-
 pub use output::{Outputs, StreamOutput};
 pub use stream::{PackagerConfig, StreamPackager};
-
-use crate::streams::hub::{MediaSink, SinkFactory};
-use crate::streams::StreamDef;
-use latency::LatencyStats;
-
-/// Makes a packager for each stream when it is first published.
-pub struct PackagerFactory {
-    pub config: PackagerConfig,
-    pub outputs: Arc<Outputs>,
-    pub latency: Arc<LatencyStats>,
-}
-
-impl SinkFactory for PackagerFactory {
-    fn create(&self, stream: &StreamDef) -> Box<dyn MediaSink> {
-        let output = self.outputs.get_or_create(stream);
-        Box::new(StreamPackager::new(
-            self.config,
-            output,
-            Arc::clone(&self.latency),
-        ))
-    }
-}

@@ -13,8 +13,10 @@ use crate::streams::Projection;
 /// The audio group every video variant refers to.
 const AUDIO_GROUP: &str = "aud";
 
-/// What the multivariant playlist says of the video rendition.
+/// What the multivariant playlist says of one video rendition.
 pub struct VideoVariant<'a> {
+    /// Playlist URI, relative to the multivariant playlist.
+    pub uri: &'a str,
     pub config: &'a AvcConfig,
     /// Peak and average bits per second of the video alone.
     pub bitrates: (u64, u64),
@@ -23,19 +25,18 @@ pub struct VideoVariant<'a> {
     pub projection: Projection,
 }
 
-/// What the multivariant playlist says of the audio rendition.
+/// What the multivariant playlist says of one audio rendition.
 pub struct AudioVariant<'a> {
+    pub uri: &'a str,
     pub config: &'a AacConfig,
     pub bitrates: (u64, u64),
 }
 
-/// Renders the playlist: the video variant (with the audio group) and the audio-only
-/// variant. `None` when there is nothing to play yet.
-pub fn render(
-    video: Option<&VideoVariant<'_>>,
-    audio: Option<&AudioVariant<'_>>,
-) -> Option<String> {
-    if video.is_none() && audio.is_none() {
+/// Renders the playlist. Every video variant plays with the first audio rendition
+/// (the source AAC, the audio group); video variants come in ascending bandwidth, then
+/// one audio-only variant per audio rendition. `None` when there is nothing to play.
+pub fn render(videos: &[VideoVariant<'_>], audios: &[AudioVariant<'_>]) -> Option<String> {
+    if videos.is_empty() && audios.is_empty() {
         return None;
     }
     let mut playlist = MasterPlaylist {
@@ -43,10 +44,11 @@ pub fn render(
         independent_segments: true,
         ..Default::default()
     };
-    if let Some(a) = audio {
+    let main_audio = audios.first();
+    if let Some(a) = main_audio {
         playlist.alternatives.push(AlternativeMedia {
             media_type: AlternativeMediaType::Audio,
-            uri: Some("audio.m3u8".into()),
+            uri: Some(a.uri.into()),
             group_id: AUDIO_GROUP.into(),
             name: "main".into(),
             default: true,
@@ -55,59 +57,72 @@ pub fn render(
             ..Default::default()
         });
     }
-    if let Some(v) = video {
-        let mut codecs = v.config.codec_string();
-        let (mut peak, mut average) = v.bitrates;
-        if let Some(a) = audio {
-            codecs.push(',');
-            codecs.push_str(&a.config.codec_string());
-            peak += a.bitrates.0;
-            average += a.bitrates.1;
-        }
-        let mut other = HashMap::new();
-        if let Some(layout) = v.projection.req_video_layout() {
-            // REQ- attributes require protocol version 12 (rfc8216bis 4.4.6.2).
-            playlist.version = Some(12);
-            other.insert(
-                "REQ-VIDEO-LAYOUT".to_string(),
-                QuotedOrUnquoted::Quoted(layout.to_string()),
-            );
-        }
-        let frame_rate = v
-            .config
-            .frame_rate
-            .or(v.measured_frame_rate)
-            .filter(|f| f.is_finite() && *f > 0.0)
-            .map(|f| (f * 1000.0).round() / 1000.0);
-        playlist.variants.push(VariantStream {
-            uri: "video.m3u8".into(),
-            bandwidth: peak,
-            average_bandwidth: Some(average),
-            codecs: Some(codecs),
-            resolution: Some(Resolution {
-                width: u64::from(v.config.width),
-                height: u64::from(v.config.height),
-            }),
-            frame_rate,
-            audio: audio.map(|_| AUDIO_GROUP.to_string()),
-            other_attributes: (!other.is_empty()).then_some(other),
-            ..Default::default()
-        });
-    }
-    if let Some(a) = audio {
+    let mut video_variants: Vec<VariantStream> = videos
+        .iter()
+        .map(|v| video_variant(v, main_audio, &mut playlist.version))
+        .collect();
+    video_variants.sort_by_key(|v| v.bandwidth);
+    playlist.variants = video_variants;
+    for a in audios {
         // Audio-only variant: no REQ-VIDEO-LAYOUT, it has no video.
         playlist.variants.push(VariantStream {
-            uri: "audio.m3u8".into(),
+            uri: a.uri.into(),
             bandwidth: a.bitrates.0,
             average_bandwidth: Some(a.bitrates.1),
             codecs: Some(a.config.codec_string()),
-            audio: Some(AUDIO_GROUP.to_string()),
+            audio: main_audio
+                .filter(|main| main.uri == a.uri)
+                .map(|_| AUDIO_GROUP.to_string()),
             ..Default::default()
         });
     }
     let mut out = Vec::new();
     playlist.write_to(&mut out).ok()?;
     String::from_utf8(out).ok()
+}
+
+fn video_variant(
+    v: &VideoVariant<'_>,
+    audio: Option<&AudioVariant<'_>>,
+    version: &mut Option<usize>,
+) -> VariantStream {
+    let mut codecs = v.config.codec_string();
+    let (mut peak, mut average) = v.bitrates;
+    if let Some(a) = audio {
+        codecs.push(',');
+        codecs.push_str(&a.config.codec_string());
+        peak += a.bitrates.0;
+        average += a.bitrates.1;
+    }
+    let mut other = HashMap::new();
+    if let Some(layout) = v.projection.req_video_layout() {
+        // REQ- attributes require protocol version 12 (rfc8216bis 4.4.6.2).
+        *version = Some(12);
+        other.insert(
+            "REQ-VIDEO-LAYOUT".to_string(),
+            QuotedOrUnquoted::Quoted(layout.to_string()),
+        );
+    }
+    let frame_rate = v
+        .config
+        .frame_rate
+        .or(v.measured_frame_rate)
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .map(|f| (f * 1000.0).round() / 1000.0);
+    VariantStream {
+        uri: v.uri.into(),
+        bandwidth: peak,
+        average_bandwidth: Some(average),
+        codecs: Some(codecs),
+        resolution: Some(Resolution {
+            width: u64::from(v.config.width),
+            height: u64::from(v.config.height),
+        }),
+        frame_rate,
+        audio: audio.map(|_| AUDIO_GROUP.to_string()),
+        other_attributes: (!other.is_empty()).then_some(other),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -144,16 +159,18 @@ mod tests {
         let avc = avc();
         let aac = aac();
         let text = render(
-            Some(&VideoVariant {
+            &[VideoVariant {
+                uri: "video.m3u8",
                 config: &avc,
                 bitrates: (4_000_000, 3_000_000),
                 measured_frame_rate: None,
                 projection: Projection::Equirect,
-            }),
-            Some(&AudioVariant {
+            }],
+            &[AudioVariant {
+                uri: "audio.m3u8",
                 config: &aac,
                 bitrates: (130_000, 128_000),
-            }),
+            }],
         )
         .expect("playlist");
         assert!(text.contains("#EXT-X-VERSION:12\n"), "{text}");
@@ -170,16 +187,73 @@ mod tests {
     fn flat_video_has_no_layout_attribute() {
         let avc = avc();
         let text = render(
-            Some(&VideoVariant {
+            &[VideoVariant {
+                uri: "video.m3u8",
                 config: &avc,
                 bitrates: (1, 1),
                 measured_frame_rate: None,
                 projection: Projection::Flat,
-            }),
-            None,
+            }],
+            &[],
         )
         .expect("playlist");
         assert!(!text.contains("REQ-"));
         assert!(text.contains("#EXT-X-VERSION:9\n"));
+    }
+
+    #[test]
+    fn ladder_variants_ascend_by_bandwidth_then_audio_only() {
+        let source = avc();
+        let rung = AvcConfig {
+            width: 1280,
+            height: 640,
+            profile_idc: 0x42,
+            level_idc: 0x1f,
+            ..avc()
+        };
+        let aac = aac();
+        let mono = AacConfig {
+            channels: 1,
+            ..aac.clone()
+        };
+        let variant = |uri, config, peak| VideoVariant {
+            uri,
+            config,
+            bitrates: (peak, peak),
+            measured_frame_rate: None,
+            projection: Projection::Equirect,
+        };
+        let text = render(
+            &[
+                variant("video.m3u8", &source, 6_000_000),
+                variant("r640.m3u8", &rung, 1_500_000),
+            ],
+            &[
+                AudioVariant {
+                    uri: "audio.m3u8",
+                    config: &aac,
+                    bitrates: (130_000, 128_000),
+                },
+                AudioVariant {
+                    uri: "audio-48k.m3u8",
+                    config: &mono,
+                    bitrates: (50_000, 48_000),
+                },
+            ],
+        )
+        .expect("playlist");
+        let uris: Vec<&str> = text.lines().filter(|l| l.ends_with(".m3u8")).collect();
+        assert_eq!(
+            uris,
+            ["r640.m3u8", "video.m3u8", "audio.m3u8", "audio-48k.m3u8"],
+            "{text}"
+        );
+        assert!(
+            text.contains("CODECS=\"avc1.42001f,mp4a.40.2\",RESOLUTION=1280x640"),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| l.contains("CODECS=\"mp4a")) {
+            assert!(!line.contains("REQ-VIDEO-LAYOUT"), "{line}");
+        }
     }
 }

@@ -20,19 +20,22 @@ pub struct RenderedPlaylist {
 
 /// One rendition's window and its current playlists.
 pub struct Rendition {
+    /// Name of the playlist (`<name>.m3u8`) and of the media directory: `video` and
+    /// `audio` for the source, the rung's name for transcoded renditions.
+    pub name: String,
     pub kind: TrackKind,
     pub window: RenditionWindow,
     pub playlist: Option<RenderedPlaylist>,
 }
 
 impl Rendition {
-    /// Name of the playlist (`<name>.m3u8`) and of the media directory.
-    pub fn name(&self) -> &'static str {
-        rendition_name(self.kind)
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
-pub fn rendition_name(kind: TrackKind) -> &'static str {
+/// Name of the source rendition of `kind`.
+pub fn source_rendition_name(kind: TrackKind) -> &'static str {
     match kind {
         TrackKind::Video => "video",
         TrackKind::Audio => "audio",
@@ -46,6 +49,50 @@ pub struct OutputState {
     pub multivariant: Option<Bytes>,
     /// A publisher is connected.
     pub live: bool,
+    /// What the transcoding ladder is doing; `None` for passthrough streams.
+    pub transcode: Option<TranscodeReport>,
+}
+
+/// The transcoding ladder of a stream as admins see it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct TranscodeReport {
+    /// Profile name.
+    pub ladder: String,
+    pub state: TranscodeState,
+    /// Why the ladder failed or what it skipped.
+    pub message: Option<String>,
+    pub rungs: Vec<RungReport>,
+    pub audio: Vec<AudioRungReport>,
+}
+
+/// `running` while the pipeline runs, `failed` after a GStreamer error (the source
+/// rendition and audio stay live), `off` between publishers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TranscodeState {
+    #[default]
+    Off,
+    Running,
+    Failed,
+}
+
+/// One transcoded video rendition.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RungReport {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_kbps: u32,
+    /// Frames dropped because the encoder could not keep up, since start.
+    pub dropped_frames: u64,
+}
+
+/// One transcoded audio rendition.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AudioRungReport {
+    pub name: String,
+    pub bitrate_kbps: u32,
+    pub channels: u32,
 }
 
 impl OutputState {
@@ -53,8 +100,8 @@ impl OutputState {
         self.renditions.iter().find(|r| r.name() == name)
     }
 
-    pub fn rendition_mut(&mut self, kind: TrackKind) -> Option<&mut Rendition> {
-        self.renditions.iter_mut().find(|r| r.kind == kind)
+    pub fn rendition_mut(&mut self, name: &str) -> Option<&mut Rendition> {
+        self.renditions.iter_mut().find(|r| r.name == name)
     }
 }
 
@@ -102,6 +149,17 @@ impl Outputs {
             .unwrap_or_else(|p| p.into_inner())
             .get(slug)
             .cloned()
+    }
+
+    /// Every stream output, by slug.
+    pub fn all(&self) -> Vec<(String, Arc<StreamOutput>)> {
+        let map = self.by_slug.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = map
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// The output of `stream`, created on first use.

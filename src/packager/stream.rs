@@ -6,6 +6,7 @@
 //! the shift, which keeps them in sync, and share the wall-clock anchor, which gives
 //! aligned segments equal PROGRAM-DATE-TIME.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,7 +16,9 @@ use super::fmp4::{self, AudioInit, VideoInit};
 use super::latency::LatencyStats;
 use super::media_playlist::{self, RenditionReport, RenditionUris};
 use super::multivariant::{self, AudioVariant, VideoVariant};
-use super::output::{rendition_name, OutputState, RenderedPlaylist, Rendition, StreamOutput};
+use super::output::{
+    source_rendition_name, OutputState, RenderedPlaylist, Rendition, StreamOutput,
+};
 use super::segmenter::{Cut, Segmenter, TimedSample};
 use super::window::{RenditionWindow, WindowConfig};
 use crate::media::{AacConfig, AccessUnit, AvcConfig, MediaEvent, TrackKind, WallClockAnchor};
@@ -72,6 +75,16 @@ impl SessionClock {
         (dts.saturating_add(shift), pts.saturating_add(shift))
     }
 
+    /// Where a timestamp of this session lands on the stream timeline, without
+    /// anchoring the session on it.
+    fn peek_ms(&self, t: i64, timebase: u32) -> i64 {
+        let ms = t.saturating_mul(1000) / i64::from(timebase.max(1));
+        match self.first_dts_ms {
+            Some(first) => ms.saturating_add(self.offset_ms - first),
+            None => self.offset_ms,
+        }
+    }
+
     fn wall_at_ms(&self, stream_ms: i64) -> SystemTime {
         let since = stream_ms - self.offset_ms;
         if since >= 0 {
@@ -91,11 +104,62 @@ struct PendingFrame {
     received: Instant,
 }
 
+/// Where the leading track started a segment; followers start theirs there too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SegmentStart {
+    /// Presentation time (stream ms) of the segment's first sample.
+    pts_ms: i64,
+    /// Media sequence number the leader gave the segment.
+    msn: u64,
+}
+
+/// Segment starts a follower has not reached yet. Bounded: a follower that lags more
+/// than this many segments loses the oldest, so it aligns again at the next one.
+#[derive(Default)]
+struct PendingStarts(VecDeque<SegmentStart>);
+
+const PENDING_STARTS_BOUND: usize = 32;
+
+impl PendingStarts {
+    fn push(&mut self, start: SegmentStart) {
+        if self.0.len() == PENDING_STARTS_BOUND {
+            self.0.pop_front();
+        }
+        self.0.push_back(start);
+    }
+
+    /// Takes every start at or before `pts_ms`, returning the latest of them.
+    fn take_reached(&mut self, pts_ms: i64) -> Option<SegmentStart> {
+        let mut reached = None;
+        while let Some(front) = self.0.front().copied() {
+            if front.pts_ms > pts_ms {
+                break;
+            }
+            reached = self.0.pop_front();
+        }
+        reached
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Which rendition of the stream an event belongs to: index 0 is the source (the
+/// `video` and `audio` renditions), higher indexes are transcoded rungs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrackRef {
+    Video(usize),
+    Audio(usize),
+}
+
 struct VideoTrack {
+    name: String,
     config: Option<Arc<AvcConfig>>,
     segmenter: Segmenter,
     pending: Option<PendingFrame>,
-    /// No frame is packaged in a session before its first keyframe.
+    /// No frame is packaged in a session before its first keyframe (for rungs: before
+    /// the first keyframe at a segment start of the source).
     started: bool,
     last_duration: u32,
     sequence: u32,
@@ -103,27 +167,73 @@ struct VideoTrack {
     end_ms: i64,
     frames: u64,
     frame_ticks: u64,
+    /// Rungs: segment starts decided by the source video.
+    starts: PendingStarts,
+    /// Listed in the multivariant playlist (the source: whenever it has parameters).
+    announced: bool,
+}
+
+impl VideoTrack {
+    fn new(name: &str, part_target: Duration) -> Self {
+        Self {
+            name: name.to_string(),
+            config: None,
+            segmenter: Segmenter::new(ticks(part_target, VIDEO_TIMESCALE), true),
+            pending: None,
+            started: false,
+            last_duration: 3000,
+            sequence: 0,
+            end_ms: 0,
+            frames: 0,
+            frame_ticks: 0,
+            starts: PendingStarts::default(),
+            announced: false,
+        }
+    }
 }
 
 struct AudioTrack {
+    name: String,
     config: Option<Arc<AacConfig>>,
     segmenter: Segmenter,
     /// Where the next frame would start if the source is contiguous (track ticks).
     next_dts: Option<i64>,
-    /// Video cut a segment here (stream ms); audio follows at its next frame.
-    cut_at_ms: Option<i64>,
+    /// Segment starts decided by the source video (or, for audio-only streams, by the
+    /// source audio).
+    starts: PendingStarts,
+    started: bool,
     sequence: u32,
     end_ms: i64,
+    announced: bool,
 }
 
-/// The packager of one stream.
+impl AudioTrack {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            config: None,
+            segmenter: Segmenter::new(0, false),
+            next_dts: None,
+            starts: PendingStarts::default(),
+            started: false,
+            sequence: 0,
+            end_ms: 0,
+            announced: false,
+        }
+    }
+}
+
+/// The packager of one stream: the source renditions plus any transcoded rungs, all
+/// cut where the source video cuts.
 pub struct StreamPackager {
     config: PackagerConfig,
     output: Arc<StreamOutput>,
     latency: Arc<LatencyStats>,
     clock: SessionClock,
-    video: VideoTrack,
-    audio: AudioTrack,
+    /// `[0]` is the source video (`video`), the rest are rungs.
+    video: Vec<VideoTrack>,
+    /// `[0]` is the source audio (`audio`), the rest are rungs.
+    audio: Vec<AudioTrack>,
 }
 
 impl StreamPackager {
@@ -143,34 +253,113 @@ impl StreamPackager {
                 wall_base: anchor.wall,
                 anchor,
             },
-            video: VideoTrack {
-                config: None,
-                segmenter: Segmenter::new(ticks(config.part_target, VIDEO_TIMESCALE), true),
-                pending: None,
-                started: false,
-                last_duration: 3000,
-                sequence: 0,
-                end_ms: 0,
-                frames: 0,
-                frame_ticks: 0,
-            },
-            audio: AudioTrack {
-                config: None,
-                segmenter: Segmenter::new(0, false),
-                next_dts: None,
-                cut_at_ms: None,
-                sequence: 0,
-                end_ms: 0,
-            },
+            video: vec![VideoTrack::new(
+                source_rendition_name(TrackKind::Video),
+                config.part_target,
+            )],
+            audio: vec![AudioTrack::new(source_rendition_name(TrackKind::Audio))],
         }
     }
 
-    fn on_video_config(&mut self, state: &mut OutputState, config: Arc<AvcConfig>) {
-        if self.video.config.as_deref() == Some(&*config) {
+    /// Declares the rungs of the session that starts: these are listed in the
+    /// multivariant playlist once they have media, earlier rungs no longer are.
+    /// Returns the track of each name, in order.
+    pub fn declare_rungs(&mut self, video: &[String], audio: &[String]) -> Vec<TrackRef> {
+        let part_target = self.config.part_target;
+        for t in self.video.iter_mut().skip(1) {
+            t.announced = false;
+        }
+        for t in self.audio.iter_mut().skip(1) {
+            t.announced = false;
+        }
+        let mut refs = Vec::new();
+        for name in video {
+            let i = match self.video.iter().position(|t| t.name == *name) {
+                Some(i) => i,
+                None => {
+                    self.video.push(VideoTrack::new(name, part_target));
+                    self.video.len() - 1
+                }
+            };
+            self.video[i].announced = true;
+            refs.push(TrackRef::Video(i));
+        }
+        for name in audio {
+            let i = match self.audio.iter().position(|t| t.name == *name) {
+                Some(i) => i,
+                None => {
+                    self.audio.push(AudioTrack::new(name));
+                    self.audio.len() - 1
+                }
+            };
+            self.audio[i].announced = true;
+            refs.push(TrackRef::Audio(i));
+        }
+        refs
+    }
+
+    /// A rung stopped for good in this session (its pipeline failed): players are no
+    /// longer offered it.
+    pub fn withdraw_rung(&mut self, track: TrackRef) {
+        match track {
+            TrackRef::Video(i) if i > 0 => {
+                if let Some(t) = self.video.get_mut(i) {
+                    t.announced = false;
+                }
+            }
+            TrackRef::Audio(i) if i > 0 => {
+                if let Some(t) = self.audio.get_mut(i) {
+                    t.announced = false;
+                }
+            }
+            _ => return,
+        }
+        let output = Arc::clone(&self.output);
+        let mut state = output.lock();
+        self.flush(&mut state, track);
+        self.publish(&mut state, true);
+    }
+
+    /// One event of a transcoded rung (what its encoder produced).
+    pub fn push_rung(&mut self, track: TrackRef, event: MediaEvent) {
+        let output = Arc::clone(&self.output);
+        let mut state = output.lock();
+        match (track, event) {
+            (TrackRef::Video(i), MediaEvent::VideoConfig(c)) if i > 0 => {
+                self.on_video_config(&mut state, i, c)
+            }
+            (TrackRef::Audio(i), MediaEvent::AudioConfig(c)) if i > 0 => {
+                self.on_audio_config(&mut state, i, c)
+            }
+            (TrackRef::Video(i), MediaEvent::Unit(u)) if i > 0 && u.kind == TrackKind::Video => {
+                self.on_video_unit(&mut state, i, u)
+            }
+            (TrackRef::Audio(i), MediaEvent::Unit(u)) if i > 0 && u.kind == TrackKind::Audio => {
+                self.on_audio_unit(&mut state, i, u)
+            }
+            (track, _) => tracing::debug!(?track, "event does not belong to this rung"),
+        }
+    }
+
+    /// The rungs' encoders are drained: publish what they left open.
+    pub fn end_rungs(&mut self) {
+        let output = Arc::clone(&self.output);
+        let mut state = output.lock();
+        for i in 1..self.video.len() {
+            self.flush(&mut state, TrackRef::Video(i));
+        }
+        for i in 1..self.audio.len() {
+            self.flush(&mut state, TrackRef::Audio(i));
+        }
+        self.publish(&mut state, true);
+    }
+
+    fn on_video_config(&mut self, state: &mut OutputState, i: usize, config: Arc<AvcConfig>) {
+        if self.video[i].config.as_deref() == Some(&*config) {
             return;
         }
         // New parameters start a new segment with a new init segment (EXT-X-MAP).
-        self.flush_video(state);
+        self.flush(state, TrackRef::Video(i));
         let init = fmp4::video_init_segment(&VideoInit {
             track_id: VIDEO_TRACK_ID,
             timescale: VIDEO_TIMESCALE,
@@ -178,114 +367,186 @@ impl StreamPackager {
             projection: self.output.stream.projection,
             orientation: self.output.stream.orientation,
         });
-        rendition(state, TrackKind::Video, self.config)
+        let track = &mut self.video[i];
+        rendition(state, &track.name, TrackKind::Video, self.config)
             .window
             .set_init(init);
-        self.video.started = false;
-        self.video.config = Some(config);
+        track.started = false;
+        track.config = Some(config);
+        if i == 0 {
+            track.announced = true;
+        }
     }
 
-    fn on_audio_config(&mut self, state: &mut OutputState, config: Arc<AacConfig>) {
-        if self.audio.config.as_deref() == Some(&*config) {
+    fn on_audio_config(&mut self, state: &mut OutputState, i: usize, config: Arc<AacConfig>) {
+        if self.audio[i].config.as_deref() == Some(&*config) {
             return;
         }
-        self.flush_audio(state);
+        self.flush(state, TrackRef::Audio(i));
         let init = fmp4::audio_init_segment(&AudioInit {
             track_id: AUDIO_TRACK_ID,
             config: &config,
         });
-        rendition(state, TrackKind::Audio, self.config)
+        let track = &mut self.audio[i];
+        rendition(state, &track.name, TrackKind::Audio, self.config)
             .window
             .set_init(init);
-        self.audio.segmenter =
-            Segmenter::new(ticks(self.config.part_target, config.sample_rate), false);
-        self.audio.next_dts = None;
-        self.audio.config = Some(config);
+        track.segmenter = Segmenter::new(ticks(self.config.part_target, config.sample_rate), false);
+        track.next_dts = None;
+        track.config = Some(config);
+        if i == 0 {
+            track.announced = true;
+        }
     }
 
-    fn on_video_unit(&mut self, state: &mut OutputState, unit: AccessUnit) {
-        if self.video.config.is_none() {
+    /// The msn the next segment of source track `leader` will get.
+    fn next_segment_msn(state: &OutputState, name: &str, segmenter: &Segmenter) -> u64 {
+        let Some(window) = state.rendition(name).map(|r| &r.window) else {
+            return 0;
+        };
+        // Parts of the segment in progress may still be on their way to the window.
+        let in_progress_unpublished = segmenter.segment_open() && window.open_segment().is_none();
+        window.next_msn() + u64::from(in_progress_unpublished)
+    }
+
+    /// The source started a segment at `pts_ms`: every follower starts one there too.
+    fn announce_start(&mut self, start: SegmentStart, from_audio: bool) {
+        for t in self.video.iter_mut().skip(1) {
+            t.starts.push(start);
+        }
+        let followers = if from_audio { 1 } else { 0 };
+        for t in self.audio.iter_mut().skip(followers) {
+            t.starts.push(start);
+        }
+    }
+
+    fn on_video_unit(&mut self, state: &mut OutputState, i: usize, unit: AccessUnit) {
+        if self.video[i].config.is_none() {
             return;
         }
-        if !self.video.started {
+        let mut join = None;
+        if !self.video[i].started {
             if !unit.keyframe {
                 return;
             }
-            self.video.started = true;
+            if i > 0 {
+                // A rung joins at a segment start of the source, so its msn and cut
+                // points are the source's from its first segment on.
+                let pts_ms = self.clock.peek_ms(unit.pts, unit.timebase);
+                match self.video[i].starts.take_reached(pts_ms) {
+                    Some(start) => join = Some(start),
+                    None => return,
+                }
+            }
+            self.video[i].started = true;
         }
         let (dts_ms, pts_ms) = self.clock.map_ms(&unit);
         let dts = dts_ms.saturating_mul(i64::from(VIDEO_TIMESCALE / 1000));
         let composition_offset = i32::try_from((pts_ms - dts_ms).saturating_mul(90)).unwrap_or(0);
 
         let mut cuts = Vec::new();
-        if let Some(prev) = self.video.pending.take() {
+        let track = &mut self.video[i];
+        if let Some(prev) = track.pending.take() {
             let duration = u32::try_from(dts - prev.dts)
                 .ok()
                 .filter(|d| *d > 0)
-                .unwrap_or(self.video.last_duration);
-            self.video.last_duration = duration;
-            self.video.frames += 1;
-            self.video.frame_ticks += u64::from(duration);
-            self.video
+                .unwrap_or(track.last_duration);
+            track.last_duration = duration;
+            track.frames += 1;
+            track.frame_ticks += u64::from(duration);
+            track
                 .segmenter
                 .push(timed(prev, duration), false, &mut cuts);
         }
-        // A keyframe at or after the target ends the segment now, without waiting for
-        // this frame's duration.
-        let segment_target = ticks(self.config.segment_target, VIDEO_TIMESCALE);
-        if unit.keyframe
-            && self.video.segmenter.segment_open()
-            && self.video.segmenter.segment_duration() >= segment_target
-        {
-            self.video.segmenter.finish_segment(&mut cuts);
-            self.audio.cut_at_ms = Some(dts_ms);
+        let starts_segment = if i == 0 {
+            // A keyframe at or after the target ends the segment now, without waiting
+            // for this frame's duration.
+            let segment_target = ticks(self.config.segment_target, VIDEO_TIMESCALE);
+            unit.keyframe
+                && (!track.segmenter.segment_open()
+                    || track.segmenter.segment_duration() >= segment_target)
+        } else {
+            unit.keyframe && (join.is_some() || track.starts.take_reached(pts_ms).is_some())
+        };
+        if starts_segment {
+            if i == 0 {
+                let msn = Self::next_segment_msn(state, &track.name, &track.segmenter);
+                track.segmenter.finish_segment(&mut cuts);
+                self.announce_start(SegmentStart { pts_ms, msn }, false);
+            } else {
+                track.segmenter.finish_segment(&mut cuts);
+            }
         }
-        self.video.end_ms = dts_ms;
-        self.video.pending = Some(PendingFrame {
+        let track = &mut self.video[i];
+        track.end_ms = dts_ms;
+        track.pending = Some(PendingFrame {
             dts,
             composition_offset,
             keyframe: unit.keyframe,
             data: unit.data,
             received: unit.received,
         });
-        self.apply_cuts(state, TrackKind::Video, cuts);
+        if let Some(start) = join {
+            align_msn(state, &track.name, start.msn);
+        }
+        self.apply_cuts(state, TrackRef::Video(i), cuts);
     }
 
-    fn on_audio_unit(&mut self, state: &mut OutputState, unit: AccessUnit) {
-        let Some(config) = self.audio.config.clone() else {
+    fn on_audio_unit(&mut self, state: &mut OutputState, i: usize, unit: AccessUnit) {
+        let Some(config) = self.audio[i].config.clone() else {
             return;
         };
-        // Audio waits for the video's first keyframe so both renditions start their
-        // first segment together (same msn, same start time).
-        if self.video.config.is_some() && !self.video.started {
-            return;
-        }
-        let (dts_ms, _) = self.clock.map_ms(&unit);
+        let video_leads = self.video[0].config.is_some();
         let rate = i64::from(config.sample_rate);
         let frame = i64::from(AacConfig::SAMPLES_PER_FRAME);
+        let frame_ms = frame * 1000 / rate.max(1);
+        let mut join = None;
+        if !self.audio[i].started {
+            if i == 0 && !video_leads {
+                // Audio-only stream: the source audio leads.
+                self.audio[i].started = true;
+            } else {
+                // Follow the leader from its next segment start on, beginning with the
+                // frame that contains it, so both segments start together (same msn,
+                // start times within one frame).
+                let start_ms = self.clock.peek_ms(unit.dts, unit.timebase);
+                let Some(start) = self.audio[i].starts.take_reached(start_ms + frame_ms) else {
+                    return;
+                };
+                join = Some(start);
+                self.audio[i].started = true;
+            }
+        }
+        let (dts_ms, _) = self.clock.map_ms(&unit);
+        let track = &mut self.audio[i];
         let from_ms = dts_ms.saturating_mul(rate) / 1000;
         // Millisecond timestamps jitter by up to 1 ms; a contiguous source is counted
         // in samples instead, and only a real gap re-anchors the track.
-        let dts = match self.audio.next_dts {
+        let dts = match track.next_dts {
             Some(expected) if (from_ms - expected).abs() <= frame / 2 => expected,
             _ => from_ms,
         };
-        self.audio.next_dts = Some(dts + frame);
-        self.audio.end_ms = dts_ms + frame * 1000 / rate.max(1);
+        track.next_dts = Some(dts + frame);
+        track.end_ms = dts_ms + frame_ms;
 
-        let starts_segment = match self.audio.cut_at_ms {
-            Some(at) if dts_ms >= at => {
-                self.audio.cut_at_ms = None;
-                true
-            }
-            None if self.video.config.is_none() => {
-                self.audio.segmenter.segment_duration()
-                    >= ticks(self.config.segment_target, config.sample_rate)
-            }
-            _ => false,
+        let leads = i == 0 && !video_leads;
+        let starts_segment = if leads {
+            track.segmenter.segment_duration()
+                >= ticks(self.config.segment_target, config.sample_rate)
+        } else {
+            // The frame nearest the leader's start begins the segment.
+            join.is_none() && track.starts.take_reached(dts_ms + frame_ms / 2).is_some()
         };
         let mut cuts = Vec::new();
-        self.audio.segmenter.push(
+        let mut announce = None;
+        if leads && (starts_segment || !track.segmenter.segment_open()) {
+            let msn = Self::next_segment_msn(state, &track.name, &track.segmenter);
+            announce = Some(SegmentStart {
+                pts_ms: dts_ms,
+                msn,
+            });
+        }
+        track.segmenter.push(
             TimedSample {
                 dts,
                 duration: AacConfig::SAMPLES_PER_FRAME,
@@ -294,54 +555,87 @@ impl StreamPackager {
                 data: unit.data,
                 received: unit.received,
             },
-            starts_segment && self.audio.segmenter.segment_open(),
+            starts_segment && track.segmenter.segment_open(),
             &mut cuts,
         );
-        self.apply_cuts(state, TrackKind::Audio, cuts);
+        if let Some(start) = join {
+            align_msn(state, &track.name, start.msn);
+        }
+        if let Some(start) = announce {
+            self.announce_start(start, true);
+        }
+        self.apply_cuts(state, TrackRef::Audio(i), cuts);
     }
 
     /// Publishes what the segmenter decided.
-    fn apply_cuts(&mut self, state: &mut OutputState, kind: TrackKind, cuts: Vec<Cut>) {
+    fn apply_cuts(&mut self, state: &mut OutputState, track: TrackRef, cuts: Vec<Cut>) {
         if cuts.is_empty() {
             return;
         }
         let now = Instant::now();
-        let (track_id, timescale) = match kind {
-            TrackKind::Video => (VIDEO_TRACK_ID, VIDEO_TIMESCALE),
-            TrackKind::Audio => (
-                AUDIO_TRACK_ID,
-                self.audio.config.as_ref().map_or(48_000, |c| c.sample_rate),
-            ),
+        let (name, kind, track_id, timescale, sequence) = match track {
+            TrackRef::Video(i) => {
+                let t = &mut self.video[i];
+                (
+                    &t.name,
+                    TrackKind::Video,
+                    VIDEO_TRACK_ID,
+                    VIDEO_TIMESCALE,
+                    &mut t.sequence,
+                )
+            }
+            TrackRef::Audio(i) => {
+                let t = &mut self.audio[i];
+                let rate = t.config.as_ref().map_or(48_000, |c| c.sample_rate);
+                (
+                    &t.name,
+                    TrackKind::Audio,
+                    AUDIO_TRACK_ID,
+                    rate,
+                    &mut t.sequence,
+                )
+            }
         };
+        // Only the source renditions measure server-added latency; a rung's parts
+        // also carry the transcoding delay, which its own figures report.
+        let measured = matches!(track, TrackRef::Video(0) | TrackRef::Audio(0));
         let mut segment_ended = false;
         for cut in cuts {
             match cut {
                 Cut::Part(part) => {
-                    let sequence = match kind {
-                        TrackKind::Video => &mut self.video.sequence,
-                        TrackKind::Audio => &mut self.audio.sequence,
-                    };
                     *sequence = sequence.wrapping_add(1);
                     let base = u64::try_from(part.base_dts).unwrap_or(0);
                     let data = fmp4::fragment(*sequence, track_id, base, &part.samples);
-                    let start_ms = part.base_dts.saturating_mul(1000) / i64::from(timescale);
+                    // PROGRAM-DATE-TIME is the first sample's presentation time, which
+                    // is what lines up across renditions (a rung has no B-frames, the
+                    // source may).
+                    let first_cts = part
+                        .samples
+                        .first()
+                        .map_or(0, |s| i64::from(s.composition_offset));
+                    let start_ms =
+                        (part.base_dts + first_cts).saturating_mul(1000) / i64::from(timescale);
                     let pdt = self.clock.wall_at_ms(start_ms);
                     let seconds = part.duration as f64 / f64::from(timescale);
-                    rendition(state, kind, self.config).window.add_part(
+                    rendition(state, name, kind, self.config).window.add_part(
                         data,
                         seconds,
                         part.independent,
                         pdt,
                     );
-                    self.latency.record_all(
-                        kind,
-                        part.received
-                            .iter()
-                            .map(|r| now.saturating_duration_since(*r)),
-                    );
+                    if measured {
+                        self.latency.record_all(
+                            kind,
+                            part.received
+                                .iter()
+                                .map(|r| now.saturating_duration_since(*r)),
+                        );
+                    }
                 }
                 Cut::SegmentEnd => {
-                    rendition(state, kind, self.config).window.end_segment();
+                    rendition(state, name, kind, self.config)
+                        .window
+                        .end_segment();
                     segment_ended = true;
                 }
             }
@@ -349,48 +643,59 @@ impl StreamPackager {
         self.publish(state, segment_ended);
     }
 
-    /// Packages the frame that waits for its duration, guessing it from the last one.
-    fn flush_video(&mut self, state: &mut OutputState) {
+    /// Packages what a track holds back (a video frame waiting for its duration is
+    /// given the last one's) and ends its segment.
+    fn flush(&mut self, state: &mut OutputState, track: TrackRef) {
         let mut cuts = Vec::new();
-        if let Some(prev) = self.video.pending.take() {
-            let duration = self.video.last_duration;
-            self.video.end_ms = prev.dts / 90 + i64::from(duration / 90);
-            self.video
-                .segmenter
-                .push(timed(prev, duration), false, &mut cuts);
+        match track {
+            TrackRef::Video(i) => {
+                let Some(t) = self.video.get_mut(i) else {
+                    return;
+                };
+                if let Some(prev) = t.pending.take() {
+                    let duration = t.last_duration;
+                    t.end_ms = prev.dts / 90 + i64::from(duration / 90);
+                    t.segmenter.push(timed(prev, duration), false, &mut cuts);
+                }
+                t.segmenter.finish_segment(&mut cuts);
+            }
+            TrackRef::Audio(i) => {
+                let Some(t) = self.audio.get_mut(i) else {
+                    return;
+                };
+                t.segmenter.finish_segment(&mut cuts);
+            }
         }
-        self.video.segmenter.finish_segment(&mut cuts);
-        self.apply_cuts(state, TrackKind::Video, cuts);
+        self.apply_cuts(state, track, cuts);
     }
 
-    fn flush_audio(&mut self, state: &mut OutputState) {
-        let mut cuts = Vec::new();
-        self.audio.segmenter.finish_segment(&mut cuts);
-        self.audio.cut_at_ms = None;
-        self.apply_cuts(state, TrackKind::Audio, cuts);
+    fn flush_all(&mut self, state: &mut OutputState) {
+        for i in 0..self.video.len() {
+            self.flush(state, TrackRef::Video(i));
+        }
+        for i in 0..self.audio.len() {
+            self.flush(state, TrackRef::Audio(i));
+        }
     }
 
     /// Re-renders the playlists after a change and wakes blocked requests.
     fn publish(&self, state: &mut OutputState, multivariant_too: bool) {
-        let positions: Vec<(TrackKind, Option<super::window::Position>)> = state
+        let positions: Vec<(String, Option<super::window::Position>)> = state
             .renditions
             .iter()
-            .map(|r| (r.kind, r.window.position()))
+            .map(|r| (format!("{}.m3u8", r.name), r.window.position()))
             .collect();
         for r in &mut state.renditions {
-            let reports: Vec<(String, Option<super::window::Position>)> = positions
+            let own = format!("{}.m3u8", r.name);
+            let reports: Vec<RenditionReport<'_>> = positions
                 .iter()
-                .filter(|(k, _)| *k != r.kind)
-                .map(|(k, p)| (format!("{}.m3u8", rendition_name(*k)), *p))
-                .collect();
-            let reports: Vec<RenditionReport<'_>> = reports
-                .iter()
+                .filter(|(uri, _)| *uri != own)
                 .map(|(uri, position)| RenditionReport {
                     uri,
                     position: *position,
                 })
                 .collect();
-            let uris = RenditionUris { dir: r.name() };
+            let uris = RenditionUris { dir: &r.name };
             r.playlist = Some(RenderedPlaylist {
                 full: Bytes::from(media_playlist::render(&r.window, &uris, &reports, false)),
                 delta: Bytes::from(media_playlist::render(&r.window, &uris, &reports, true)),
@@ -403,40 +708,62 @@ impl StreamPackager {
     }
 
     fn render_multivariant(&self, state: &OutputState) -> Option<String> {
-        let bitrates = |kind| {
-            state
-                .renditions
-                .iter()
-                .find(|r| r.kind == kind)
-                .and_then(|r| r.window.bitrates())
-        };
-        let measured_frame_rate = (self.video.frame_ticks > 0).then(|| {
-            self.video.frames as f64 * f64::from(VIDEO_TIMESCALE) / self.video.frame_ticks as f64
-        });
-        let video = match (&self.video.config, bitrates(TrackKind::Video)) {
-            (Some(config), Some(rates)) => Some(VideoVariant {
+        let bitrates = |name: &str| state.rendition(name).and_then(|r| r.window.bitrates());
+        let video_uris: Vec<String> = self
+            .video
+            .iter()
+            .map(|t| format!("{}.m3u8", t.name))
+            .collect();
+        let audio_uris: Vec<String> = self
+            .audio
+            .iter()
+            .map(|t| format!("{}.m3u8", t.name))
+            .collect();
+        let mut videos = Vec::new();
+        for (t, uri) in self.video.iter().zip(&video_uris) {
+            if !t.announced {
+                continue;
+            }
+            // Players read the multivariant playlist once: it appears only when every
+            // announced rendition has media, or a player would never learn of the
+            // late one.
+            let (Some(config), Some(rates)) = (&t.config, bitrates(&t.name)) else {
+                return None;
+            };
+            let measured_frame_rate = (t.frame_ticks > 0)
+                .then(|| t.frames as f64 * f64::from(VIDEO_TIMESCALE) / t.frame_ticks as f64);
+            videos.push(VideoVariant {
+                uri,
                 config,
                 bitrates: rates,
                 measured_frame_rate,
                 projection: self.output.stream.projection,
-            }),
-            _ => None,
-        };
-        let audio = match (&self.audio.config, bitrates(TrackKind::Audio)) {
-            (Some(config), Some(rates)) => Some(AudioVariant {
+            });
+        }
+        let mut audios = Vec::new();
+        for (t, uri) in self.audio.iter().zip(&audio_uris) {
+            if !t.announced {
+                continue;
+            }
+            let (Some(config), Some(rates)) = (&t.config, bitrates(&t.name)) else {
+                return None;
+            };
+            audios.push(AudioVariant {
+                uri,
                 config,
                 bitrates: rates,
-            }),
-            _ => None,
-        };
-        // Players read the multivariant playlist once: it appears only when every
-        // announced track has media, or a player would never learn of the late one.
-        let announced_missing = (self.video.config.is_some() && video.is_none())
-            || (self.audio.config.is_some() && audio.is_none());
-        if announced_missing {
-            return None;
+            });
         }
-        multivariant::render(video.as_ref(), audio.as_ref())
+        multivariant::render(&videos, &audios)
+    }
+}
+
+/// A follower joining the stream takes the leader's msn for its first segment, so the
+/// same msn means the same time in every rendition. Only an empty window can jump:
+/// within a playlist, segment numbers are consecutive.
+fn align_msn(state: &mut OutputState, name: &str, msn: u64) {
+    if let Some(r) = state.rendition_mut(name) {
+        r.window.start_at_msn(msn);
     }
 }
 
@@ -451,41 +778,72 @@ fn timed(frame: PendingFrame, duration: u32) -> TimedSample {
     }
 }
 
-/// The rendition of `kind`, created with its window on first use.
-fn rendition(state: &mut OutputState, kind: TrackKind, config: PackagerConfig) -> &mut Rendition {
-    if state.rendition_mut(kind).is_none() {
-        state.renditions.push(Rendition {
-            kind,
-            window: RenditionWindow::new(config.window()),
-            playlist: None,
-        });
-        // Video first: it is the main rendition in every listing.
-        state.renditions.sort_by_key(|r| r.kind != TrackKind::Video);
-    }
-    match state.renditions.iter().position(|r| r.kind == kind) {
-        Some(i) => &mut state.renditions[i],
-        None => unreachable!("rendition inserted above"),
-    }
+/// The rendition `name`, created with its window on first use.
+fn rendition<'a>(
+    state: &'a mut OutputState,
+    name: &str,
+    kind: TrackKind,
+    config: PackagerConfig,
+) -> &'a mut Rendition {
+    let i = match state.renditions.iter().position(|r| r.name == name) {
+        Some(i) => i,
+        None => {
+            // Video before audio, sources before rungs: the order listings show.
+            let is_source = name == source_rendition_name(kind);
+            let at = state
+                .renditions
+                .iter()
+                .position(|r| match kind {
+                    TrackKind::Video => r.kind == TrackKind::Audio || is_source,
+                    TrackKind::Audio => r.kind == TrackKind::Audio && is_source,
+                })
+                .unwrap_or(state.renditions.len());
+            state.renditions.insert(
+                at,
+                Rendition {
+                    name: name.to_string(),
+                    kind,
+                    window: RenditionWindow::new(config.window()),
+                    playlist: None,
+                },
+            );
+            at
+        }
+    };
+    &mut state.renditions[i]
 }
 
 impl MediaSink for StreamPackager {
     fn begin_session(&mut self, anchor: WallClockAnchor) {
         let output = Arc::clone(&self.output);
         let mut state = output.lock();
-        self.flush_video(&mut state);
-        self.flush_audio(&mut state);
+        self.flush_all(&mut state);
         for r in &mut state.renditions {
             r.window.mark_discontinuity();
         }
         // Continue the timeline after whatever ended last.
+        let end_ms = self
+            .video
+            .iter()
+            .map(|t| t.end_ms)
+            .chain(self.audio.iter().map(|t| t.end_ms))
+            .max()
+            .unwrap_or(0);
         self.clock = SessionClock {
-            offset_ms: self.video.end_ms.max(self.audio.end_ms),
+            offset_ms: end_ms,
             first_dts_ms: None,
             wall_base: anchor.wall,
             anchor,
         };
-        self.video.started = false;
-        self.audio.next_dts = None;
+        for t in &mut self.video {
+            t.started = false;
+            t.starts.clear();
+        }
+        for t in &mut self.audio {
+            t.started = false;
+            t.next_dts = None;
+            t.starts.clear();
+        }
         state.live = true;
         self.output.notify();
     }
@@ -494,11 +852,11 @@ impl MediaSink for StreamPackager {
         let output = Arc::clone(&self.output);
         let mut state = output.lock();
         match event {
-            MediaEvent::VideoConfig(config) => self.on_video_config(&mut state, config),
-            MediaEvent::AudioConfig(config) => self.on_audio_config(&mut state, config),
+            MediaEvent::VideoConfig(config) => self.on_video_config(&mut state, 0, config),
+            MediaEvent::AudioConfig(config) => self.on_audio_config(&mut state, 0, config),
             MediaEvent::Unit(unit) => match unit.kind {
-                TrackKind::Video => self.on_video_unit(&mut state, unit),
-                TrackKind::Audio => self.on_audio_unit(&mut state, unit),
+                TrackKind::Video => self.on_video_unit(&mut state, 0, unit),
+                TrackKind::Audio => self.on_audio_unit(&mut state, 0, unit),
             },
         }
     }
@@ -506,8 +864,7 @@ impl MediaSink for StreamPackager {
     fn end_session(&mut self) {
         let output = Arc::clone(&self.output);
         let mut state = output.lock();
-        self.flush_video(&mut state);
-        self.flush_audio(&mut state);
+        self.flush_all(&mut state);
         state.live = false;
         self.publish(&mut state, true);
     }

@@ -182,6 +182,14 @@ impl RenditionWindow {
         self.discontinuity_sequence
     }
 
+    /// Numbers the first segment `msn` (a rendition that joins a stream later takes
+    /// the msn the others give the same media); no effect once the window has media.
+    pub fn start_at_msn(&mut self, msn: u64) {
+        if self.open.is_none() && self.segments.is_empty() && msn > self.next_msn {
+            self.next_msn = msn;
+        }
+    }
+
     /// The msn the next new segment will get.
     pub fn next_msn(&self) -> u64 {
         self.next_msn

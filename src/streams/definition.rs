@@ -61,6 +61,8 @@ pub struct StreamDef {
     pub slug: String,
     pub projection: Projection,
     pub orientation: Orientation,
+    /// Transcoding ladder profile name (`default`: the source alone).
+    pub ladder: String,
 }
 
 /// Whether `slug` is a valid public stream name.

@@ -19,6 +19,9 @@ use crate::streams::StreamDef;
 /// Consumes one stream's media across publish sessions (the packager, later the
 /// transcoding pipeline in front of it).
 pub trait MediaSink: Send + 'static {
+    /// The stream as it is now (its ladder may have changed since the last publisher);
+    /// called before every [`MediaSink::begin_session`].
+    fn set_stream(&mut self, _stream: &StreamDef) {}
     /// A publisher starts or takes over: what follows is a new timeline and must be
     /// joined with a discontinuity.
     fn begin_session(&mut self, anchor: WallClockAnchor);
@@ -112,6 +115,7 @@ impl StreamHub {
         let generation = {
             let mut st = lock(&state);
             st.generation += 1;
+            st.sink.set_stream(stream);
             // The sink closes what the old publisher left open and marks the join.
             st.sink.begin_session(WallClockAnchor::now());
             st.generation

@@ -1,0 +1,210 @@
+//! The audio ladder: `appsrc ! avdec_aac ! tee`, then per rendition
+//! `queue ! audioconvert ! audioresample ! capsfilter ! avenc_aac ! appsink`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::branch::{add_chain, element, Branch};
+use super::profile::AudioRungConfig;
+use super::timing::PipelineClock;
+use super::{LadderEvents, Pace, PipelineError};
+use crate::ingest::aac;
+use crate::media::{AacConfig, AccessUnit, MediaEvent, TrackKind};
+
+/// Decoded buffers an audio rendition may hold before its encoder (about 0.5 s).
+const AUDIO_QUEUE_BUFFERS: u32 = 24;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One source's running audio ladder.
+pub struct AudioLadder {
+    branch: Branch,
+    clock: PipelineClock,
+}
+
+impl AudioLadder {
+    pub fn start(
+        source: &AacConfig,
+        first_dts: i64,
+        timebase: u32,
+        rungs: &[AudioRungConfig],
+        pace: Pace,
+        events: Arc<dyn LadderEvents>,
+    ) -> Result<Self, PipelineError> {
+        super::init()?;
+        let clock = PipelineClock::new(first_dts, timebase);
+        let pipeline = gst::Pipeline::new();
+        let caps = gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 4i32)
+            .field("stream-format", "raw")
+            .field("codec_data", gst::Buffer::from_slice(source.asc.clone()))
+            .field("rate", i32::try_from(source.sample_rate).unwrap_or(48_000))
+            .field("channels", i32::from(source.channels.max(1)))
+            .build();
+        let src = gst_app::AppSrc::builder()
+            .caps(&caps)
+            .format(gst::Format::Time)
+            .is_live(pace == Pace::Realtime)
+            .block(pace == Pace::Offline)
+            .max_bytes(16 * 1024 * 1024)
+            .build();
+        let decoder = element("avdec_aac")?;
+        let tee = element("tee")?;
+        add_chain(&pipeline, &[src.upcast_ref(), &decoder, &tee])?;
+        for (index, rung) in rungs.iter().enumerate() {
+            add_rendition(&pipeline, &tee, index, rung, pace, clock, &events)?;
+        }
+        let branch = Branch::start(pipeline, src, events)?;
+        Ok(Self { branch, clock })
+    }
+
+    /// Feeds one source AAC frame.
+    pub fn push(&mut self, unit: &AccessUnit) {
+        let Some(pts) = self.clock.to_nanos(unit.pts) else {
+            return;
+        };
+        let mut buffer = gst::Buffer::from_slice(unit.data.clone());
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(gst::ClockTime::from_nseconds(pts));
+        }
+        self.branch.push(buffer);
+    }
+
+    pub fn failed(&self) -> bool {
+        self.branch.failed()
+    }
+
+    pub fn finish(self, limit: Duration) {
+        self.branch.finish(limit);
+    }
+}
+
+fn add_rendition(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    index: usize,
+    rung: &AudioRungConfig,
+    pace: Pace,
+    clock: PipelineClock,
+    events: &Arc<dyn LadderEvents>,
+) -> Result<(), PipelineError> {
+    let queue = element("queue")?;
+    queue.set_property("max-size-buffers", AUDIO_QUEUE_BUFFERS);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", 0u64);
+    if pace == Pace::Realtime {
+        queue.set_property_from_str("leaky", "downstream");
+        let events = Arc::clone(events);
+        queue.connect("overrun", false, move |_| {
+            events.dropped(TrackKind::Audio, index, 1);
+            None
+        });
+    }
+    let convert = element("audioconvert")?;
+    let resample = element("audioresample")?;
+    let shape = element("capsfilter")?;
+    shape.set_property(
+        "caps",
+        gst::Caps::builder("audio/x-raw")
+            .field("channels", i32::try_from(rung.channels).unwrap_or(1))
+            .build(),
+    );
+    let encoder = element("avenc_aac")?;
+    encoder.set_property(
+        "bitrate",
+        i32::try_from(rung.bitrate_kbps * 1000).unwrap_or(48_000),
+    );
+    let raw = element("capsfilter")?;
+    raw.set_property(
+        "caps",
+        gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 4i32)
+            .field("stream-format", "raw")
+            .build(),
+    );
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    add_chain(
+        pipeline,
+        &[
+            &queue,
+            &convert,
+            &resample,
+            &shape,
+            &encoder,
+            &raw,
+            sink.upcast_ref(),
+        ],
+    )?;
+    tee.link(&queue)
+        .map_err(|e| PipelineError::Build(e.to_string()))?;
+    sink.set_callbacks(rendition_output(index, clock, Arc::clone(events)));
+    Ok(())
+}
+
+fn rendition_output(
+    index: usize,
+    clock: PipelineClock,
+    events: Arc<dyn LadderEvents>,
+) -> gst_app::AppSinkCallbacks {
+    let last_asc: Mutex<Option<Bytes>> = Mutex::new(None);
+    gst_app::AppSinkCallbacks::builder()
+        .new_sample(move |sink| {
+            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+            if let Some(config) = changed_config(&sample, &last_asc) {
+                events.encoded(TrackKind::Audio, index, MediaEvent::AudioConfig(config));
+            }
+            let Some(buffer) = sample.buffer() else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let (Some(running_time), Ok(map)) = (
+                super::video::running_time(&sample, buffer),
+                buffer.map_readable(),
+            ) else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let t = clock.to_ticks(running_time.nseconds());
+            events.encoded(
+                TrackKind::Audio,
+                index,
+                MediaEvent::Unit(AccessUnit {
+                    kind: TrackKind::Audio,
+                    dts: t,
+                    pts: t,
+                    timebase: clock.timebase,
+                    keyframe: true,
+                    data: Bytes::copy_from_slice(map.as_slice()),
+                    received: Instant::now(),
+                }),
+            );
+            Ok(gst::FlowSuccess::Ok)
+        })
+        .build()
+}
+
+fn changed_config(sample: &gst::Sample, last: &Mutex<Option<Bytes>>) -> Option<Arc<AacConfig>> {
+    let caps = sample.caps()?;
+    let codec_data = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
+    let map = codec_data.map_readable().ok()?;
+    let asc = Bytes::copy_from_slice(map.as_slice());
+    let mut last = lock(last);
+    if last.as_ref() == Some(&asc) {
+        return None;
+    }
+    match aac::parse_audio_specific_config(asc.clone()) {
+        Ok(config) => {
+            *last = Some(asc);
+            Some(Arc::new(config))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "encoder produced an unreadable AudioSpecificConfig");
+            None
+        }
+    }
+}

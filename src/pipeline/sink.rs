@@ -1,0 +1,411 @@
+//! The sink of a stream with a ladder: the source goes to the packager as it arrives,
+//! and into the ladder pipelines, whose rungs come back as more renditions.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use super::audio::AudioLadder;
+use super::profile::{self, LadderProfile, RungPlan};
+use super::video::VideoLadder;
+use super::{LadderEvents, Pace};
+use crate::media::{AacConfig, AvcConfig, MediaEvent, TrackKind, WallClockAnchor};
+use crate::packager::latency::LatencyStats;
+use crate::packager::output::{AudioRungReport, RungReport, TranscodeReport, TranscodeState};
+use crate::packager::stream::TrackRef;
+use crate::packager::{Outputs, PackagerConfig, StreamOutput, StreamPackager};
+use crate::streams::hub::{MediaSink, SinkFactory};
+use crate::streams::StreamDef;
+
+/// How long a leaving publisher's encoders may drain before the pipeline stops.
+const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+
+/// A rung that keeps dropping logs at most this often.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Makes each stream's sink: the packager alone, wrapped so a ladder can start
+/// whenever the stream's profile asks for one.
+pub struct LadderSinkFactory {
+    pub packager: PackagerConfig,
+    pub outputs: Arc<Outputs>,
+    pub latency: Arc<LatencyStats>,
+    pub profiles: Arc<BTreeMap<String, LadderProfile>>,
+}
+
+impl SinkFactory for LadderSinkFactory {
+    fn create(&self, stream: &StreamDef) -> Box<dyn MediaSink> {
+        let output = self.outputs.get_or_create(stream);
+        let packager = StreamPackager::new(
+            self.packager,
+            Arc::clone(&output),
+            Arc::clone(&self.latency),
+        );
+        Box::new(LadderSink {
+            packager: Arc::new(Mutex::new(packager)),
+            output,
+            profiles: Arc::clone(&self.profiles),
+            stream: stream.clone(),
+            session: None,
+        })
+    }
+}
+
+/// One stream's packager plus the ladder of the current publisher.
+pub struct LadderSink {
+    packager: Arc<Mutex<StreamPackager>>,
+    output: Arc<StreamOutput>,
+    profiles: Arc<BTreeMap<String, LadderProfile>>,
+    stream: StreamDef,
+    session: Option<LadderSession>,
+}
+
+/// The ladder of one publish session.
+struct LadderSession {
+    profile: LadderProfile,
+    events: Arc<RungEvents>,
+    video: Option<VideoLadder>,
+    audio: Option<AudioLadder>,
+    /// Source parameters waiting for the first unit (its time is the pipeline's zero).
+    video_config: Option<Arc<AvcConfig>>,
+    audio_config: Option<Arc<AacConfig>>,
+    /// The video rungs planned for the current source parameters.
+    rungs: Vec<RungPlan>,
+}
+
+impl LadderSink {
+    fn stop_ladders(&mut self) {
+        if let Some(session) = self.session.as_mut() {
+            if let Some(v) = session.video.take() {
+                v.finish(DRAIN_LIMIT);
+            }
+            if let Some(a) = session.audio.take() {
+                a.finish(DRAIN_LIMIT);
+            }
+            lock(&self.packager).end_rungs();
+        }
+    }
+
+    fn on_video_config(&mut self, config: &Arc<AvcConfig>) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        if let Some(v) = session.video.take() {
+            // New source parameters: a new plan (the size may have changed).
+            v.finish(DRAIN_LIMIT);
+        }
+        let plan = profile::plan(
+            &session.profile,
+            self.stream.projection,
+            config.width,
+            config.height,
+        );
+        for (name, reason) in &plan.skipped {
+            tracing::warn!(stream = %self.stream.slug, rung = %name, %reason, "ladder rung skipped: the ladder never upscales");
+        }
+        let audio_names: Vec<String> = session
+            .profile
+            .audio
+            .iter()
+            .map(|a| a.name.clone())
+            .collect();
+        let video_names: Vec<String> = plan.rungs.iter().map(|r| r.name.clone()).collect();
+        let tracks = lock(&self.packager).declare_rungs(&video_names, &audio_names);
+        session
+            .events
+            .set_tracks(&tracks, &plan.rungs, &session.profile);
+        let skipped = (!plan.skipped.is_empty()).then(|| {
+            let names: Vec<&str> = plan.skipped.iter().map(|(n, _)| n.as_str()).collect();
+            format!(
+                "skipped (would upscale the {}x{} source): {}",
+                config.width,
+                config.height,
+                names.join(", ")
+            )
+        });
+        session.events.report(|r| r.message = skipped);
+        session.video_config = (!plan.rungs.is_empty()).then(|| Arc::clone(config));
+        session.rungs = plan.rungs;
+    }
+
+    fn on_audio_config(&mut self, config: &Arc<AacConfig>) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        if let Some(a) = session.audio.take() {
+            a.finish(DRAIN_LIMIT);
+        }
+        session.audio_config = (!session.profile.audio.is_empty()).then(|| Arc::clone(config));
+    }
+}
+
+impl MediaSink for LadderSink {
+    fn set_stream(&mut self, stream: &StreamDef) {
+        self.stream = stream.clone();
+    }
+
+    fn begin_session(&mut self, anchor: WallClockAnchor) {
+        self.stop_ladders();
+        self.session = None;
+        let profile = match self.profiles.get(&self.stream.ladder) {
+            Some(p) => p.clone(),
+            None => {
+                tracing::warn!(stream = %self.stream.slug, ladder = %self.stream.ladder, "unknown ladder: passing the source through alone");
+                LadderProfile {
+                    preset: "veryfast".into(),
+                    rungs: Vec::new(),
+                    audio: Vec::new(),
+                }
+            }
+        };
+        {
+            let mut packager = lock(&self.packager);
+            packager.declare_rungs(&[], &[]);
+            packager.begin_session(anchor);
+        }
+        if profile.is_passthrough() {
+            self.output.lock().transcode = None;
+            return;
+        }
+        let events = Arc::new(RungEvents {
+            packager: Arc::downgrade(&self.packager),
+            output: Arc::clone(&self.output),
+            slug: self.stream.slug.clone(),
+            tracks: Mutex::new(RungTracks::default()),
+            last_drop_log: Mutex::new(Vec::new()),
+        });
+        self.output.lock().transcode = Some(TranscodeReport {
+            ladder: self.stream.ladder.clone(),
+            state: TranscodeState::Running,
+            message: None,
+            rungs: Vec::new(),
+            audio: Vec::new(),
+        });
+        self.session = Some(LadderSession {
+            profile,
+            events,
+            video: None,
+            audio: None,
+            video_config: None,
+            audio_config: None,
+            rungs: Vec::new(),
+        });
+    }
+
+    fn push(&mut self, event: MediaEvent) {
+        lock(&self.packager).push(event.clone());
+        match &event {
+            MediaEvent::VideoConfig(c) => self.on_video_config(c),
+            MediaEvent::AudioConfig(c) => self.on_audio_config(c),
+            MediaEvent::Unit(unit) => {
+                let Some(session) = self.session.as_mut() else {
+                    return;
+                };
+                session.feed(unit);
+            }
+        }
+    }
+
+    fn end_session(&mut self) {
+        self.stop_ladders();
+        if let Some(session) = self.session.take() {
+            session.events.report(|r| {
+                if r.state == TranscodeState::Running {
+                    r.state = TranscodeState::Off;
+                }
+            });
+        }
+        lock(&self.packager).end_session();
+    }
+}
+
+impl LadderSession {
+    /// Hands a source unit to its ladder, starting the ladder at the first keyframe.
+    fn feed(&mut self, unit: &crate::media::AccessUnit) {
+        let events: Arc<dyn LadderEvents> = self.events.clone();
+        match unit.kind {
+            TrackKind::Video => {
+                if self.video.as_ref().is_some_and(|v| v.failed()) {
+                    self.video = None;
+                }
+                if self.video.is_none() && unit.keyframe {
+                    if let Some(config) = self.video_config.take() {
+                        match VideoLadder::start(
+                            &config,
+                            unit.dts,
+                            unit.timebase,
+                            &self.rungs,
+                            Pace::Realtime,
+                            events,
+                        ) {
+                            Ok(v) => self.video = Some(v),
+                            Err(e) => self.events.failed(e.to_string()),
+                        }
+                    }
+                }
+                if let Some(v) = self.video.as_mut() {
+                    v.push(unit);
+                }
+            }
+            TrackKind::Audio => {
+                if self.audio.as_ref().is_some_and(|a| a.failed()) {
+                    self.audio = None;
+                }
+                if self.audio.is_none() {
+                    if let Some(config) = self.audio_config.take() {
+                        match AudioLadder::start(
+                            &config,
+                            unit.dts,
+                            unit.timebase,
+                            &self.profile.audio,
+                            Pace::Realtime,
+                            events,
+                        ) {
+                            Ok(a) => self.audio = Some(a),
+                            Err(e) => self.events.failed(e.to_string()),
+                        }
+                    }
+                }
+                if let Some(a) = self.audio.as_mut() {
+                    a.push(unit);
+                }
+            }
+        }
+    }
+}
+
+/// Packager tracks of the current plan's rungs, by kind and plan index.
+#[derive(Default)]
+struct RungTracks {
+    video: Vec<TrackRef>,
+    audio: Vec<TrackRef>,
+}
+
+/// Where a session's rung output goes: the packager's rung tracks and the stream's
+/// transcode report.
+struct RungEvents {
+    packager: Weak<Mutex<StreamPackager>>,
+    output: Arc<StreamOutput>,
+    slug: String,
+    tracks: Mutex<RungTracks>,
+    last_drop_log: Mutex<Vec<(TrackRef, Instant)>>,
+}
+
+impl RungEvents {
+    fn set_tracks(&self, tracks: &[TrackRef], rungs: &[RungPlan], profile: &LadderProfile) {
+        let mut t = lock(&self.tracks);
+        t.video = tracks
+            .iter()
+            .copied()
+            .filter(|t| matches!(t, TrackRef::Video(_)))
+            .collect();
+        t.audio = tracks
+            .iter()
+            .copied()
+            .filter(|t| matches!(t, TrackRef::Audio(_)))
+            .collect();
+        drop(t);
+        self.report(|r| {
+            r.rungs = rungs
+                .iter()
+                .map(|p| RungReport {
+                    name: p.name.clone(),
+                    width: p.width,
+                    height: p.height,
+                    bitrate_kbps: p.bitrate_kbps,
+                    dropped_frames: 0,
+                })
+                .collect();
+            r.audio = profile
+                .audio
+                .iter()
+                .map(|a| AudioRungReport {
+                    name: a.name.clone(),
+                    bitrate_kbps: a.bitrate_kbps,
+                    channels: a.channels,
+                })
+                .collect();
+        });
+    }
+
+    fn track(&self, kind: TrackKind, index: usize) -> Option<TrackRef> {
+        let t = lock(&self.tracks);
+        match kind {
+            TrackKind::Video => t.video.get(index).copied(),
+            TrackKind::Audio => t.audio.get(index).copied(),
+        }
+    }
+
+    /// Edits the stream's transcode report.
+    fn report(&self, edit: impl FnOnce(&mut TranscodeReport)) {
+        if let Some(r) = self.output.lock().transcode.as_mut() {
+            edit(r);
+        }
+    }
+
+    /// Whether a drop on `track` should be logged now (at most once per interval).
+    fn should_log_drop(&self, track: TrackRef) -> bool {
+        let now = Instant::now();
+        let mut log = lock(&self.last_drop_log);
+        match log.iter_mut().find(|(t, _)| *t == track) {
+            Some((_, at)) if now.duration_since(*at) < DROP_LOG_INTERVAL => false,
+            Some((_, at)) => {
+                *at = now;
+                true
+            }
+            None => {
+                log.push((track, now));
+                true
+            }
+        }
+    }
+}
+
+impl LadderEvents for RungEvents {
+    fn encoded(&self, kind: TrackKind, index: usize, event: MediaEvent) {
+        let (Some(packager), Some(track)) = (self.packager.upgrade(), self.track(kind, index))
+        else {
+            return;
+        };
+        lock(&packager).push_rung(track, event);
+    }
+
+    fn dropped(&self, kind: TrackKind, index: usize, frames: u64) {
+        let Some(track) = self.track(kind, index) else {
+            return;
+        };
+        let mut name = String::new();
+        if kind == TrackKind::Video {
+            self.report(|r| {
+                if let Some(rung) = r.rungs.get_mut(index) {
+                    rung.dropped_frames += frames;
+                    name = rung.name.clone();
+                }
+            });
+        }
+        if self.should_log_drop(track) {
+            tracing::warn!(stream = %self.slug, rung = %name, ?kind, "a rung is dropping frames: the machine cannot encode it in real time");
+        }
+    }
+
+    fn failed(&self, message: String) {
+        tracing::error!(stream = %self.slug, error = %message, "transcoding failed; the source rendition stays live");
+        self.report(|r| {
+            r.state = TranscodeState::Failed;
+            r.message = Some(message);
+        });
+        let tracks: Vec<TrackRef> = {
+            let t = lock(&self.tracks);
+            t.video.iter().chain(&t.audio).copied().collect()
+        };
+        if let Some(packager) = self.packager.upgrade() {
+            let mut p = lock(&packager);
+            for track in tracks {
+                p.withdraw_rung(track);
+            }
+        }
+    }
+}
