@@ -708,7 +708,13 @@ impl StreamPackager {
     }
 
     fn render_multivariant(&self, state: &OutputState) -> Option<String> {
-        let bitrates = |name: &str| state.rendition(name).and_then(|r| r.window.bitrates());
+        // BANDWIDTH is the peak segment bitrate: known once a segment is complete.
+        let bitrates = |name: &str| {
+            state
+                .rendition(name)
+                .filter(|r| r.window.last_complete_msn().is_some())
+                .and_then(|r| r.window.bitrates())
+        };
         let video_uris: Vec<String> = self
             .video
             .iter()
@@ -725,8 +731,8 @@ impl StreamPackager {
                 continue;
             }
             // Players read the multivariant playlist once: it appears only when every
-            // announced rendition has media, or a player would never learn of the
-            // late one.
+            // announced rendition has a complete segment, or a player would never
+            // learn of the late one (nor its real bandwidth).
             let (Some(config), Some(rates)) = (&t.config, bitrates(&t.name)) else {
                 return None;
             };
