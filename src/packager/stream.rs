@@ -120,6 +120,10 @@ struct PendingStarts(VecDeque<SegmentStart>);
 
 const PENDING_STARTS_BOUND: usize = 32;
 
+/// A rung keyframe this close to a source segment start (stream ms) is that start:
+/// RTMP timestamps are whole milliseconds.
+const JOIN_TOLERANCE_MS: i64 = 1;
+
 impl PendingStarts {
     fn push(&mut self, start: SegmentStart) {
         if self.0.len() == PENDING_STARTS_BOUND {
@@ -432,10 +436,12 @@ impl StreamPackager {
             if i > 0 {
                 // A rung joins at a segment start of the source, so its msn and cut
                 // points are the source's from its first segment on.
+                // Starts passed before this keyframe are stale: joining there would
+                // give the segment a start the source's does not have.
                 let pts_ms = self.clock.peek_ms(unit.pts, unit.timebase);
                 match self.video[i].starts.take_reached(pts_ms) {
-                    Some(start) => join = Some(start),
-                    None => return,
+                    Some(start) if pts_ms - start.pts_ms <= JOIN_TOLERANCE_MS => join = Some(start),
+                    _ => return,
                 }
             }
             self.video[i].started = true;
@@ -873,5 +879,160 @@ impl MediaSink for StreamPackager {
         self.flush_all(&mut state);
         state.live = false;
         self.publish(&mut state, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streams::{Orientation, Projection, StreamDef};
+
+    const FRAME_MS: f64 = 1000.0 / 30.0;
+
+    fn packager() -> (StreamPackager, Arc<StreamOutput>) {
+        let output = Arc::new(StreamOutput::new(StreamDef {
+            slug: "cam".into(),
+            projection: Projection::Equirect,
+            orientation: Orientation::default(),
+            ladder: "test".into(),
+        }));
+        let config = PackagerConfig {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(2),
+            window_segments: 10,
+        };
+        let p = StreamPackager::new(
+            config,
+            Arc::clone(&output),
+            Arc::new(LatencyStats::default()),
+        );
+        (p, output)
+    }
+
+    fn avc(width: u32) -> Arc<AvcConfig> {
+        Arc::new(AvcConfig {
+            record: Bytes::from_static(&[1, 0x64, 0, 0x28, 0xff, 0xe0, 0]),
+            sps: vec![],
+            pps: vec![],
+            profile_idc: 0x64,
+            constraint_flags: 0,
+            level_idc: 0x28,
+            width,
+            height: width / 2,
+            frame_rate: Some(30.0),
+        })
+    }
+
+    fn frame(i: u64, cts_ms: i64) -> AccessUnit {
+        let dts = (i as f64 * FRAME_MS).round() as i64;
+        AccessUnit {
+            kind: TrackKind::Video,
+            dts,
+            pts: dts + cts_ms,
+            timebase: 1000,
+            keyframe: i % 60 == 0,
+            data: Bytes::from(vec![0u8; 100]),
+            received: Instant::now(),
+        }
+    }
+
+    /// (msn, duration, PDT) of each complete segment of `name`.
+    fn segments(output: &StreamOutput, name: &str) -> Vec<(u64, f64, SystemTime)> {
+        let st = output.lock();
+        st.rendition(name)
+            .map(|r| {
+                r.window
+                    .segments()
+                    .map(|s| (s.msn, s.duration, s.program_date_time))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_late_rung_without_b_frames_is_cut_where_the_source_is() {
+        let (mut p, output) = packager();
+        p.begin_session(WallClockAnchor::now());
+        let rung = p.declare_rungs(&["r1".to_string()], &[])[0];
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        p.push_rung(rung, MediaEvent::VideoConfig(avc(960)));
+        // The source has B-frames (pts 67 ms after dts); the rung has none and comes
+        // out of its encoder 8 frames late, with the source's presentation times.
+        let delay = 8;
+        for i in 0..(60 * 5 + delay) {
+            if i < 60 * 5 {
+                p.push(MediaEvent::Unit(frame(i, 67)));
+            }
+            if let Some(j) = i.checked_sub(delay) {
+                let source = frame(j, 67);
+                let unit = AccessUnit {
+                    dts: source.pts,
+                    data: Bytes::from(vec![1u8; 40]),
+                    ..source
+                };
+                p.push_rung(rung, MediaEvent::Unit(unit));
+            }
+        }
+        let source = segments(&output, "video");
+        let rung = segments(&output, "r1");
+        assert!(source.len() >= 4, "{source:?}");
+        assert_eq!(source.len(), rung.len(), "{source:?}\n{rung:?}");
+        for (s, r) in source.iter().zip(&rung) {
+            assert_eq!(s.0, r.0, "msn");
+            assert!((s.1 - r.1).abs() < 0.0015, "durations {s:?} {r:?}");
+            assert_eq!(s.2, r.2, "PROGRAM-DATE-TIME");
+        }
+        let multivariant = output.lock().multivariant.clone().expect("multivariant");
+        let text = String::from_utf8_lossy(&multivariant);
+        assert!(text.contains("RESOLUTION=960x480"), "{text}");
+        assert!(text.contains("RESOLUTION=1920x960"), "{text}");
+    }
+
+    #[test]
+    fn a_rung_that_starts_mid_segment_joins_at_the_next_source_segment() {
+        let (mut p, output) = packager();
+        p.begin_session(WallClockAnchor::now());
+        let rung = p.declare_rungs(&["r1".to_string()], &[])[0];
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        p.push_rung(rung, MediaEvent::VideoConfig(avc(960)));
+        for i in 0..(60 * 6) {
+            p.push(MediaEvent::Unit(frame(i, 0)));
+            // The rung's encoder starts at frame 75 with a keyframe of its own.
+            if i >= 75 {
+                let mut unit = frame(i, 0);
+                unit.keyframe = unit.keyframe || i == 75;
+                p.push_rung(rung, MediaEvent::Unit(unit));
+            }
+        }
+        let source = segments(&output, "video");
+        let rung = segments(&output, "r1");
+        // The source's segment 1 starts at frame 60 (before the rung), segment 2 at
+        // frame 120: the rung's first segment is msn 2 with the source's time.
+        assert_eq!(rung.first().map(|s| s.0), Some(2), "{rung:?}");
+        for r in &rung {
+            let s = source
+                .iter()
+                .find(|s| s.0 == r.0)
+                .expect("same msn in source");
+            assert_eq!(s.2, r.2, "PROGRAM-DATE-TIME of msn {}", r.0);
+        }
+    }
+
+    #[test]
+    fn a_withdrawn_rung_leaves_the_multivariant_playlist() {
+        let (mut p, output) = packager();
+        p.begin_session(WallClockAnchor::now());
+        let rung = p.declare_rungs(&["r1".to_string()], &[])[0];
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..150 {
+            p.push(MediaEvent::Unit(frame(i, 0)));
+        }
+        // The rung never produced anything: no multivariant playlist yet.
+        assert!(output.lock().multivariant.is_none());
+        p.withdraw_rung(rung);
+        let text = output.lock().multivariant.clone().expect("multivariant");
+        let text = String::from_utf8_lossy(&text).to_string();
+        assert!(!text.contains("r1.m3u8"), "{text}");
+        assert!(text.contains("video.m3u8"), "{text}");
     }
 }

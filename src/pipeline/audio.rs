@@ -129,7 +129,10 @@ fn add_rendition(
             .field("stream-format", "raw")
             .build(),
     );
-    let sink = gst_app::AppSink::builder().sync(false).build();
+    let sink = gst_app::AppSink::builder()
+        .sync(false)
+        .max_buffers(super::video::APPSINK_BUFFERS)
+        .build();
     add_chain(
         pipeline,
         &[

@@ -409,3 +409,124 @@ impl LadderEvents for RungEvents {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::media::AccessUnit;
+    use crate::pipeline::profile::AudioRungConfig;
+    use crate::streams::{Orientation, Projection};
+
+    fn factory() -> LadderSinkFactory {
+        let mut profiles = profile::builtin_profiles();
+        profiles.insert(
+            "voice".into(),
+            LadderProfile {
+                preset: "ultrafast".into(),
+                rungs: Vec::new(),
+                audio: vec![AudioRungConfig {
+                    name: "audio-32k".into(),
+                    bitrate_kbps: 32,
+                    channels: 1,
+                }],
+            },
+        );
+        LadderSinkFactory {
+            packager: PackagerConfig {
+                part_target: Duration::from_millis(200),
+                segment_target: Duration::from_secs(2),
+                window_segments: 5,
+            },
+            outputs: Arc::new(Outputs::default()),
+            latency: Arc::new(LatencyStats::default()),
+            profiles: Arc::new(profiles),
+        }
+    }
+
+    fn stream(ladder: &str) -> StreamDef {
+        StreamDef {
+            slug: "cam".into(),
+            projection: Projection::Equirect,
+            orientation: Orientation::default(),
+            ladder: ladder.into(),
+        }
+    }
+
+    fn aac_frame(i: i64) -> MediaEvent {
+        MediaEvent::Unit(AccessUnit {
+            kind: TrackKind::Audio,
+            dts: i * 21,
+            pts: i * 21,
+            timebase: 1000,
+            keyframe: true,
+            data: Bytes::from_static(&[0xde, 0xad, 0xbe, 0xef, 0x00, 0x11]),
+            received: Instant::now(),
+        })
+    }
+
+    /// A decoder that cannot open its input is a GStreamer error: the stream's
+    /// transcode state says so with the message, and the source audio plays on.
+    #[test]
+    fn a_pipeline_error_becomes_the_failed_state_and_the_source_stays() {
+        let factory = factory();
+        let def = stream("voice");
+        let mut sink = factory.create(&def);
+        sink.set_stream(&def);
+        sink.begin_session(WallClockAnchor::now());
+        // Object type 31 escapes to an extended type no decoder knows.
+        sink.push(MediaEvent::AudioConfig(Arc::new(AacConfig {
+            asc: Bytes::from_static(&[0xf8, 0x00, 0x00]),
+            object_type: 2,
+            sample_rate: 48_000,
+            channels: 2,
+        })));
+        let output = factory.outputs.get("cam").expect("output");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut i = 0;
+        let report = loop {
+            sink.push(aac_frame(i));
+            i += 1;
+            let report = output.lock().transcode.clone().expect("report");
+            if report.state == TranscodeState::Failed || Instant::now() > deadline {
+                break report;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(report.state, TranscodeState::Failed, "{report:?}");
+        assert!(
+            report.message.as_deref().is_some_and(|m| !m.is_empty()),
+            "{report:?}"
+        );
+        // The source rendition kept packaging.
+        for j in i..i + 200 {
+            sink.push(aac_frame(j));
+        }
+        let st = output.lock();
+        let audio = st.rendition("audio").expect("source audio");
+        assert!(audio.window.last_complete_msn().is_some());
+        assert!(st
+            .rendition("audio-32k")
+            .is_none_or(|r| r.window.last_complete_msn().is_none()));
+        drop(st);
+        sink.end_session();
+        let report = output.lock().transcode.clone().expect("report");
+        assert_eq!(
+            report.state,
+            TranscodeState::Failed,
+            "failed stays visible after the session"
+        );
+    }
+
+    #[test]
+    fn a_passthrough_stream_has_no_transcode_report() {
+        let factory = factory();
+        let def = stream(profile::PASSTHROUGH);
+        let mut sink = factory.create(&def);
+        sink.set_stream(&def);
+        sink.begin_session(WallClockAnchor::now());
+        let output = factory.outputs.get("cam").expect("output");
+        assert!(output.lock().transcode.is_none());
+    }
+}
