@@ -83,7 +83,7 @@ pub struct RungReport {
     pub width: u32,
     pub height: u32,
     pub bitrate_kbps: u32,
-    /// Frames dropped because the encoder could not keep up, since start.
+    /// Frames dropped because the machine could not keep up, in this publish session.
     pub dropped_frames: u64,
 }
 

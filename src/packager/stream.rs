@@ -321,7 +321,7 @@ impl StreamPackager {
         let output = Arc::clone(&self.output);
         let mut state = output.lock();
         self.flush(&mut state, track);
-        self.publish(&mut state, true);
+        self.publish(&mut state, None, true);
     }
 
     /// One event of a transcoded rung (what its encoder produced).
@@ -355,7 +355,7 @@ impl StreamPackager {
         for i in 1..self.audio.len() {
             self.flush(&mut state, TrackRef::Audio(i));
         }
-        self.publish(&mut state, true);
+        self.publish(&mut state, None, true);
     }
 
     fn on_video_config(&mut self, state: &mut OutputState, i: usize, config: Arc<AvcConfig>) {
@@ -646,7 +646,11 @@ impl StreamPackager {
                 }
             }
         }
-        self.publish(state, segment_ended);
+        let changed = match track {
+            TrackRef::Video(i) => self.video[i].name.clone(),
+            TrackRef::Audio(i) => self.audio[i].name.clone(),
+        };
+        self.publish(state, Some(&changed), segment_ended);
     }
 
     /// Packages what a track holds back (a video frame waiting for its duration is
@@ -684,14 +688,20 @@ impl StreamPackager {
         }
     }
 
-    /// Re-renders the playlists after a change and wakes blocked requests.
-    fn publish(&self, state: &mut OutputState, multivariant_too: bool) {
+    /// Re-renders the playlists after a change and wakes blocked requests. Only the
+    /// `changed` rendition is rendered again (`None`: all): with a ladder, every part of
+    /// every rung would otherwise re-render every playlist. The others' rendition
+    /// reports catch up at their own next part, at most one part later.
+    fn publish(&self, state: &mut OutputState, changed: Option<&str>, multivariant_too: bool) {
         let positions: Vec<(String, Option<super::window::Position>)> = state
             .renditions
             .iter()
             .map(|r| (format!("{}.m3u8", r.name), r.window.position()))
             .collect();
         for r in &mut state.renditions {
+            if changed.is_some_and(|name| name != r.name) && r.playlist.is_some() {
+                continue;
+            }
             let own = format!("{}.m3u8", r.name);
             let reports: Vec<RenditionReport<'_>> = positions
                 .iter()
@@ -878,7 +888,7 @@ impl MediaSink for StreamPackager {
         let mut state = output.lock();
         self.flush_all(&mut state);
         state.live = false;
-        self.publish(&mut state, true);
+        self.publish(&mut state, None, true);
     }
 }
 
