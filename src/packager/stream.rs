@@ -435,9 +435,8 @@ impl StreamPackager {
             }
             if i > 0 {
                 // A rung joins at a segment start of the source, so its msn and cut
-                // points are the source's from its first segment on.
-                // Starts passed before this keyframe are stale: joining there would
-                // give the segment a start the source's does not have.
+                // points are the source's from its first segment on. Starts already
+                // passed are stale: a segment begun there would not match the source's.
                 let pts_ms = self.clock.peek_ms(unit.pts, unit.timebase);
                 match self.video[i].starts.take_reached(pts_ms) {
                     Some(start) if pts_ms - start.pts_ms <= JOIN_TOLERANCE_MS => join = Some(start),
