@@ -891,3 +891,82 @@ audio = [ {{ name = "audio-48k", bitrate_kbps = 48, channels = 1 }} ]
         "child processes left behind: {children:?} (after warm-up: {warm_children:?})"
     );
 }
+
+/// A second publisher on a ladder stream takes over at once: the old pipeline is torn
+/// down, a new one starts, and every rendition continues with a discontinuity and
+/// stays aligned with the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ladder_survives_a_takeover_aligned() {
+    let _turn = TRANSCODING.lock().await;
+    let source = source_file();
+    let server = Server::start(&format!("{TEST3}{}", cam_on("test3")));
+    let client = client();
+    let mut first = Publisher::start(source, &server.publish_url(KEY), true);
+    let index_url = server.url("/hls/cam/index.m3u8");
+    wait_ok(&client, &index_url, Duration::from_secs(60)).await;
+
+    let _second = Publisher::start(source, &server.publish_url(KEY), true);
+    assert!(
+        first.wait_exit(Duration::from_secs(10)).is_some(),
+        "the first publisher was not disconnected"
+    );
+    // Both renditions of the new session have complete segments after the join.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    // Complete segments after the last discontinuity.
+    let after_join = |text: &str| {
+        text.rsplit_once("#EXT-X-DISCONTINUITY\n")
+            .map_or(0, |(_, tail)| tail.matches("#EXTINF:").count())
+    };
+    let (join_msn, video, rung) = loop {
+        let video = get(&client, &server.url("/hls/cam/video.m3u8"))
+            .await
+            .text();
+        let rung = get(&client, &server.url("/hls/cam/r320.m3u8")).await.text();
+        if after_join(&video) >= 2 && after_join(&rung) >= 2 {
+            let (before, _) = video
+                .rsplit_once("#EXT-X-DISCONTINUITY\n")
+                .unwrap_or_default();
+            let join_msn = before.matches("#EXTINF:").count() as u64;
+            let video = read_ll_playlist(&video);
+            break (
+                video.media_sequence + join_msn,
+                video,
+                read_ll_playlist(&rung),
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no complete segments after the takeover:\n{video}\n{rung}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(video.discontinuities, rung.discontinuities);
+    let by_msn: BTreeMap<u64, &SegmentLine> =
+        video.segment_lines.iter().map(|s| (s.msn, s)).collect();
+    let mut compared = 0;
+    // The segment each session's publisher left open ends on a frame whose duration
+    // is a guess (nothing follows it), so segments are compared from the join on.
+    for r in rung.segment_lines.iter().filter(|r| r.msn >= join_msn) {
+        let Some(v) = by_msn.get(&r.msn) else {
+            continue;
+        };
+        assert!(
+            (v.duration - r.duration).abs() <= 0.0011,
+            "msn {}: {} s vs {} s",
+            r.msn,
+            v.duration,
+            r.duration
+        );
+        let (Some(a), Some(b)) = (v.program_date_time_ms, r.program_date_time_ms) else {
+            panic!("msn {} without PROGRAM-DATE-TIME", r.msn);
+        };
+        assert!((a - b).abs() <= 1, "msn {}: PDT {a} vs {b}", r.msn);
+        compared += 1;
+    }
+    assert!(
+        compared >= 2,
+        "only {compared} common segments after the join"
+    );
+    let info = get_json(&client, &server.url("/api/v1/streams/cam")).await;
+    assert_eq!(info["transcode"]["state"], "running", "{info}");
+}
