@@ -12,16 +12,12 @@ use gstreamer_app as gst_app;
 use super::branch::{add_chain, element, Branch};
 use super::profile::AudioRungConfig;
 use super::timing::PipelineClock;
-use super::{LadderEvents, Pace, PipelineError};
+use super::{lock, LadderEvents, Pace, PipelineError};
 use crate::ingest::aac;
 use crate::media::{AacConfig, AccessUnit, MediaEvent, TrackKind};
 
 /// Decoded buffers an audio rendition may hold before its encoder (about 0.5 s).
 const AUDIO_QUEUE_BUFFERS: u32 = 24;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// One source's running audio ladder.
 pub struct AudioLadder {

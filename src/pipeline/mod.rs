@@ -12,7 +12,7 @@ pub mod sink;
 pub mod timing;
 pub mod video;
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::media::{MediaEvent, TrackKind};
 
@@ -35,6 +35,12 @@ pub enum PipelineError {
     MissingElement(String),
     #[error("cannot build the pipeline: {0}")]
     Build(String),
+}
+
+/// Locks `m` even if a streaming thread panicked while holding it: the data is
+/// counters and queues that stay usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Initialises GStreamer once per process.

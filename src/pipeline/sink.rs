@@ -2,13 +2,13 @@
 //! and into the ladder pipelines, whose rungs come back as more renditions.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::audio::AudioLadder;
 use super::profile::{self, LadderProfile, RungPlan};
 use super::video::VideoLadder;
-use super::{LadderEvents, Pace};
+use super::{lock, LadderEvents, Pace};
 use crate::media::{AacConfig, AvcConfig, MediaEvent, TrackKind, WallClockAnchor};
 use crate::packager::latency::LatencyStats;
 use crate::packager::output::{AudioRungReport, RungReport, TranscodeReport, TranscodeState};
@@ -22,10 +22,6 @@ const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 
 /// A rung that keeps dropping logs at most this often.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Makes each stream's sink: the packager alone, wrapped so a ladder can start
 /// whenever the stream's profile asks for one.
@@ -74,6 +70,9 @@ struct LadderSession {
     audio_config: Option<Arc<AacConfig>>,
     /// The video rungs planned for the current source parameters.
     rungs: Vec<RungPlan>,
+    /// The source parameters the ladders were built for.
+    source_video: Option<Arc<AvcConfig>>,
+    source_audio: Option<Arc<AacConfig>>,
 }
 
 impl LadderSink {
@@ -93,6 +92,12 @@ impl LadderSink {
         let Some(session) = self.session.as_mut() else {
             return;
         };
+        // Sources may repeat their parameters (RTSP cameras re-send them in band):
+        // only a change rebuilds the ladder.
+        if session.source_video.as_deref() == Some(&**config) {
+            return;
+        }
+        session.source_video = Some(Arc::clone(config));
         if let Some(v) = session.video.take() {
             // New source parameters: a new plan (the size may have changed).
             v.finish(DRAIN_LIMIT);
@@ -135,6 +140,10 @@ impl LadderSink {
         let Some(session) = self.session.as_mut() else {
             return;
         };
+        if session.source_audio.as_deref() == Some(&**config) {
+            return;
+        }
+        session.source_audio = Some(Arc::clone(config));
         if let Some(a) = session.audio.take() {
             a.finish(DRAIN_LIMIT);
         }
@@ -192,6 +201,8 @@ impl MediaSink for LadderSink {
             video_config: None,
             audio_config: None,
             rungs: Vec::new(),
+            source_video: None,
+            source_audio: None,
         });
     }
 

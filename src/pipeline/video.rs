@@ -19,7 +19,7 @@ use gstreamer_video as gst_video;
 use super::branch::{add_chain, element, Branch};
 use super::profile::RungPlan;
 use super::timing::PipelineClock;
-use super::{LadderEvents, Pace, PipelineError};
+use super::{lock, LadderEvents, Pace, PipelineError};
 use crate::ingest::avc;
 use crate::media::{AccessUnit, AvcConfig, MediaEvent, TrackKind};
 
@@ -42,10 +42,6 @@ const X264_MAX_KEYINT: u32 = 600;
 pub(super) const APPSINK_BUFFERS: u32 = 4;
 
 type KeyframeTimes = Arc<Mutex<VecDeque<u64>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// One source's running video ladder.
 pub struct VideoLadder {
