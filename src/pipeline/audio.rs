@@ -9,10 +9,10 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::branch::{add_chain, element, Branch};
+use super::branch::{add_chain, element, new_codec_data, rung_queue, running_time, Branch};
 use super::profile::AudioRungConfig;
 use super::timing::PipelineClock;
-use super::{lock, LadderEvents, Pace, PipelineError};
+use super::{LadderEvents, Pace, PipelineError};
 use crate::ingest::aac;
 use crate::media::{AacConfig, AccessUnit, MediaEvent, TrackKind};
 
@@ -91,18 +91,7 @@ fn add_rendition(
     clock: PipelineClock,
     events: &Arc<dyn LadderEvents>,
 ) -> Result<(), PipelineError> {
-    let queue = element("queue")?;
-    queue.set_property("max-size-buffers", AUDIO_QUEUE_BUFFERS);
-    queue.set_property("max-size-bytes", 0u32);
-    queue.set_property("max-size-time", 0u64);
-    if pace == Pace::Realtime {
-        queue.set_property_from_str("leaky", "downstream");
-        let events = Arc::clone(events);
-        queue.connect("overrun", false, move |_| {
-            events.dropped(TrackKind::Audio, index, 1);
-            None
-        });
-    }
+    let queue = rung_queue(AUDIO_QUEUE_BUFFERS, pace, TrackKind::Audio, index, events)?;
     let convert = element("audioconvert")?;
     let resample = element("audioresample")?;
     let shape = element("capsfilter")?;
@@ -162,10 +151,9 @@ fn rendition_output(
             let Some(buffer) = sample.buffer() else {
                 return Ok(gst::FlowSuccess::Ok);
             };
-            let (Some(running_time), Ok(map)) = (
-                super::video::running_time(&sample, buffer),
-                buffer.map_readable(),
-            ) else {
+            let (Some(running_time), Ok(map)) =
+                (running_time(&sample, buffer), buffer.map_readable())
+            else {
                 return Ok(gst::FlowSuccess::Ok);
             };
             let t = clock.to_ticks(running_time.nseconds());
@@ -188,19 +176,9 @@ fn rendition_output(
 }
 
 fn changed_config(sample: &gst::Sample, last: &Mutex<Option<Bytes>>) -> Option<Arc<AacConfig>> {
-    let caps = sample.caps()?;
-    let codec_data = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
-    let map = codec_data.map_readable().ok()?;
-    let asc = Bytes::copy_from_slice(map.as_slice());
-    let mut last = lock(last);
-    if last.as_ref() == Some(&asc) {
-        return None;
-    }
-    match aac::parse_audio_specific_config(asc.clone()) {
-        Ok(config) => {
-            *last = Some(asc);
-            Some(Arc::new(config))
-        }
+    let asc = new_codec_data(sample, last)?;
+    match aac::parse_audio_specific_config(asc) {
+        Ok(config) => Some(Arc::new(config)),
         Err(e) => {
             tracing::warn!(error = %e, "encoder produced an unreadable AudioSpecificConfig");
             None

@@ -2,14 +2,17 @@
 //! draining on end of stream, teardown.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::{LadderEvents, PipelineError};
+use super::{lock, LadderEvents, Pace, PipelineError};
+use crate::media::TrackKind;
 
 /// A playing pipeline and the `appsrc` that feeds it. Dropping it stops the pipeline
 /// (state NULL), which joins its streaming threads.
@@ -125,4 +128,52 @@ pub fn add_chain(
         .map_err(|e| PipelineError::Build(e.to_string()))?;
     gst::Element::link_many(elements.iter().copied())
         .map_err(|e| PipelineError::Build(e.to_string()))
+}
+
+/// The queue in front of a rung, holding at most `buffers`. In real time it is leaky:
+/// when full it drops its oldest buffer, reported through `events`; offline it blocks.
+pub fn rung_queue(
+    buffers: u32,
+    pace: Pace,
+    kind: TrackKind,
+    index: usize,
+    events: &Arc<dyn LadderEvents>,
+) -> Result<gst::Element, PipelineError> {
+    let queue = element("queue")?;
+    queue.set_property("max-size-buffers", buffers);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", 0u64);
+    if pace == Pace::Realtime {
+        queue.set_property_from_str("leaky", "downstream");
+        let events = Arc::clone(events);
+        // A full leaky queue drops its oldest buffer right after this signal.
+        queue.connect("overrun", false, move |_| {
+            events.dropped(kind, index, 1);
+            None
+        });
+    }
+    Ok(queue)
+}
+
+/// The running time of an output buffer: the pipeline time of its input. Its PTS is
+/// not: GStreamer encoders shift timestamps and segment by 1000 hours (`min-pts`) so
+/// that decode times are never negative.
+pub fn running_time(sample: &gst::Sample, buffer: &gst::BufferRef) -> Option<gst::ClockTime> {
+    let pts = buffer.pts()?;
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    segment.to_running_time(pts)
+}
+
+/// The sample's `codec_data` when it differs from the last one seen (kept in `last`).
+pub fn new_codec_data(sample: &gst::Sample, last: &Mutex<Option<Bytes>>) -> Option<Bytes> {
+    let caps = sample.caps()?;
+    let codec_data = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
+    let map = codec_data.map_readable().ok()?;
+    let data = Bytes::copy_from_slice(map.as_slice());
+    let mut last = lock(last);
+    if last.as_ref() == Some(&data) {
+        return None;
+    }
+    *last = Some(data.clone());
+    Some(data)
 }

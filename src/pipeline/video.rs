@@ -16,7 +16,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::branch::{add_chain, element, Branch};
+use super::branch::{add_chain, element, new_codec_data, rung_queue, running_time, Branch};
 use super::profile::RungPlan;
 use super::timing::PipelineClock;
 use super::{lock, LadderEvents, Pace, PipelineError};
@@ -193,19 +193,7 @@ fn add_rung(
     clock: PipelineClock,
     events: &Arc<dyn LadderEvents>,
 ) -> Result<(), PipelineError> {
-    let queue = element("queue")?;
-    queue.set_property("max-size-buffers", RUNG_QUEUE_FRAMES);
-    queue.set_property("max-size-bytes", 0u32);
-    queue.set_property("max-size-time", 0u64);
-    if pace == Pace::Realtime {
-        queue.set_property_from_str("leaky", "downstream");
-        let events = Arc::clone(events);
-        // A full leaky queue drops its oldest frame right after this signal.
-        queue.connect("overrun", false, move |_| {
-            events.dropped(TrackKind::Video, index, 1);
-            None
-        });
-    }
+    let queue = rung_queue(RUNG_QUEUE_FRAMES, pace, TrackKind::Video, index, events)?;
     let scale = element("videoscale")?;
     let size = element("capsfilter")?;
     size.set_property(
@@ -346,33 +334,11 @@ fn rung_output(
         .build()
 }
 
-/// The running time of an output buffer: the pipeline time of its input frame. Its
-/// PTS is not: GStreamer encoders shift timestamps and segment by 1000 hours
-/// (`min-pts`) so that decode times are never negative.
-pub(super) fn running_time(
-    sample: &gst::Sample,
-    buffer: &gst::BufferRef,
-) -> Option<gst::ClockTime> {
-    let pts = buffer.pts()?;
-    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-    segment.to_running_time(pts)
-}
-
 /// The encoder's parameters when they differ from the last ones seen.
 fn changed_config(sample: &gst::Sample, last: &Mutex<Option<Bytes>>) -> Option<Arc<AvcConfig>> {
-    let caps = sample.caps()?;
-    let codec_data = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
-    let map = codec_data.map_readable().ok()?;
-    let record = Bytes::copy_from_slice(map.as_slice());
-    let mut last = lock(last);
-    if last.as_ref() == Some(&record) {
-        return None;
-    }
-    match avc::parse_decoder_config(record.clone()) {
-        Ok(parsed) => {
-            *last = Some(record);
-            Some(Arc::new(parsed.config))
-        }
+    let record = new_codec_data(sample, last)?;
+    match avc::parse_decoder_config(record) {
+        Ok(parsed) => Some(Arc::new(parsed.config)),
         Err(e) => {
             tracing::warn!(error = %e, "encoder produced an unreadable avcC");
             None
