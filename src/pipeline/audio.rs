@@ -1,15 +1,15 @@
 //! The audio ladder: `appsrc ! avdec_aac ! tee`, then per rendition
 //! `queue ! audioconvert ! audioresample ! capsfilter ! avenc_aac ! appsink`.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::branch::{add_chain, element, new_codec_data, rung_queue, running_time, Branch};
+use super::branch::{add_chain, element, encoded_output, rung_queue, Branch};
 use super::profile::AudioRungConfig;
 use super::timing::PipelineClock;
 use super::{LadderEvents, Pace, PipelineError};
@@ -132,53 +132,20 @@ fn add_rendition(
     )?;
     tee.link(&queue)
         .map_err(|e| PipelineError::Build(e.to_string()))?;
-    sink.set_callbacks(rendition_output(index, clock, Arc::clone(events)));
+    sink.set_callbacks(encoded_output(
+        TrackKind::Audio,
+        index,
+        clock,
+        Arc::clone(events),
+        audio_parameters,
+    ));
     Ok(())
 }
 
-fn rendition_output(
-    index: usize,
-    clock: PipelineClock,
-    events: Arc<dyn LadderEvents>,
-) -> gst_app::AppSinkCallbacks {
-    let last_asc: Mutex<Option<Bytes>> = Mutex::new(None);
-    gst_app::AppSinkCallbacks::builder()
-        .new_sample(move |sink| {
-            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-            if let Some(config) = changed_config(&sample, &last_asc) {
-                events.encoded(TrackKind::Audio, index, MediaEvent::AudioConfig(config));
-            }
-            let Some(buffer) = sample.buffer() else {
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            let (Some(running_time), Ok(map)) =
-                (running_time(&sample, buffer), buffer.map_readable())
-            else {
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            let t = clock.to_ticks(running_time.nseconds());
-            events.encoded(
-                TrackKind::Audio,
-                index,
-                MediaEvent::Unit(AccessUnit {
-                    kind: TrackKind::Audio,
-                    dts: t,
-                    pts: t,
-                    timebase: clock.timebase,
-                    keyframe: true,
-                    data: Bytes::copy_from_slice(map.as_slice()),
-                    received: Instant::now(),
-                }),
-            );
-            Ok(gst::FlowSuccess::Ok)
-        })
-        .build()
-}
-
-fn changed_config(sample: &gst::Sample, last: &Mutex<Option<Bytes>>) -> Option<Arc<AacConfig>> {
-    let asc = new_codec_data(sample, last)?;
+/// The rendition's new parameters, from the encoder's AudioSpecificConfig.
+fn audio_parameters(asc: Bytes) -> Option<MediaEvent> {
     match aac::parse_audio_specific_config(asc) {
-        Ok(config) => Some(Arc::new(config)),
+        Ok(config) => Some(MediaEvent::AudioConfig(Arc::new(config))),
         Err(e) => {
             tracing::warn!(error = %e, "encoder produced an unreadable AudioSpecificConfig");
             None

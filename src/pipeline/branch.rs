@@ -10,9 +10,11 @@ use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use std::time::Instant;
 
+use super::timing::PipelineClock;
 use super::{lock, LadderEvents, Pace, PipelineError};
-use crate::media::TrackKind;
+use crate::media::{AccessUnit, MediaEvent, TrackKind};
 
 /// A playing pipeline and the `appsrc` that feeds it. Dropping it stops the pipeline
 /// (state NULL), which joins its streaming threads.
@@ -176,4 +178,49 @@ pub fn new_codec_data(sample: &gst::Sample, last: &Mutex<Option<Bytes>>) -> Opti
     }
     *last = Some(data.clone());
     Some(data)
+}
+
+/// The `appsink` callbacks of a rung: each encoded sample becomes the packager's
+/// events, `parameters(codec_data)` when the caps carry new codec data, then the
+/// access unit in the source's timebase. Rungs have no B-frames, so decode order is
+/// presentation order and the unit's dts is its pts.
+pub fn encoded_output(
+    kind: TrackKind,
+    index: usize,
+    clock: PipelineClock,
+    events: Arc<dyn LadderEvents>,
+    parameters: impl Fn(Bytes) -> Option<MediaEvent> + Send + Sync + 'static,
+) -> gst_app::AppSinkCallbacks {
+    let last_codec_data: Mutex<Option<Bytes>> = Mutex::new(None);
+    gst_app::AppSinkCallbacks::builder()
+        .new_sample(move |sink| {
+            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+            if let Some(event) = new_codec_data(&sample, &last_codec_data).and_then(&parameters) {
+                events.encoded(kind, index, event);
+            }
+            let Some(buffer) = sample.buffer() else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let (Some(running_time), Ok(map)) =
+                (running_time(&sample, buffer), buffer.map_readable())
+            else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let t = clock.to_ticks(running_time.nseconds());
+            events.encoded(
+                kind,
+                index,
+                MediaEvent::Unit(AccessUnit {
+                    kind,
+                    dts: t,
+                    pts: t,
+                    timebase: clock.timebase,
+                    keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                    data: Bytes::copy_from_slice(map.as_slice()),
+                    received: Instant::now(),
+                }),
+            );
+            Ok(gst::FlowSuccess::Ok)
+        })
+        .build()
 }

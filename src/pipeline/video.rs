@@ -16,7 +16,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::branch::{add_chain, element, new_codec_data, rung_queue, running_time, Branch};
+use super::branch::{add_chain, element, encoded_output, rung_queue, Branch};
 use super::profile::RungPlan;
 use super::timing::PipelineClock;
 use super::{lock, LadderEvents, Pace, PipelineError};
@@ -232,7 +232,13 @@ fn add_rung(
     tee.link(&queue)
         .map_err(|e| PipelineError::Build(e.to_string()))?;
     force_keyframes_at_source_keyframes(&size, Arc::clone(keyframes))?;
-    sink.set_callbacks(rung_output(index, clock, Arc::clone(events)));
+    sink.set_callbacks(encoded_output(
+        TrackKind::Video,
+        index,
+        clock,
+        Arc::clone(events),
+        video_parameters,
+    ));
     Ok(())
 }
 
@@ -291,54 +297,10 @@ fn force_keyframes_at_source_keyframes(
     Ok(())
 }
 
-/// Turns each encoded sample into the packager's events: the parameters when the
-/// caps change, then the access unit in the source's timebase.
-fn rung_output(
-    index: usize,
-    clock: PipelineClock,
-    events: Arc<dyn LadderEvents>,
-) -> gst_app::AppSinkCallbacks {
-    let last_codec_data: Mutex<Option<Bytes>> = Mutex::new(None);
-    gst_app::AppSinkCallbacks::builder()
-        .new_sample(move |sink| {
-            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-            if let Some(config) = changed_config(&sample, &last_codec_data) {
-                events.encoded(TrackKind::Video, index, MediaEvent::VideoConfig(config));
-            }
-            let Some(buffer) = sample.buffer() else {
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            let Some(running_time) = running_time(&sample, buffer) else {
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            let Ok(map) = buffer.map_readable() else {
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            // No B-frames: decode order is presentation order.
-            let t = clock.to_ticks(running_time.nseconds());
-            events.encoded(
-                TrackKind::Video,
-                index,
-                MediaEvent::Unit(AccessUnit {
-                    kind: TrackKind::Video,
-                    dts: t,
-                    pts: t,
-                    timebase: clock.timebase,
-                    keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                    data: Bytes::copy_from_slice(map.as_slice()),
-                    received: Instant::now(),
-                }),
-            );
-            Ok(gst::FlowSuccess::Ok)
-        })
-        .build()
-}
-
-/// The encoder's parameters when they differ from the last ones seen.
-fn changed_config(sample: &gst::Sample, last: &Mutex<Option<Bytes>>) -> Option<Arc<AvcConfig>> {
-    let record = new_codec_data(sample, last)?;
+/// The rung's new parameters, from the encoder's avcC.
+fn video_parameters(record: Bytes) -> Option<MediaEvent> {
     match avc::parse_decoder_config(record) {
-        Ok(parsed) => Some(Arc::new(parsed.config)),
+        Ok(parsed) => Some(MediaEvent::VideoConfig(Arc::new(parsed.config))),
         Err(e) => {
             tracing::warn!(error = %e, "encoder produced an unreadable avcC");
             None
