@@ -564,3 +564,65 @@ async fn http_errors_are_json_problems() {
     let bad = get(&client, &server.url("/hls/cam/video/part-x-1.m4s")).await;
     assert_eq!(bad.status, 404);
 }
+
+/// Decode times of every packet of `rendition`'s complete segments, in its timebase,
+/// as ffprobe reads init + segments.
+async fn packet_times(client: &reqwest::Client, server: &Server, rendition: &str) -> Vec<i64> {
+    let url = server.url(&format!("/hls/cam/{rendition}.m3u8"));
+    let playlist = read_ll_playlist(&get(client, &url).await.text());
+    let map = playlist.map_uri.as_deref().expect("EXT-X-MAP");
+    let mut files = vec![get(client, &resolve(&url, map)).await.body];
+    for segment in &playlist.segment_lines {
+        let f = get(client, &resolve(&url, &segment.uri)).await;
+        assert_eq!(f.status, 200, "{}", segment.uri);
+        files.push(f.body);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let parts: Vec<&[u8]> = files.iter().map(|b| &b[..]).collect();
+    let file = concat_file(dir.path(), &format!("{rendition}.mp4"), &parts);
+    let out = ffprobe(
+        &["-show_entries", "packet=dts", "-of", "csv=p=0"],
+        file.to_str().expect("utf-8 path"),
+    );
+    out.lines()
+        .map(|line| {
+            let dts = line.trim().trim_end_matches(',');
+            dts.parse()
+                .unwrap_or_else(|_| panic!("ffprobe packet line {line:?}"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_looping_a_file_gives_renditions_whose_time_never_goes_back() {
+    // A 3 s clip whose AAC runs a frame longer than its video: at every loop ffmpeg's
+    // audio timestamps step back by about 20 ms, into audio already sent. Played as
+    // is, that overlap made hls.js lose its place in the audio playlist and stall.
+    let clip = source_file_sized(640, 320, 3, 30);
+    let server = Server::start(&config());
+    let client = client();
+    let _publisher = Publisher::start(&clip, &server.publish_url(KEY), true);
+    wait_for_segments(
+        &client,
+        &server.url("/hls/cam/audio.m3u8"),
+        5,
+        Duration::from_secs(40),
+    )
+    .await;
+
+    let audio = packet_times(&client, &server, "audio").await;
+    assert!(audio.len() > 400, "{} audio packets", audio.len());
+    for pair in audio.windows(2) {
+        // One AAC frame apart: less is an overlap, more a gap.
+        assert_eq!(
+            pair[1] - pair[0],
+            1024,
+            "audio timeline not contiguous: {pair:?}"
+        );
+    }
+    let video = packet_times(&client, &server, "video").await;
+    assert!(video.len() > 250, "{} video packets", video.len());
+    for pair in video.windows(2) {
+        assert!(pair[1] > pair[0], "video decode time goes back: {pair:?}");
+    }
+}

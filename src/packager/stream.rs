@@ -124,6 +124,10 @@ const PENDING_STARTS_BOUND: usize = 32;
 /// RTMP timestamps are whole milliseconds.
 const JOIN_TOLERANCE_MS: i64 = 1;
 
+/// How far back an audio frame may start inside audio already packaged and still be
+/// dropped as a repeat; a larger step back is a restarted clock, whose audio is kept.
+const MAX_AUDIO_OVERLAP_MS: i64 = 500;
+
 impl PendingStarts {
     fn push(&mut self, start: SegmentStart) {
         if self.0.len() == PENDING_STARTS_BOUND {
@@ -202,6 +206,8 @@ struct AudioTrack {
     segmenter: Segmenter,
     /// Where the next frame would start if the source is contiguous (track ticks).
     next_dts: Option<i64>,
+    /// Frames dropped because they started inside audio already packaged.
+    overlaps_dropped: u64,
     /// Segment starts decided by the source video (or, for audio-only streams, by the
     /// source audio).
     starts: PendingStarts,
@@ -218,6 +224,7 @@ impl AudioTrack {
             config: None,
             segmenter: Segmenter::new(0, false),
             next_dts: None,
+            overlaps_dropped: 0,
             starts: PendingStarts::default(),
             started: false,
             sequence: 0,
@@ -525,10 +532,31 @@ impl StreamPackager {
         let (dts_ms, _) = self.clock.map_ms(&unit);
         let track = &mut self.audio[i];
         let from_ms = dts_ms.saturating_mul(rate) / 1000;
-        // Millisecond timestamps jitter by up to 1 ms; a contiguous source is counted
-        // in samples instead, and only a real gap re-anchors the track.
-        let dts = match track.next_dts {
-            Some(expected) if (from_ms - expected).abs() <= frame / 2 => expected,
+        let dts = match track
+            .next_dts
+            .map(|expected| (expected, from_ms - expected))
+        {
+            // Millisecond timestamps jitter by up to 1 ms; a contiguous source is
+            // counted in samples instead.
+            Some((expected, drift)) if drift.abs() <= frame / 2 => expected,
+            // A frame that starts inside audio already packaged (a publisher looping a
+            // file steps back by about a frame) is dropped: written at its own time it
+            // would overlap the last part, and the decode times of the rendition would
+            // go back, which stalls players (hls.js loses its place in the audio
+            // playlist); written late it would put the audio out of sync for good.
+            Some((_, drift)) if drift < 0 && -drift * 1000 <= MAX_AUDIO_OVERLAP_MS * rate => {
+                track.overlaps_dropped += 1;
+                tracing::debug!(
+                    rendition = %track.name,
+                    overlap_ms = -drift * 1000 / rate.max(1),
+                    dropped = track.overlaps_dropped,
+                    "audio frame overlaps the packaged audio; dropped"
+                );
+                return;
+            }
+            // A larger step back (a publisher whose clock restarted) keeps counting, so
+            // the timeline never goes back; a gap re-anchors the track.
+            Some((expected, drift)) if drift < 0 => expected,
             _ => from_ms,
         };
         track.next_dts = Some(dts + frame);
@@ -956,6 +984,77 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    fn aac() -> Arc<AacConfig> {
+        Arc::new(AacConfig {
+            asc: Bytes::from_static(&[0x11, 0x90]),
+            object_type: 2,
+            sample_rate: 48_000,
+            channels: 2,
+        })
+    }
+
+    /// (tfdt, sample count, declared duration in ticks) of every part of `name`.
+    fn audio_parts(output: &StreamOutput, name: &str) -> Vec<(u64, u32, i64)> {
+        use crate::packager::fmp4::reader::{path, u32_at};
+        let st = output.lock();
+        let rendition = st.rendition(name).expect("rendition");
+        let segments: Vec<_> = rendition.window.segments().cloned().collect();
+        segments
+            .iter()
+            .flat_map(|s| s.parts.iter())
+            .map(|part| {
+                let tfdt = path(&part.data, &[b"moof", b"traf", b"tfdt"]).body;
+                let base = u64::from_be_bytes(tfdt[4..12].try_into().expect("64-bit tfdt"));
+                let trun = path(&part.data, &[b"moof", b"traf", b"trun"]).body;
+                let declared = (part.duration * 48_000.0).round() as i64;
+                (base, u32_at(trun, 4), declared)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn audio_that_steps_back_into_packaged_audio_keeps_a_contiguous_timeline() {
+        let (mut p, output) = packager();
+        p.begin_session(WallClockAnchor::now());
+        p.push(MediaEvent::AudioConfig(aac()));
+        // A publisher looping a file whose audio is a frame longer than its video: at
+        // each loop the audio timestamps step back by 20 ms, into audio already sent.
+        let frames = 48_000 * 12 / 1024;
+        for i in 0..frames {
+            let loops = i / 200;
+            let ms = (i * 1024 * 1000 + 24_000) / 48_000 - loops * 20;
+            p.push(MediaEvent::Unit(AccessUnit {
+                kind: TrackKind::Audio,
+                dts: ms,
+                pts: ms,
+                timebase: 1000,
+                keyframe: true,
+                data: Bytes::from(vec![2u8; 50]),
+                received: Instant::now(),
+            }));
+        }
+        let parts = audio_parts(&output, "audio");
+        assert!(parts.len() > 40, "{parts:?}");
+        for pair in parts.windows(2) {
+            let ((t0, n0, d0), (t1, _, _)) = (pair[0], pair[1]);
+            assert_eq!(i64::from(n0) * 1024, d0, "declared duration {pair:?}");
+            assert_eq!(
+                t0 + u64::from(n0) * 1024,
+                t1,
+                "the timeline is not contiguous: {pair:?}"
+            );
+        }
+        // One frame per loop (two loops) was dropped, and nothing else: the timeline
+        // has no gaps either.
+        let packaged: u32 = parts.iter().map(|p| p.1).sum();
+        let (first, (last, last_n, _)) = (parts[0].0, parts[parts.len() - 1]);
+        assert_eq!(
+            u64::from(packaged) * 1024,
+            last + u64::from(last_n) * 1024 - first
+        );
+        assert_eq!(p.audio[0].overlaps_dropped, 2);
     }
 
     #[test]

@@ -10,6 +10,8 @@ mod fragment;
 mod init;
 mod spherical;
 
+#[cfg(test)]
+pub(crate) use boxes::reader;
 pub use boxes::Fmp4Error;
 pub use fragment::{fragment, try_fragment, Sample, SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC};
 pub use init::{
