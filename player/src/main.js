@@ -399,6 +399,9 @@ class Player {
       get liveJumps() {
         return player.liveJumps || 0;
       },
+      get stallRecoveries() {
+        return (player.playback && player.playback.stallRecoveries) || 0;
+      },
       get targetLatency() {
         return player.playback ? player.playback.targetLatency : null;
       },

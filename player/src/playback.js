@@ -47,6 +47,17 @@ export function hlsConfig(token) {
  */
 const MIN_TARGET_LATENCY_S = 1.0;
 
+/**
+ * How long a live picture may wait for data before the player moves to the live sync
+ * position. A part that is merely late arrives well within this; what lasts longer is
+ * a browser whose main thread froze for a second (a busy phone, software WebGL): hls.js
+ * then resumes loading video from near the live edge, leaving a hole at the playhead,
+ * while audio waits for video to catch up, and nothing plays until the playhead moves.
+ */
+const STALL_RECOVER_MS = 600;
+/** Stall recoveries are at least this far apart, so a starved network does not thrash. */
+const STALL_RECOVER_PAUSE_MS = 2000;
+
 export const canUseHlsJs = () => Hls.isSupported();
 
 /**
@@ -94,6 +105,7 @@ export class Playback {
         const kind = status ? classifyStatus(status) : 'error';
         events.onFatal(kind === 'ok' ? 'error' : kind);
       });
+      this.watchWaiting(video);
       hls.loadSource(url);
       hls.attachMedia(video);
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
@@ -134,6 +146,40 @@ export class Playback {
     return true;
   }
 
+  /**
+   * Moves a stalled live picture to the live sync position after STALL_RECOVER_MS of
+   * waiting (see there); hls.js's own gap handling only skips holes that the buffer
+   * already shows a way past.
+   */
+  watchWaiting(video) {
+    /** How often this playback was moved on from a stall, for diagnostics. */
+    this.stallRecoveries = 0;
+    let timer = null;
+    let lastRecovery = -Infinity;
+    const cancel = () => {
+      clearTimeout(timer);
+      timer = null;
+    };
+    this.onWaiting = () => {
+      if (timer !== null || video.paused) return;
+      const stalledAt = video.currentTime;
+      timer = setTimeout(() => {
+        timer = null;
+        const now = performance.now();
+        if (video.paused || video.currentTime !== stalledAt || now - lastRecovery < STALL_RECOVER_PAUSE_MS) return;
+        if (this.jumpToLive(0.3)) {
+          lastRecovery = now;
+          this.stallRecoveries += 1;
+        }
+      }, STALL_RECOVER_MS);
+    };
+    this.onProgress = cancel;
+    video.addEventListener('waiting', this.onWaiting);
+    video.addEventListener('playing', this.onProgress);
+    video.addEventListener('pause', this.onProgress);
+    this.cancelStallTimer = cancel;
+  }
+
   /** Index into the levels, -1 for automatic choice. */
   setLevel(index) {
     if (this.hls) {
@@ -147,6 +193,10 @@ export class Playback {
 
   destroy() {
     if (this.hls) {
+      this.cancelStallTimer();
+      this.video.removeEventListener('waiting', this.onWaiting);
+      this.video.removeEventListener('playing', this.onProgress);
+      this.video.removeEventListener('pause', this.onProgress);
       this.hls.destroy();
       this.hls = null;
     } else {
