@@ -78,7 +78,7 @@ pub struct StreamRecord {
     pub owner_id: Option<String>,
     pub projection: Projection,
     pub orientation: Orientation,
-    /// Name of the transcoding ladder (not used yet: every stream is passed through).
+    /// Name of the transcoding ladder profile (`default`: the source alone).
     pub ladder: String,
     pub visibility: Visibility,
     /// RFC 3339.
