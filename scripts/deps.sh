@@ -29,6 +29,8 @@ packages=(
     pkg-config
     build-essential
     ffmpeg
+    # Also ships libgstcheck-1.0: gst-plugins/tests drive panoproject with
+    # gst_check::Harness.
     libgstreamer1.0-dev
     libgstreamer-plugins-base1.0-dev
     gstreamer1.0-plugins-base
@@ -44,13 +46,19 @@ packages=(
     curl
     # player/tests/e2e.test.mjs drives it with playwright-core (/usr/bin/chromium).
     chromium
+    # scripts/schemathesis.sh: schemathesis from PyPI in a venv under the build tree
+    # (python3-venv brings ensurepip); also benches/live_path's measurement helper.
+    python3
+    python3-venv
+    # tests/notify_mail.rs: the real SMTP server the mail tests deliver to.
+    python3-aiosmtpd
 )
 # benches/live_path: nginx + nginx-rtmp as the reference server, python3 for
-# the measurement helper (standard library only).
+# the measurement helpers of it and of benches/ladder and benches/projection
+# (standard library only).
 bench_packages=(
     nginx
     libnginx-mod-rtmp
-    python3
 )
 if ((bench)); then
     packages+=("${bench_packages[@]}")

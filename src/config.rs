@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::ingest::rtsp::{RtspSource, RtspTransport};
 use crate::pipeline::profile::{self, LadderProfile};
 use crate::streams::definition::is_valid_slug;
-use crate::streams::{Orientation, Projection};
+use crate::streams::definition::DEFAULT_RECONNECT_WINDOW_S;
+use crate::streams::{Orientation, Projection, StreamDef, StreamSource, Visibility};
 
 /// Everything `panocast serve` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -28,14 +28,57 @@ pub struct Config {
     pub hls: HlsConfig,
     pub rtmp_ingest: RtmpIngestConfig,
     pub rtsp_ingest: RtspIngestConfig,
+    /// Connection caps and timeouts on both ports.
+    pub limits: LimitsConfig,
     /// Accounts, tokens and playback gating.
     pub auth: AuthConfig,
+    /// Webhook delivery (src/notify/webhooks).
+    pub webhooks: WebhooksConfig,
+    /// Email over SMTP (src/notify/mail); off without `smtp_host`.
+    pub mail: MailConfig,
     /// Transcoding ladders by name, added to (or replacing) the built-in `default`,
     /// `360` and `360-hd`.
     pub ladders: BTreeMap<String, LadderProfile>,
     /// Streams imported into an empty catalog; none (and an empty catalog) means "make
     /// a demo stream".
     pub streams: Vec<StreamConfig>,
+    /// The background job queue (audio extraction, …).
+    pub jobs: JobsConfig,
+    /// File uploads (tus and multipart).
+    pub uploads: UploadsConfig,
+}
+
+/// The background job queue.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs run at once (1..=16); each holds a blocking thread while it runs.
+    pub concurrency: usize,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { concurrency: 1 }
+    }
+}
+
+/// File uploads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    /// Largest accepted file; larger ones are refused with 413.
+    pub max_bytes: u64,
+    /// An unfinished tus upload is deleted this long after its creation.
+    pub expire_after_s: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 4 << 30,
+            expire_after_s: 24 * 3600,
+        }
+    }
 }
 
 impl Default for Config {
@@ -48,9 +91,14 @@ impl Default for Config {
             hls: HlsConfig::default(),
             rtmp_ingest: RtmpIngestConfig::default(),
             rtsp_ingest: RtspIngestConfig::default(),
+            limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            mail: MailConfig::default(),
             ladders: BTreeMap::new(),
             streams: Vec::new(),
+            jobs: JobsConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }
@@ -77,6 +125,81 @@ impl Default for HlsConfig {
     }
 }
 
+/// What one peer, one address and everyone together may hold (see `crate::limits`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// HTTP connections held at once, in total and per address (IPv6: per /64). A
+    /// classroom of headsets behind one NAT is one address: keep this generous.
+    pub http_connections: usize,
+    pub http_connections_per_address: usize,
+    /// RTMP connections held at once, in total and per address.
+    pub rtmp_connections: usize,
+    pub rtmp_connections_per_address: usize,
+    /// Time for an HTTP client's first byte and for each request head.
+    pub http_header_timeout_ms: u64,
+    /// An HTTP connection on which nothing moves for this long is closed.
+    pub http_idle_timeout_ms: u64,
+    /// Publish attempts with unknown keys one address may make per window before it
+    /// is refused for `publish_block_s`.
+    pub publish_failures_per_address: u32,
+    pub publish_failure_window_s: u64,
+    pub publish_block_s: u64,
+    /// LL-HLS requests held open at once, waiting for their part or playlist; past it,
+    /// 503 with `Retry-After`. Each viewer holds about two.
+    pub max_held_requests: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            http_connections: 8_192,
+            http_connections_per_address: 256,
+            rtmp_connections: 256,
+            rtmp_connections_per_address: 16,
+            http_header_timeout_ms: 10_000,
+            http_idle_timeout_ms: 30_000,
+            publish_failures_per_address: 10,
+            publish_failure_window_s: 60,
+            publish_block_s: 300,
+            max_held_requests: 20_000,
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("http_connections", self.http_connections),
+            (
+                "http_connections_per_address",
+                self.http_connections_per_address,
+            ),
+            ("rtmp_connections", self.rtmp_connections),
+            (
+                "rtmp_connections_per_address",
+                self.rtmp_connections_per_address,
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("limits.{name} must be at least 1"));
+            }
+        }
+        for (name, value) in [
+            ("http_header_timeout_ms", self.http_header_timeout_ms),
+            ("http_idle_timeout_ms", self.http_idle_timeout_ms),
+        ] {
+            if value < 100 {
+                return Err(format!("limits.{name} must be at least 100, not {value}"));
+            }
+        }
+        if self.publish_failure_window_s == 0 {
+            return Err("limits.publish_failure_window_s must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// RTMP connection limits.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -95,6 +218,194 @@ impl Default for RtmpIngestConfig {
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 10_000,
         }
+    }
+}
+
+/// Webhook delivery.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Allow targets on loopback, private and link-local networks (tests, an
+    /// in-house receiver). Off: such URLs are refused with 422, and at send time.
+    pub allow_private_targets: bool,
+    /// Each attempt's limit: connect, send and the receiver's answer.
+    pub timeout_ms: u64,
+    /// Waits before the 2nd, 3rd, … attempt; a delivery gets one attempt more than
+    /// there are entries. A receiver's longer `Retry-After` wins.
+    pub retry_delays_ms: Vec<u64>,
+    /// An endpoint is disabled after this many deliveries in a row used every
+    /// attempt.
+    pub disable_after_failures: u32,
+    /// How often the dispatcher looks for new outbox messages and due retries.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            timeout_ms: 10_000,
+            // The Standard Webhooks suggestion: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+            retry_delays_ms: vec![
+                5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+            ],
+            disable_after_failures: 5,
+            poll_interval_ms: 100,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn retry_delays(&self) -> Vec<Duration> {
+        self.retry_delays_ms
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect()
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(100..=60_000).contains(&self.timeout_ms) {
+            return Err(format!(
+                "webhooks.timeout_ms must be 100..=60000, not {}",
+                self.timeout_ms
+            ));
+        }
+        if self.retry_delays_ms.len() > 20
+            || self
+                .retry_delays_ms
+                .iter()
+                .any(|d| !(1..=86_400_000).contains(d))
+        {
+            return Err("webhooks.retry_delays_ms: at most 20 delays of 1..=86400000 ms".into());
+        }
+        if self.disable_after_failures == 0 {
+            return Err("webhooks.disable_after_failures must be at least 1".into());
+        }
+        if !(10..=10_000).contains(&self.poll_interval_ms) {
+            return Err(format!(
+                "webhooks.poll_interval_ms must be 10..=10000, not {}",
+                self.poll_interval_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How mail reaches the SMTP server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    /// Plain SMTP (a relay on the same host or network).
+    None,
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// Email over SMTP.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The SMTP server; no mail is sent without one.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub tls: MailTls,
+    /// SMTP AUTH user; with `password`, or neither.
+    pub username: Option<String>,
+    /// Never logged.
+    pub password: Option<Secret>,
+    /// The sender, e.g. `panocast <noreply@example.com>`.
+    pub from: String,
+    /// Each SMTP session's limit.
+    pub timeout_ms: u64,
+    /// Waits before the 2nd, 3rd, … attempt of a mail.
+    pub retry_delays_ms: Vec<u64>,
+    /// How often the dispatcher looks for new outbox messages and due retries.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: 587,
+            tls: MailTls::Starttls,
+            username: None,
+            password: None,
+            from: "panocast <noreply@localhost>".into(),
+            timeout_ms: 10_000,
+            // 10 s, 1 min, 5 min, 30 min, 2 h, 6 h.
+            retry_delays_ms: vec![10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000],
+            poll_interval_ms: 200,
+        }
+    }
+}
+
+impl MailConfig {
+    pub fn enabled(&self) -> bool {
+        self.smtp_host.is_some()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn retry_delays(&self) -> Vec<Duration> {
+        self.retry_delays_ms
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect()
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self
+            .smtp_host
+            .as_deref()
+            .is_some_and(|h| h.trim().is_empty())
+        {
+            return Err("mail.smtp_host must not be empty (leave it out to turn mail off)".into());
+        }
+        if self.username.is_some() != self.password.is_some() {
+            return Err("mail.username and mail.password go together".into());
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!("mail.from is not a mailbox: {:?}", self.from));
+        }
+        if !(100..=120_000).contains(&self.timeout_ms) {
+            return Err(format!(
+                "mail.timeout_ms must be 100..=120000, not {}",
+                self.timeout_ms
+            ));
+        }
+        if self.retry_delays_ms.len() > 20
+            || self
+                .retry_delays_ms
+                .iter()
+                .any(|d| !(1..=86_400_000).contains(d))
+        {
+            return Err("mail.retry_delays_ms: at most 20 delays of 1..=86400000 ms".into());
+        }
+        if !(10..=10_000).contains(&self.poll_interval_ms) {
+            return Err(format!(
+                "mail.poll_interval_ms must be 10..=10000, not {}",
+                self.poll_interval_ms
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -139,15 +450,7 @@ pub enum JwtAlgorithm {
 }
 
 /// A secret from the config or the environment; never printed.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::streams::definition::Secret;
 
 /// Accounts, tokens and playback gating.
 #[derive(Clone, Debug, Deserialize)]
@@ -204,57 +507,6 @@ impl Default for AuthConfig {
     }
 }
 
-/// Where a stream's media comes from.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SourceConfig {
-    /// An encoder publishes to `rtmp://HOST/<app>/<key>` (the default).
-    #[default]
-    RtmpPush,
-    /// panocast pulls an RTSP camera for as long as it runs.
-    RtspPull(RtspPullConfig),
-}
-
-/// An RTSP camera. Credentials go either in the URL userinfo or in `username` and
-/// `password`; they are never logged.
-#[derive(Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RtspPullConfig {
-    pub url: String,
-    #[serde(default)]
-    pub transport: RtspTransport,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-}
-
-impl RtspPullConfig {
-    /// The parsed source; [`Config::validate`] has checked that this succeeds.
-    pub fn source(&self) -> Result<RtspSource, crate::ingest::rtsp::source::SourceError> {
-        RtspSource::new(
-            &self.url,
-            self.username.as_deref(),
-            self.password.as_deref(),
-            self.transport,
-        )
-    }
-}
-
-impl std::fmt::Debug for RtspPullConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RtspPullConfig")
-            .field(
-                "url",
-                &crate::ingest::rtsp::source::redact_userinfo(&self.url),
-            )
-            .field("transport", &self.transport)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
 /// A stream declared in the config file.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -269,10 +521,47 @@ pub struct StreamConfig {
     #[serde(default)]
     pub orientation: Orientation,
     #[serde(default)]
-    pub source: SourceConfig,
+    pub source: StreamSource,
     /// Transcoding ladder profile; `default` passes the source through alone.
     #[serde(default)]
     pub ladder: Option<String>,
+    #[serde(default = "default_visibility")]
+    pub visibility: Visibility,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_reconnect_window")]
+    pub reconnect_window_s: u32,
+}
+
+fn default_visibility() -> Visibility {
+    Visibility::Public
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_reconnect_window() -> u32 {
+    DEFAULT_RECONNECT_WINDOW_S
+}
+
+impl StreamConfig {
+    /// The stream record this entry seeds the catalog with.
+    pub fn definition(&self) -> StreamDef {
+        StreamDef {
+            projection: self.projection,
+            orientation: self.orientation,
+            ladder: self
+                .ladder
+                .clone()
+                .unwrap_or_else(|| crate::pipeline::profile::PASSTHROUGH.into()),
+            visibility: self.visibility,
+            enabled: self.enabled,
+            reconnect_window_s: self.reconnect_window_s,
+            source: self.source.clone(),
+            ..StreamDef::new(&self.slug)
+        }
+    }
 }
 
 impl std::fmt::Debug for StreamConfig {
@@ -284,6 +573,9 @@ impl std::fmt::Debug for StreamConfig {
             .field("orientation", &self.orientation)
             .field("source", &self.source)
             .field("ladder", &self.ladder)
+            .field("visibility", &self.visibility)
+            .field("enabled", &self.enabled)
+            .field("reconnect_window_s", &self.reconnect_window_s)
             .finish()
     }
 }
@@ -352,10 +644,10 @@ impl Config {
             &mut self.hls.segment_target_ms,
         )?;
         if let Some(secret) = vars("PANOCAST_JWT_SECRET") {
-            self.auth.jwt_secret = Some(Secret(secret));
+            self.auth.jwt_secret = Some(Secret::new(secret));
         }
         if let Some(password) = vars("PANOCAST_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
-            self.auth.bootstrap_admin_password = Some(Secret(password));
+            self.auth.bootstrap_admin_password = Some(Secret::new(password));
         }
         parse(
             "PANOCAST_HLS_WINDOW_SEGMENTS",
@@ -387,6 +679,7 @@ impl Config {
                 hls.window_segments
             ));
         }
+        self.limits.validate().map_err(ConfigError::Invalid)?;
         if self.rtmp_ingest.app.is_empty() || self.rtmp_ingest.app.contains('/') {
             return bad("rtmp_ingest.app must be one non-empty path segment".into());
         }
@@ -410,6 +703,23 @@ impl Config {
             ));
         }
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        self.webhooks.validate().map_err(ConfigError::Invalid)?;
+        self.mail.validate().map_err(ConfigError::Invalid)?;
+        if !(1..=16).contains(&self.jobs.concurrency) {
+            return bad(format!(
+                "jobs.concurrency must be 1..=16, not {}",
+                self.jobs.concurrency
+            ));
+        }
+        if self.uploads.max_bytes == 0 {
+            return bad("uploads.max_bytes must be at least 1".into());
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.uploads.expire_after_s) {
+            return bad(format!(
+                "uploads.expire_after_s must be 60..=2592000, not {}",
+                self.uploads.expire_after_s
+            ));
+        }
         let ladders = self.ladder_profiles();
         for (name, ladder) in &ladders {
             ladder.validate(name).map_err(ConfigError::Invalid)?;
@@ -430,14 +740,17 @@ impl Config {
                     s.slug
                 ));
             }
+            if let Err(why) = s.definition().validate() {
+                return bad(format!("stream {}: {why}", s.slug));
+            }
             match (&s.source, &s.key) {
-                (SourceConfig::RtmpPush, None) => {
+                (StreamSource::RtmpPush, None) => {
                     return bad(format!(
                         "stream {}: an rtmp-push stream needs a key",
                         s.slug
                     ));
                 }
-                (SourceConfig::RtmpPush, Some(key)) => {
+                (StreamSource::RtmpPush, Some(key)) => {
                     if key.len() < 8 || key.contains(['/', '?', ' ']) {
                         return bad(format!(
                             "stream {}: the key needs at least 8 characters and no '/', '?' or spaces",
@@ -445,13 +758,13 @@ impl Config {
                         ));
                     }
                 }
-                (SourceConfig::RtspPull(_), Some(_)) => {
+                (StreamSource::RtspPull(_), Some(_)) => {
                     return bad(format!(
                         "stream {}: an rtsp-pull stream cannot be published over RTMP; remove its key",
                         s.slug
                     ));
                 }
-                (SourceConfig::RtspPull(pull), None) => {
+                (StreamSource::RtspPull(pull), None) => {
                     if let Err(e) = pull.source() {
                         // The error text never contains the password.
                         return bad(format!("stream {}: source url: {e}", s.slug));
@@ -504,7 +817,10 @@ impl Config {
 impl AuthConfig {
     fn validate(&self) -> Result<(), String> {
         if self.jwt_algorithm == JwtAlgorithm::HS256
-            && self.jwt_secret.as_ref().is_none_or(|s| s.0.len() < 32)
+            && self
+                .jwt_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().len() < 32)
         {
             return Err(
                 "auth.jwt_algorithm = \"HS256\" needs auth.jwt_secret (or PANOCAST_JWT_SECRET) of at least 32 bytes".into(),
@@ -542,6 +858,7 @@ impl AuthConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::rtsp::RtspTransport;
 
     #[test]
     fn file_then_environment_override_defaults() {
@@ -589,17 +906,17 @@ mod tests {
         )
         .expect("valid toml");
         config.validate().expect("valid");
-        let SourceConfig::RtspPull(pull) = &config.streams[0].source else {
+        let StreamSource::RtspPull(pull) = &config.streams[0].source else {
             panic!("rtsp-pull expected");
         };
         assert_eq!(pull.transport, RtspTransport::Udp);
         let source = pull.source().expect("source");
         assert_eq!(source.url().as_str(), "rtsp://10.1.2.3/live");
-        let SourceConfig::RtspPull(pull) = &config.streams[1].source else {
+        let StreamSource::RtspPull(pull) = &config.streams[1].source else {
             panic!("rtsp-pull expected");
         };
         assert_eq!(pull.transport, RtspTransport::Tcp);
-        assert_eq!(config.streams[2].source, SourceConfig::RtmpPush);
+        assert_eq!(config.streams[2].source, StreamSource::RtmpPush);
         assert_eq!(config.rtsp_settings().pull.stall_timeout.as_millis(), 3000);
         // Nothing secret in Debug output.
         let debug = format!("{config:?}");

@@ -16,6 +16,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use sqlx::SqlitePool as Pool;
 
+/// How long a statement waits for another connection's write to finish. Every commit
+/// is fsynced (see above), and under heavy disk I/O from other processes one fsync has
+/// been seen taking seconds: with 5 s, a request then failed with "database is locked"
+/// where waiting a little longer would have answered it.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// File name of the database inside the data directory.
 pub const FILE_NAME: &str = "panocast.db";
 
@@ -54,7 +60,7 @@ pub async fn open(data_dir: &Path) -> Result<Pool, DbError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options)

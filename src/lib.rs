@@ -4,14 +4,23 @@
 //! [`api`] (HTTP delivery). [`streams`] says which streams exist and who publishes them.
 
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod data_dir;
 pub mod db;
+pub mod html;
 pub mod ingest;
+pub mod jobs;
+pub mod limits;
+pub mod logging;
 pub mod media;
+pub mod notify;
 pub mod packager;
 pub mod pipeline;
+pub mod schedule;
 pub mod server;
 pub mod streams;
+pub mod subscriptions;
+pub mod uploads;

@@ -3,12 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use panocast::config::{Config, SourceConfig};
+use panocast::config::Config;
 use panocast::server::{self, Started};
+use panocast::streams::StreamSource;
 
 #[derive(Parser)]
 #[command(
@@ -103,13 +105,13 @@ fn main() -> ExitCode {
     cfg.rtmp = rtmp.unwrap_or(cfg.rtmp);
     cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
     cfg.log_json |= log_json;
-    init_logging(cfg.log_json);
+    panocast::logging::init(cfg.log_json);
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let started = match server::start(cfg, shutdown.clone()).await {
             Ok(started) => started,
@@ -117,11 +119,32 @@ fn main() -> ExitCode {
         };
         print_urls(&started);
         wait_for_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: no new connections; ending streams and connections");
         shutdown.cancel();
-        ExitCode::SUCCESS
-    })
+        started.tasks.close();
+        tokio::select! {
+            _ = started.tasks.wait() => {
+                tracing::info!("shut down cleanly");
+                ExitCode::SUCCESS
+            }
+            _ = tokio::time::sleep(SHUTDOWN_LIMIT) => {
+                tracing::warn!(limit_s = SHUTDOWN_LIMIT.as_secs(), "shutdown took too long; exiting anyway");
+                ExitCode::FAILURE
+            }
+            _ = wait_for_signal() => {
+                tracing::warn!("second signal: exiting at once");
+                ExitCode::FAILURE
+            }
+        }
+    });
+    // Whatever still runs (a pipeline stuck in GStreamer) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
 }
+
+/// How long a clean shutdown may take before the process exits anyway (systemd's
+/// default stop timeout is 90 s; ours is well inside any orchestrator's).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(9);
 
 /// `panocast admin create-user`.
 fn create_user(
@@ -185,17 +208,6 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 /// What a newcomer needs to point OBS at the server and watch the stream.
 fn print_urls(started: &Started) {
     let host = |addr: SocketAddr| {
@@ -217,19 +229,19 @@ fn print_urls(started: &Started) {
         started.rtmp.port()
     );
     for s in &started.streams {
-        println!("stream {:<12} ({:?})", s.slug, s.projection);
+        println!("stream {:<12} ({})", s.slug, s.projection.as_str());
         match &s.source {
-            SourceConfig::RtmpPush => {
+            StreamSource::RtmpPush => {
                 println!(
                     "  OBS server:    rtmp://{rtmp_host}:{}/live",
                     started.rtmp.port()
                 );
-                if started.demo {
-                    println!("  OBS key:       {}", s.key.as_deref().unwrap_or_default());
+                if let Some(key) = started.demo_key.as_deref().filter(|_| s.slug == "demo") {
+                    println!("  OBS key:       {key}");
                 }
             }
             // Only the URL without its userinfo, never the credentials.
-            SourceConfig::RtspPull(pull) => match pull.source() {
+            StreamSource::RtspPull(pull) => match pull.source() {
                 Ok(source) => println!("  pulls RTSP:    {}", source.url()),
                 Err(_) => println!("  pulls RTSP:    (invalid url)"),
             },
@@ -245,7 +257,7 @@ fn print_urls(started: &Started) {
             s.slug
         );
     }
-    if !started.demo && !started.streams.is_empty() {
+    if started.demo_key.is_none() && !started.streams.is_empty() {
         println!("  (stream keys were shown when the streams were created)");
     }
     println!();

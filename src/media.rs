@@ -32,9 +32,11 @@ pub struct AccessUnit {
     pub pts: i64,
     /// Ticks per second of `dts` and `pts`.
     pub timebase: u32,
-    /// A sync sample: an IDR frame for H.264; every AAC frame.
+    /// A sync sample: an IDR frame for H.264; an IRAP picture (IDR, CRA, BLA) for
+    /// HEVC; a key frame for AV1; every AAC frame.
     pub keyframe: bool,
-    /// Video: AVCC NAL units, each behind a 4-byte big-endian length.
+    /// H.264 and HEVC: NAL units, each behind a 4-byte big-endian length.
+    /// AV1: the temporal unit's OBUs in low-overhead format (with `obu_size`).
     /// Audio: one raw AAC frame (no ADTS header).
     pub data: Bytes,
     /// When the last byte of this unit arrived from the network; the latency
@@ -71,6 +73,140 @@ impl AvcConfig {
     }
 }
 
+/// HEVC decoder configuration, parsed from an `HEVCDecoderConfigurationRecord`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HevcConfig {
+    /// The whole record as received (NAL lengths rewritten to 4 bytes), written into
+    /// `hvcC`: parameter sets live in the sample description, as Apple asks.
+    pub record: Bytes,
+    /// Video, sequence and picture parameter sets, without length prefixes.
+    pub vps: Vec<Bytes>,
+    pub sps: Vec<Bytes>,
+    pub pps: Vec<Bytes>,
+    /// `general_profile_space` (0..=3), `general_tier_flag`, `general_profile_idc`.
+    pub profile_space: u8,
+    pub high_tier: bool,
+    pub profile_idc: u8,
+    /// `general_profile_compatibility_flags`, bit 31 = flag 0.
+    pub compatibility_flags: u32,
+    /// The 48 bits of `general_constraint_indicator_flags`.
+    pub constraint_flags: [u8; 6],
+    /// `general_level_idc`: 30 × the level number (level 4.0 = 120).
+    pub level_idc: u8,
+    /// Display size in pixels after the conformance window, from the first SPS.
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second from the VPS timing info, when present.
+    pub frame_rate: Option<f64>,
+}
+
+impl HevcConfig {
+    /// The RFC 6381 codec string (ISO/IEC 14496-15 annex E.3):
+    /// `hvc1.<space><profile>.<compatibility, bit-reversed hex>.<tier><level>[.<constraint bytes>]`,
+    /// trailing zero constraint bytes left out.
+    pub fn codec_string(&self) -> String {
+        let space = match self.profile_space {
+            1 => "A",
+            2 => "B",
+            3 => "C",
+            _ => "",
+        };
+        let tier = if self.high_tier { 'H' } else { 'L' };
+        let mut s = format!(
+            "hvc1.{space}{}.{:X}.{tier}{}",
+            self.profile_idc,
+            self.compatibility_flags.reverse_bits(),
+            self.level_idc
+        );
+        let used = self
+            .constraint_flags
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |i| i + 1);
+        for b in &self.constraint_flags[..used] {
+            s.push_str(&format!(".{b:X}"));
+        }
+        s
+    }
+}
+
+/// The video codecs panocast ingests (FLV `CodecID` 7 or FourCC `avc1`, FourCC
+/// `hvc1`; RTP `H264`, `H265`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    Avc,
+    Hevc,
+}
+
+/// The video codecs panocast packages, each with its decoder configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VideoConfig {
+    Avc(AvcConfig),
+    Hevc(HevcConfig),
+}
+
+impl VideoConfig {
+    /// The RFC 6381 codec string for CODECS, derived from the bitstream.
+    pub fn codec_string(&self) -> String {
+        match self {
+            VideoConfig::Avc(c) => c.codec_string(),
+            VideoConfig::Hevc(c) => c.codec_string(),
+        }
+    }
+
+    /// Display width in pixels.
+    pub fn width(&self) -> u32 {
+        match self {
+            VideoConfig::Avc(c) => c.width,
+            VideoConfig::Hevc(c) => c.width,
+        }
+    }
+
+    /// Display height in pixels.
+    pub fn height(&self) -> u32 {
+        match self {
+            VideoConfig::Avc(c) => c.height,
+            VideoConfig::Hevc(c) => c.height,
+        }
+    }
+
+    /// Frames per second the bitstream declares, when it does.
+    pub fn frame_rate(&self) -> Option<f64> {
+        match self {
+            VideoConfig::Avc(c) => c.frame_rate,
+            VideoConfig::Hevc(c) => c.frame_rate,
+        }
+    }
+
+    /// The H.264 parameters, for consumers that handle H.264 only.
+    pub fn as_avc(&self) -> Option<&AvcConfig> {
+        match self {
+            VideoConfig::Avc(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// A short codec name for logs and error messages.
+    pub fn codec_name(&self) -> &'static str {
+        match self {
+            VideoConfig::Avc(_) => "H.264",
+            VideoConfig::Hevc(_) => "HEVC",
+        }
+    }
+}
+
+impl From<AvcConfig> for VideoConfig {
+    fn from(c: AvcConfig) -> Self {
+        VideoConfig::Avc(c)
+    }
+}
+
+impl From<HevcConfig> for VideoConfig {
+    fn from(c: HevcConfig) -> Self {
+        VideoConfig::Hevc(c)
+    }
+}
+
 /// AAC decoder configuration, parsed from an `AudioSpecificConfig`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AacConfig {
@@ -96,7 +232,7 @@ impl AacConfig {
 #[derive(Clone, Debug)]
 pub enum MediaEvent {
     /// Video parameters from here on.
-    VideoConfig(Arc<AvcConfig>),
+    VideoConfig(Arc<VideoConfig>),
     /// Audio parameters from here on.
     AudioConfig(Arc<AacConfig>),
     Unit(AccessUnit),

@@ -8,29 +8,54 @@ use std::time::Duration;
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use std::collections::HashMap;
+
+use crate::api::vod::Vod;
 use crate::api::{self, AppState};
+use crate::assets::events::AssetBus;
+use crate::assets::job::ExtractAudio;
+use crate::assets::service::AssetService;
+use crate::assets::store::AssetStore;
 use crate::auth::request::Authenticator;
 use crate::auth::tokens::{KeyError, TokenKeys};
 use crate::auth::{accounts, Role};
-use crate::catalog::{Catalog, StreamFields};
-use crate::config::{Config, SourceConfig, StreamConfig};
+use crate::catalog::Catalog;
+use crate::config::{Config, StreamConfig};
 use crate::db::{self, DbError};
 use crate::ingest::rtmp::{self, RtmpConfig};
-use crate::ingest::rtsp;
+use crate::jobs::sqlite::SqliteJobStore;
+use crate::jobs::worker::{JobHandler, JobQueue};
+use crate::jobs::JobStore;
+use crate::limits::Limits;
+use crate::notify::webhooks::Webhooks;
 use crate::packager::latency::LatencyStats;
 use crate::packager::{Outputs, PackagerConfig};
 use crate::pipeline::sink::LadderSinkFactory;
-use crate::streams::hub::StreamHub;
-use crate::streams::{Projection, StreamDirectory};
+use crate::schedule::store::Schedule;
+use crate::streams::events::EventBus;
+use crate::streams::owner::StreamContext;
+use crate::streams::registry::StreamRegistry;
+use crate::streams::service::StreamService;
+use crate::streams::StreamDef;
+use crate::streams::{Projection, StreamDirectory, StreamSource};
+use crate::uploads::store::UploadStore;
 
-/// Where a started server listens, and the streams it took from the config.
+/// Where a started server listens, and the streams to print.
 pub struct Started {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
-    pub streams: Vec<StreamConfig>,
-    /// Whether `streams` is the generated demo stream.
-    pub demo: bool,
+    /// The first streams of the catalog, by slug.
+    pub streams: Vec<Arc<StreamDef>>,
+    /// The key of the generated `demo` stream, while it is the only stream and the
+    /// key still opens it (it may be printed; no other key is ever shown again).
+    pub demo_key: Option<String>,
+    /// The stream lifecycle bus (for in-process subscribers and tests).
+    pub bus: EventBus,
+    /// The listeners and stream tasks: once `shutdown` is cancelled, waiting for these
+    /// waits until connections are closed and streams have ended cleanly.
+    pub tasks: TaskTracker,
 }
 
 /// Why the server could not start.
@@ -56,8 +81,28 @@ pub enum StartError {
     Catalog(String),
 }
 
+/// Everything a server is made of, before it listens: the HTTP router (which tests
+/// drive with `oneshot`) and what RTMP ingest needs.
+pub struct Built {
+    pub app: axum::Router,
+    pub state: AppState,
+    pub registry: Arc<StreamRegistry>,
+    pub bus: EventBus,
+    /// The generated demo stream's key, when it may be printed.
+    pub demo_key: Option<String>,
+    config: Config,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
 /// Binds both listeners and runs the server until `shutdown` is cancelled.
-pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Started, StartError> {
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started, StartError> {
+    build(config, shutdown).await?.listen().await
+}
+
+/// Opens the database and the catalog, seeds it, starts the stream owners' context and
+/// builds the router; nothing listens yet. Pulled cameras start with [`Built::listen`].
+pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built, StartError> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.display().to_string(),
@@ -71,16 +116,10 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
             .await
             .map_err(|e| StartError::Catalog(e.to_string()))?,
     );
-    // Pulled cameras come from the config file on every start; the catalog does not
-    // carry sources yet, and seeding replaces `config.streams` with catalog records.
-    let pulled: Vec<StreamConfig> = config
-        .streams
-        .iter()
-        .filter(|s| matches!(s.source, SourceConfig::RtspPull(_)))
-        .cloned()
-        .collect();
-    let demo = seed_catalog(&catalog, &mut config).await?;
-    let auth = Arc::new(Authenticator::new(pool, keys, config.auth.clone()));
+    let demo_key = seed_catalog(&catalog, &config).await?;
+    let webhooks = Webhooks::new(pool.clone(), config.webhooks.clone());
+    let vod = start_vod(&pool, &config, &shutdown).await?;
+    let auth = Arc::new(Authenticator::new(pool.clone(), keys, config.auth.clone()));
     let directory: Arc<dyn StreamDirectory> = catalog.clone();
     let outputs = Arc::new(Outputs::default());
     let latency = Arc::new(LatencyStats::default());
@@ -89,17 +128,98 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
         // Passthrough streams still work; ladders report the error as their state.
         tracing::warn!(error = %e, "transcoding ladders are unavailable");
     }
-    let hub = StreamHub::new(Arc::new(LadderSinkFactory {
-        packager: PackagerConfig {
-            part_target: config.part_target(),
-            segment_target: config.segment_target(),
-            window_segments: config.hls.window_segments,
-        },
-        outputs: Arc::clone(&outputs),
-        latency: Arc::clone(&latency),
-        profiles: Arc::clone(&profiles),
-    }));
+    let bus = EventBus::new();
+    let tasks = TaskTracker::new();
+    // Subscribed before any stream task exists, so no media-path event is missed.
+    crate::notify::bus_writer::spawn(pool.clone(), bus.subscribe(), shutdown.clone());
+    webhooks.spawn(shutdown.clone());
+    crate::notify::mail::Mailer::new(pool.clone(), config.mail.clone()).spawn(shutdown.clone());
+    let schedule = Arc::new(Schedule::new(pool.clone()));
+    schedule.spawn(bus.subscribe(), shutdown.clone());
+    let registry = StreamRegistry::new(StreamContext {
+        factory: Arc::new(LadderSinkFactory {
+            packager: PackagerConfig {
+                part_target: config.part_target(),
+                segment_target: config.segment_target(),
+                window_segments: config.hls.window_segments,
+            },
+            outputs: Arc::clone(&outputs),
+            latency: Arc::clone(&latency),
+            profiles: Arc::clone(&profiles),
+        }),
+        bus: bus.clone(),
+        rtsp: config.rtsp_settings(),
+        shutdown: shutdown.clone(),
+        tasks: tasks.clone(),
+    });
+    let streams = Arc::new(StreamService {
+        catalog: Arc::clone(&catalog),
+        registry: Arc::clone(&registry),
+    });
+    let state = AppState {
+        outputs,
+        directory,
+        latency,
+        streams,
+        catalog,
+        auth,
+        ladders: Arc::new(profiles.keys().cloned().collect()),
+        limits: Arc::new(Limits::new(&config.limits)),
+        webhooks,
+        schedule,
+        vod,
+    };
+    Ok(Built {
+        app: api::app(state.clone()),
+        state,
+        registry,
+        bus,
+        demo_key,
+        config,
+        shutdown,
+        tasks,
+    })
+}
 
+impl Built {
+    /// Binds both listeners, starts the pulled cameras and serves until the shutdown
+    /// token is cancelled.
+    pub async fn listen(self) -> Result<Started, StartError> {
+        let Built {
+            app,
+            state,
+            registry,
+            bus,
+            demo_key,
+            config,
+            shutdown,
+            tasks,
+        } = self;
+        let catalog = Arc::clone(&state.catalog);
+        serve(app, &state, &tasks, &config, &shutdown, registry.clone())
+            .await
+            .map(|(http, rtmp)| Started {
+                http,
+                rtmp,
+                streams: catalog.list(None, 20, |_| true).0,
+                demo_key,
+                bus,
+                tasks,
+            })
+    }
+}
+
+async fn serve(
+    app: axum::Router,
+    state: &AppState,
+    tasks: &TaskTracker,
+    config: &Config,
+    shutdown: &CancellationToken,
+    registry: Arc<StreamRegistry>,
+) -> Result<(SocketAddr, SocketAddr), StartError> {
+    let limits = Arc::clone(&state.limits);
+    let directory = Arc::clone(&state.directory);
+    let catalog = &state.catalog;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await
@@ -120,80 +240,81 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<St
             source,
         })?;
 
-    let app = api::app(AppState {
-        outputs,
-        directory: Arc::clone(&directory),
-        latency,
-        hub: Arc::clone(&hub),
-        catalog,
-        auth,
-        ladders: Arc::new(profiles.keys().cloned().collect()),
-    });
-    let http_shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        // Connect info gives login rate limiting the client address.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(http_listener, app)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
-    // One supervisor per pulled camera; each watches `shutdown` and ends with it.
-    let rtsp_settings = config.rtsp_settings();
-    for s in &pulled {
-        let SourceConfig::RtspPull(pull) = &s.source else {
-            continue;
-        };
-        // validate() checked the source.
-        let source = match pull.source() {
-            Ok(source) => source,
-            Err(e) => {
-                return Err(crate::config::ConfigError::Invalid(format!(
-                    "stream {}: source url: {e}",
-                    s.slug
-                ))
-                .into())
-            }
-        };
-        let stream = crate::streams::StreamDef {
-            slug: s.slug.clone(),
-            projection: s.projection,
-            orientation: s.orientation,
-            ladder: s
-                .ladder
-                .clone()
-                .unwrap_or_else(|| crate::pipeline::profile::PASSTHROUGH.into()),
-        };
-        tokio::spawn(rtsp::supervise(
-            stream,
-            source,
-            Arc::clone(&hub),
-            rtsp_settings,
-            shutdown.clone(),
-        ));
-    }
+    tasks.spawn(api::listener::serve(
+        http_listener,
+        app,
+        Arc::clone(&limits),
+        shutdown.clone(),
+    ));
+    // Pulled cameras are pulled from start to shutdown (or until disabled).
+    registry.start_pullers(&catalog.all());
     let rtmp_config = RtmpConfig {
         app: config.rtmp_ingest.app.clone(),
         handshake_timeout: Duration::from_millis(config.rtmp_ingest.handshake_timeout_ms),
         idle_timeout: Duration::from_millis(config.rtmp_ingest.idle_timeout_ms),
     };
-    tokio::spawn(rtmp::serve(
+    tasks.spawn(rtmp::serve(
         rtmp_listener,
         directory,
-        hub,
+        registry,
         rtmp_config,
-        shutdown,
+        limits,
+        shutdown.clone(),
     ));
+    tracing::info!(%http, rtmp = %rtmp_addr, streams = catalog.len(), "panocast is up");
+    Ok((http, rtmp_addr))
+}
 
-    tracing::info!(%http, rtmp = %rtmp_addr, streams = config.streams.len(), "panocast is up");
-    Ok(Started {
-        http,
-        rtmp: rtmp_addr,
-        streams: config.streams,
-        demo,
-    })
+/// The asset store, the job queue with its workers (after recovering jobs a crash
+/// left running) and the upload store with its expiry sweep.
+async fn start_vod(
+    pool: &db::Pool,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Vod>, StartError> {
+    let assets = AssetStore::new(pool.clone());
+    let bus = AssetBus::default();
+    let mut handlers: HashMap<String, Arc<dyn JobHandler>> = HashMap::new();
+    handlers.insert(
+        crate::assets::EXTRACT_AUDIO.to_string(),
+        Arc::new(ExtractAudio {
+            data_dir: config.data_dir.clone(),
+            assets: assets.clone(),
+            bus: bus.clone(),
+        }),
+    );
+    let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::new(pool.clone()));
+    let queue = JobQueue::start(store, handlers, config.jobs.concurrency, shutdown.clone())
+        .await
+        .map_err(|e| StartError::Catalog(format!("job queue: {e}")))?;
+    let uploads = UploadStore::new(pool.clone(), &config.data_dir);
+    let sweep = uploads.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            match sweep.expire(db::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(uploads = n, "expired uploads deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot expire uploads"),
+            }
+        }
+    });
+    Ok(Arc::new(Vod {
+        assets: AssetService {
+            data_dir: config.data_dir.clone(),
+            store: assets,
+            queue,
+            bus,
+        },
+        uploads,
+        limits: config.uploads.clone(),
+        busy: Default::default(),
+    }))
 }
 
 /// Creates user `admin` from `PANOCAST_ADMIN_PASSWORD` when there is no account yet.
@@ -211,7 +332,7 @@ async fn bootstrap_admin(pool: &db::Pool, config: &Config) -> Result<(), StartEr
         );
         return Ok(());
     };
-    accounts::create_user(pool, "admin", &password.0, Role::Admin)
+    accounts::create_user(pool, "admin", password.expose(), Role::Admin)
         .await
         .map_err(|e| StartError::Catalog(format!("PANOCAST_ADMIN_PASSWORD: {e}")))?;
     tracing::info!("created the first admin account, user name `admin`");
@@ -220,40 +341,47 @@ async fn bootstrap_admin(pool: &db::Pool, config: &Config) -> Result<(), StartEr
 
 /// Fills an empty catalog: the config file's streams, or else the `demo` stream.
 /// Afterwards the catalog owns the streams and the config's `[[streams]]` are not
-/// read again. Leaves in `config.streams` what to print at start; returns whether
-/// that is the demo stream (whose key may be printed).
-async fn seed_catalog(catalog: &Catalog, config: &mut Config) -> Result<bool, StartError> {
+/// read again. Returns the demo stream's key when it is the only stream (it may be
+/// printed).
+async fn seed_catalog(catalog: &Catalog, config: &Config) -> Result<Option<String>, StartError> {
     let failed = |e: crate::catalog::CatalogError| StartError::Catalog(e.to_string());
     if catalog.is_empty() {
-        let demo = config.streams.is_empty();
-        if demo {
-            config.streams.push(demo_stream(&config.data_dir)?);
-        }
-        for s in &config.streams {
-            let fields = StreamFields {
-                projection: s.projection,
-                orientation: s.orientation,
-                ladder: s
-                    .ladder
-                    .clone()
-                    .unwrap_or_else(|| crate::pipeline::profile::PASSTHROUGH.into()),
-                ..StreamFields::new(&s.slug)
-            };
+        let demo = config
+            .streams
+            .is_empty()
+            .then(|| demo_stream(&config.data_dir))
+            .transpose()?;
+        for s in config.streams.iter().chain(&demo) {
             catalog
                 // A pulled camera has no key: the catalog makes one nobody is shown,
                 // so it cannot be published over RTMP.
-                .create(&s.slug, None, fields, s.key.clone())
+                .create(s.definition(), s.key.clone())
                 .await
                 .map_err(failed)?;
         }
-        return Ok(demo);
+        return Ok(demo.and_then(|d| d.key));
     }
     for s in &config.streams {
-        if catalog.get_slug(&s.slug).is_none() {
-            tracing::warn!(
+        match catalog.get_slug(&s.slug) {
+            None => tracing::warn!(
                 stream = %s.slug,
                 "config-file stream ignored: the catalog is not empty, create it with the API"
-            );
+            ),
+            // Before the catalog kept sources, pulled cameras were read from the config
+            // file at every start; a stream imported then gets its source once.
+            Some(existing)
+                if existing.owner_id.is_none()
+                    && existing.source == StreamSource::RtmpPush
+                    && matches!(s.source, StreamSource::RtspPull(_)) =>
+            {
+                let source = s.source.clone();
+                catalog
+                    .update(&existing.id, |def| def.source = source)
+                    .await
+                    .map_err(failed)?;
+                tracing::info!(stream = %s.slug, "config-file RTSP source moved into the catalog");
+            }
+            Some(_) => {}
         }
     }
     // The demo stream's key is printed while it still opens the demo stream.
@@ -263,22 +391,9 @@ async fn seed_catalog(catalog: &Catalog, config: &mut Config) -> Result<bool, St
         Some(def) if def.slug == "demo" && !demo_key.trim().is_empty() => Some(demo_key),
         _ => None,
     };
-    let (records, _) = catalog.list(None, 20, |_| true);
-    config.streams = records
-        .iter()
-        .map(|r| StreamConfig {
-            slug: r.slug.clone(),
-            key: match (&demo, r.slug.as_str()) {
-                (Some(key), "demo") => Some(key.trim().to_string()),
-                _ => None,
-            },
-            source: SourceConfig::RtmpPush,
-            projection: r.projection,
-            orientation: r.orientation,
-            ladder: Some(r.ladder.clone()),
-        })
-        .collect();
-    Ok(demo.is_some() && config.streams.len() == 1)
+    Ok(demo
+        .filter(|_| catalog.len() == 1)
+        .map(|key| key.trim().to_string()))
 }
 
 /// The `demo` stream: equirectangular, with a random key kept in the data directory so
@@ -303,8 +418,11 @@ fn demo_stream(data_dir: &Path) -> Result<StreamConfig, StartError> {
         key: Some(key),
         projection: Projection::Equirect,
         orientation: Default::default(),
-        source: SourceConfig::RtmpPush,
+        source: StreamSource::RtmpPush,
         ladder: None,
+        visibility: crate::streams::Visibility::Public,
+        enabled: true,
+        reconnect_window_s: crate::streams::definition::DEFAULT_RECONNECT_WINDOW_S,
     })
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{read_ll_playlist, source_file, wait_ok, Publisher};
+use common::{call, client, read_ll_playlist, source_file, wait_ok, Answer, Publisher};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -79,54 +79,6 @@ impl Drop for Srv {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-struct Answer {
-    status: u16,
-    content_type: String,
-    json: Value,
-    text: String,
-}
-
-async fn call(
-    client: &reqwest::Client,
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<String>,
-) -> Answer {
-    let mut req = client.request(method.parse().expect("method"), url);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b);
-    }
-    let resp = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let text = resp.text().await.unwrap_or_default();
-    Answer {
-        status,
-        content_type,
-        json: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
 }
 
 async fn login(c: &reqwest::Client, s: &Srv, user: &str, password: &str) -> Answer {

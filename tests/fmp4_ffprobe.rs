@@ -7,12 +7,18 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use panocast::media::{AacConfig, AvcConfig};
+use panocast::media::{
+    AacConfig, AccessUnit, AvcConfig, MediaEvent, TrackKind, VideoConfig, WallClockAnchor,
+};
 use panocast::packager::fmp4::{
     audio_init_segment, fragment, video_init_segment, AudioInit, Sample, VideoInit,
 };
+use panocast::packager::latency::LatencyStats;
+use panocast::packager::{Layout, PackagerConfig, StreamOutput, StreamPackager};
 use panocast::streams::{Orientation, Projection};
 
 const FRAMES: usize = 60;
@@ -306,7 +312,7 @@ fn video_segments(
     let init = video_init_segment(&VideoInit {
         track_id: 1,
         timescale: src.timescale,
-        config: &src.config,
+        config: &VideoConfig::Avc(src.config.clone()),
         projection,
         orientation,
     });
@@ -627,4 +633,108 @@ fn video_as_hls_parts() {
     assert_eq!(packets.len(), 10);
     assert_eq!(packets[0]["dts"], src.dts[30].to_string());
     assert!(packets[0]["flags"].starts_with('K'));
+}
+
+// ---------------------------------------------------------------- live layout change
+
+/// Probes `init` + `media` written to one file: ffprobe's side data of the video.
+fn probe_side_data(
+    dir: &Path,
+    name: &str,
+    init: &[u8],
+    media: &[&[u8]],
+) -> HashMap<String, String> {
+    let mut file = init.to_vec();
+    for m in media {
+        file.extend_from_slice(m);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, file).unwrap();
+    assert_decodes_cleanly(&path);
+    probe_stream(&path, "v:0", "stream=nb_read_frames:stream_side_data_list")
+}
+
+#[test]
+fn a_live_layout_change_gives_a_new_init_segment_without_spherical_metadata() {
+    if !tools_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = encode_video(dir.path());
+    let output = Arc::new(StreamOutput::new("cam"));
+    let mut packager = StreamPackager::new(
+        PackagerConfig {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(2),
+            window_segments: 10,
+        },
+        Arc::clone(&output),
+        Arc::new(LatencyStats::default()),
+        Layout {
+            projection: Projection::Equirect,
+            orientation: Orientation::default(),
+        },
+    );
+    packager.begin_session(WallClockAnchor::now());
+    packager.push(MediaEvent::VideoConfig(Arc::new(VideoConfig::Avc(
+        src.config.clone(),
+    ))));
+    // The samples as an ingest would hand them on, in the source's own timebase.
+    for (i, sample) in src.samples.iter().enumerate() {
+        if i == 10 {
+            // An admin sets the live stream flat: the keyframe at frame 30 cuts.
+            packager.set_layout(Layout {
+                projection: Projection::Flat,
+                orientation: Orientation::default(),
+            });
+        }
+        packager.push(MediaEvent::Unit(AccessUnit {
+            kind: TrackKind::Video,
+            dts: src.dts[i] as i64,
+            pts: src.pts[i],
+            timebase: src.timescale,
+            keyframe: sample.keyframe,
+            data: sample.data.clone(),
+            received: Instant::now(),
+        }));
+    }
+    packager.end_session();
+
+    let (old_init, old_segment, new_init, new_part, new_segment, playlist) = {
+        let st = output.lock();
+        let r = st.rendition("video").expect("video rendition");
+        let w = &r.window;
+        let playlist = r.playlist.as_ref().expect("playlist").full.clone();
+        (
+            w.init(0).expect("init 0").clone(),
+            w.segment(0).expect("segment 0"),
+            w.init(1).expect("init 1").clone(),
+            w.part(1, 0).expect("part 1-0").clone(),
+            w.segment(1).expect("segment 1"),
+            String::from_utf8(playlist.to_vec()).unwrap(),
+        )
+    };
+    assert!(
+        playlist.contains(
+            "video/seg-0.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"video/init-1.mp4\"\n"
+        ),
+        "{playlist}"
+    );
+
+    // Before the change: equirectangular.
+    let chunks: Vec<&[u8]> = old_segment.iter().map(|b| b.as_ref()).collect();
+    let old = probe_side_data(dir.path(), "old.mp4", &old_init, &chunks);
+    assert_eq!(old["streams.stream.0.nb_read_frames"], "30");
+    assert!(
+        old.iter()
+            .any(|(k, v)| k.ends_with(".projection") && v == "equirectangular"),
+        "{old:?}"
+    );
+    // After: the new init segment and a part carry no spherical side data at all.
+    let new = probe_side_data(dir.path(), "new-part.mp4", &new_init, &[&new_part]);
+    assert!(!new.keys().any(|k| k.contains("side_data")), "{new:?}");
+    let chunks: Vec<&[u8]> = new_segment.iter().map(|b| b.as_ref()).collect();
+    let whole = probe_side_data(dir.path(), "new.mp4", &new_init, &chunks);
+    assert_eq!(whole["streams.stream.0.nb_read_frames"], "30");
+    assert!(!whole.keys().any(|k| k.contains("side_data")), "{whole:?}");
 }

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use panocast::ingest::rtmp::{serve, RtmpConfig};
 use panocast::media::{AccessUnit, MediaEvent, TrackKind, WallClockAnchor};
-use panocast::streams::config_directory::{ConfigDirectory, KeyedStream};
-use panocast::streams::hub::{MediaSink, SinkFactory, StreamHub};
-use panocast::streams::{Orientation, Projection, StreamDef};
+use panocast::streams::events::EventBus;
+use panocast::streams::owner::StreamContext;
+use panocast::streams::registry::StreamRegistry;
+use panocast::streams::worker::{MediaSink, SinkFactory};
+use panocast::streams::{StreamDef, StreamDirectory};
 use rml_rtmp::chunk_io::ChunkSerializer;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::messages::RtmpMessage;
@@ -64,6 +66,12 @@ impl Recorder {
 struct RecordingSink(Recorder);
 
 impl MediaSink for RecordingSink {
+    fn set_stream(&mut self, _stream: &Arc<StreamDef>) {}
+    fn end_live_session(&mut self) {}
+    fn playable_msn(&self) -> Option<u64> {
+        None
+    }
+    fn close(&mut self) {}
     fn begin_session(&mut self, _anchor: WallClockAnchor) {
         self.0 .0.lock().unwrap().push(Seen::Begin);
     }
@@ -78,9 +86,22 @@ impl MediaSink for RecordingSink {
 struct RecordingFactory(Recorder);
 
 impl SinkFactory for RecordingFactory {
-    fn create(&self, stream: &StreamDef) -> Box<dyn MediaSink> {
+    fn create(&self, stream: &Arc<StreamDef>) -> Box<dyn MediaSink> {
         assert_eq!(stream.slug, SLUG);
         Box::new(RecordingSink(self.0.clone()))
+    }
+}
+
+/// The one stream these tests publish, with its key.
+struct OneStream(Arc<StreamDef>);
+
+#[async_trait::async_trait]
+impl StreamDirectory for OneStream {
+    async fn by_publish_key(&self, stream_key: &str) -> Option<Arc<StreamDef>> {
+        (stream_key == KEY).then(|| Arc::clone(&self.0))
+    }
+    async fn by_slug(&self, slug: &str) -> Option<Arc<StreamDef>> {
+        (slug == SLUG).then(|| Arc::clone(&self.0))
     }
 }
 
@@ -100,23 +121,32 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let recorder = Recorder::default();
-        let directory = Arc::new(ConfigDirectory::new(vec![KeyedStream {
-            stream: StreamDef {
-                slug: SLUG.to_owned(),
-                projection: Projection::Equirect,
-                orientation: Orientation::default(),
-                ladder: "default".to_owned(),
-            },
-            key: Some(KEY.to_owned()),
-        }]));
-        let hub = StreamHub::new(Arc::new(RecordingFactory(recorder.clone())));
+        let mut def = StreamDef::new(SLUG);
+        def.id = "st_test".to_owned();
+        let directory = Arc::new(OneStream(Arc::new(def)));
         let config = RtmpConfig {
             app: "live".to_owned(),
             handshake_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(2),
         };
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, directory, hub, config, shutdown.clone()));
+        let streams = StreamRegistry::new(StreamContext {
+            factory: Arc::new(RecordingFactory(recorder.clone())),
+            bus: EventBus::new(),
+            rtsp: panocast::config::Config::default().rtsp_settings(),
+            shutdown: shutdown.clone(),
+            tasks: tokio_util::task::TaskTracker::new(),
+        });
+        let task = tokio::spawn(serve(
+            listener,
+            directory,
+            streams,
+            config,
+            Arc::new(panocast::limits::Limits::new(
+                &panocast::config::LimitsConfig::default(),
+            )),
+            shutdown.clone(),
+        ));
         Server {
             addr,
             recorder,
@@ -244,13 +274,13 @@ async fn ffmpeg_publish_delivers_h264_and_aac() {
         .collect();
     assert_eq!(video_configs.len(), 1);
     let vc = &video_configs[0];
-    assert_eq!((vc.width, vc.height), (640, 320));
+    assert_eq!((vc.width(), vc.height()), (640, 320));
     assert!(
         vc.codec_string().starts_with("avc1.64"),
         "{}",
         vc.codec_string()
     );
-    assert_eq!(vc.frame_rate, Some(30.0));
+    assert_eq!(vc.frame_rate(), Some(30.0));
     let audio_configs: Vec<_> = seen
         .iter()
         .filter_map(|s| match s {

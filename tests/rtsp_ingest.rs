@@ -413,3 +413,111 @@ source = {{ kind = "rtsp-pull", url = "rtsp://127.0.0.1:{junk_port}/cam" }}
     let health = get(&client, &server.url("/healthz")).await;
     assert_eq!(health.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_goes_live_as_hvc1_and_decodes() {
+    let camera = Camera::start_codec(0, None, "h265");
+    let server = Server::start(&config(
+        "stall_timeout_ms = 4000\nretry_min_ms = 300\nretry_max_ms = 1500",
+        &format!(
+            r#"
+[[streams]]
+slug = "cam"
+projection = "equirect"
+source = {{ kind = "rtsp-pull", url = "{}" }}
+"#,
+            camera.url(None)
+        ),
+    ));
+    let client = client();
+    wait_info(
+        &client,
+        &server,
+        "cam",
+        Duration::from_secs(30),
+        "live",
+        status_is("live"),
+    )
+    .await;
+
+    // CODECS from retina's hvcC: Main profile, at the camera's size.
+    let index = wait_ok(
+        &client,
+        &server.url("/hls/cam/index.m3u8"),
+        Duration::from_secs(20),
+    )
+    .await;
+    let text = index.text();
+    assert!(text.contains("CODECS=\"hvc1.1.6.L"), "{text}");
+    assert!(text.contains("RESOLUTION=640x320"), "{text}");
+
+    let video_url = server.url("/hls/cam/video.m3u8");
+    let (p, text) = wait_playlist(
+        &client,
+        &video_url,
+        Duration::from_secs(30),
+        "2 segments",
+        |p| p.segments.len() >= 2,
+    )
+    .await;
+    let map = p.map_uri.clone().expect("EXT-X-MAP");
+    let init = get(&client, &resolve(&video_url, &map)).await;
+    assert_eq!(init.status, 200);
+    let mut bodies = vec![init.body.clone()];
+    let mut seconds = 0.0;
+    for (duration, uri) in &p.segments {
+        let seg = get(&client, &resolve(&video_url, uri)).await;
+        assert_eq!(seg.status, 200, "{uri}:\n{text}");
+        bodies.push(seg.body);
+        seconds += duration;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let parts: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
+    let file = concat_file(dir.path(), "video.mp4", &parts);
+    let path = file.to_string_lossy();
+    let v = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,codec_tag_string:stream_side_data_list",
+            "-of",
+            "json",
+        ],
+        &path,
+    );
+    assert!(
+        v.contains("\"codec_name\": \"hevc\"") && v.contains("\"codec_tag_string\": \"hvc1\""),
+        "{v}"
+    );
+    assert!(v.contains("equirectangular"), "{v}");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && errors.trim().is_empty(), "{errors}");
+    let frames: f64 = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
+        &path,
+    )
+    .trim()
+    .trim_end_matches(',')
+    .parse()
+    .expect("a frame count");
+    assert!(
+        (frames - seconds * 30.0).abs() <= 2.0,
+        "{frames} frames in {seconds} s"
+    );
+    drop(camera);
+}

@@ -4,7 +4,6 @@
 
 import './player.css';
 
-import { Playback, canUseHlsJs } from './playback.js';
 import {
   MESSAGES,
   RETRY_MS,
@@ -14,9 +13,11 @@ import {
   formatLatency,
   isSpherical,
   levelLabel,
+  StallBudget,
   withToken,
 } from './model.js';
-import { SphereView, deviceQuaternion } from './view.js';
+import { LIVE_SYNC_ON_STALL_INCREASE_S, MIN_TARGET_LATENCY_S, Playback, canUseHlsJs } from './playback.js';
+import { MIN_RENDER_SHARE, RENDER_SHARE, SphereView, deviceQuaternion } from './view.js';
 
 const AUDIO_ONLY = 'audio';
 const AUTO = 'auto';
@@ -26,6 +27,8 @@ const STALL_MS = 6000;
 const MAX_LATENCY_S = 3;
 /** Time to let a jump settle before the next. */
 const JUMP_PAUSE_MS = 5000;
+/** Smooth playback for this long gives back a step of render rate and latency. */
+const CALM_MS = 15000;
 
 function el(tag, props = {}, children = []) {
   const node = document.createElement(tag);
@@ -194,6 +197,17 @@ class Player {
       return;
     }
     this.setState('connecting');
+    this.budget = new StallBudget(
+      {
+        maxShare: RENDER_SHARE,
+        minShare: MIN_RENDER_SHARE,
+        floor: MIN_TARGET_LATENCY_S,
+        step: LIVE_SYNC_ON_STALL_INCREASE_S,
+        calmMs: CALM_MS,
+      },
+      performance.now(),
+    );
+    this.applyRenderShare();
     this.playback = new Playback(
       this.video,
       url,
@@ -212,6 +226,10 @@ class Player {
           this.updateStats();
         },
         onBlocked: () => this.setState('blocked'),
+        onStall: () => {
+          this.budget.stalled(performance.now());
+          this.applyRenderShare();
+        },
         onFatal: (kind) => {
           this.playback.destroy();
           this.playback = null;
@@ -250,10 +268,17 @@ class Player {
     }
   }
 
+  applyRenderShare() {
+    if (this.view && this.budget) this.view.renderShare = this.budget.share;
+  }
+
   updateStats() {
     this.watchStall();
     if (this.state === 'playing' && this.playback && !this.video.paused) {
       const now = performance.now();
+      const target = this.budget.calm(now, this.playback.targetLatency);
+      if (target !== null) this.playback.targetLatency = target;
+      this.applyRenderShare();
       if (!(now - this.lastJump < JUMP_PAUSE_MS) && this.playback.jumpToLive(MAX_LATENCY_S)) {
         this.lastJump = now;
         this.liveJumps = (this.liveJumps || 0) + 1;
@@ -404,6 +429,9 @@ class Player {
       },
       get targetLatency() {
         return player.playback ? player.playback.targetLatency : null;
+      },
+      get renderShare() {
+        return player.view ? player.view.renderShare : null;
       },
       get audioOnly() {
         return player.audioOnly;

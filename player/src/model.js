@@ -126,3 +126,33 @@ export function findAudioOnlyVariant(parsedLevels) {
     ) || null
   );
 }
+
+/**
+ * How a weak device trades picture rate for smooth playback. Each stall halves the
+ * share of the main thread that rendering may take (down to `minShare`): on software
+ * WebGL, uploading a video frame costs tens of milliseconds, and hls.js loads the parts
+ * on the same thread. Every `calmMs` without a stall gives back one step: the share
+ * grows by a quarter (up to `maxShare`) and the target latency comes `step` closer to
+ * `floor`, since hls.js moves its target back on every stall and never forward again.
+ */
+export class StallBudget {
+  constructor({ maxShare, minShare, floor, step, calmMs }, now) {
+    Object.assign(this, { maxShare, minShare, floor, step, calmMs });
+    this.share = maxShare;
+    this.lastChange = now;
+  }
+
+  stalled(now) {
+    this.share = Math.max(this.minShare, this.share / 2);
+    this.lastChange = now;
+  }
+
+  /** After a calm spell: the target latency to move to, or null to leave it. */
+  calm(now, targetLatency) {
+    if (now - this.lastChange < this.calmMs) return null;
+    this.lastChange = now;
+    this.share = Math.min(this.maxShare, this.share * 1.25);
+    if (!(targetLatency > this.floor)) return null;
+    return Math.max(this.floor, targetLatency - this.step);
+  }
+}

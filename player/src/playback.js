@@ -13,6 +13,9 @@ import { authHeaders, classifyStatus, findAudioOnlyVariant, withToken } from './
  * header). Playlists that are 404 are not retried here: the player goes back to
  * polling the stream's state instead.
  */
+/** How far hls.js moves its target latency back at each stall. */
+export const LIVE_SYNC_ON_STALL_INCREASE_S = 0.25;
+
 export function hlsConfig(token) {
   return {
     lowLatencyMode: true,
@@ -24,7 +27,7 @@ export function hlsConfig(token) {
     // the target back by a part or so, not by hls.js's default whole second (which
     // after two stalls on a busy phone puts a 0.6 s stream at 2.6 s for good).
     maxLiveSyncPlaybackRate: 1.5,
-    liveSyncOnStallIncrease: 0.25,
+    liveSyncOnStallIncrease: LIVE_SYNC_ON_STALL_INCREASE_S,
     liveDurationInfinity: true,
     xhrSetup(xhr, url) {
       xhr.open('GET', withToken(url, token), true);
@@ -45,7 +48,7 @@ export function hlsConfig(token) {
  * every hiccup of a busy phone or of the network empties the buffer and stalls. A
  * second behind live, still well under two, gives room for one.
  */
-const MIN_TARGET_LATENCY_S = 1.0;
+export const MIN_TARGET_LATENCY_S = 1.0;
 
 /**
  * How long a live picture may wait for data before the player moves to the live sync
@@ -63,7 +66,8 @@ export const canUseHlsJs = () => Hls.isSupported();
 /**
  * One attempt at playing `url`. Calls `events.onLevels(levels, audioOnly)` once the
  * multivariant playlist is read, `events.onLevel(level)` when the rendition changes and
- * `events.onFatal(kind)` (`offline`, `unauthorized`, `error`) when this attempt is over.
+ * `events.onFatal(kind)` (`offline`, `unauthorized`, `error`) when this attempt is over,
+ * and `events.onStall()` each time playback ran out of data.
  */
 export class Playback {
   constructor(video, url, token, events, { startLevel = -1 } = {}) {
@@ -96,6 +100,7 @@ export class Playback {
       });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => events.onLevel(hls.levels[data.level]));
       hls.on(Hls.Events.ERROR, (_e, data) => {
+        if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR && events.onStall) events.onStall();
         if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
           hls.recoverMediaError();
@@ -129,6 +134,10 @@ export class Playback {
   /** The latency hls.js steers towards (from PART-HOLD-BACK in low-latency mode). */
   get targetLatency() {
     return this.hls ? this.hls.targetLatency : NaN;
+  }
+
+  set targetLatency(seconds) {
+    if (this.hls) this.hls.targetLatency = seconds;
   }
 
   /**

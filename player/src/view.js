@@ -25,7 +25,11 @@ const FOV_LANDSCAPE = 75;
 const FOV_PORTRAIT = 95;
 
 /** The most of the main thread that rendering may take outside VR. */
-const RENDER_SHARE = 0.3;
+export const RENDER_SHARE = 0.3;
+/** The least share playback stalls may cut it to (see StallBudget). */
+export const MIN_RENDER_SHARE = 0.08;
+/** However slow rendering is, the picture moves at least this often (4 fps). */
+const MAX_RENDER_INTERVAL_MS = 250;
 /** Caps the average so one slow render never stops the picture for long (≥ 5 fps). */
 const MAX_RENDER_COST_MS = 60;
 
@@ -167,7 +171,8 @@ export class SphereView {
     }
     const now = performance.now();
     if (!this.dirty && this.video.currentTime === this.lastFrameTime) return;
-    if (now - this.lastRenderAt < this.renderCost / this.renderShare) return;
+    const interval = Math.min(MAX_RENDER_INTERVAL_MS, this.renderCost / this.renderShare);
+    if (now - this.lastRenderAt < interval) return;
     this.lastRenderAt = now;
     this.render();
     const cost = performance.now() - now;

@@ -103,12 +103,13 @@ async function measureWindow(page) {
     latencies.push(await page.evaluate(() => window.__panocast.latency));
   }
   const end = await page.evaluate(() => window.__panocast.video.currentTime);
-  const [target, jumps, recoveries] = await page.evaluate(() => [
+  const [target, jumps, recoveries, share] = await page.evaluate(() => [
     window.__panocast.targetLatency,
     window.__panocast.liveJumps,
     window.__panocast.stallRecoveries,
+    window.__panocast.renderShare,
   ]);
-  return { played: end - start, latencies, target, jumps, recoveries };
+  return { played: end - start, latencies, target, jumps, recoveries, share };
 }
 
 /** Mean absolute difference of two sample grids, per channel, 0–255. */
@@ -220,11 +221,12 @@ describe('the 360 player', () => {
     let window10;
     for (let attempt = 1; attempt <= 2; attempt++) {
       window10 = await measureWindow(page);
-      const { played, latencies, target, jumps, recoveries } = window10;
+      const { played, latencies, target, jumps, recoveries, share } = window10;
       console.log(
         `window ${attempt}: played ${played.toFixed(2)} s in 10 s; latency ` +
           `${latencies.map((l) => l.toFixed(2)).join(' ')} (hls.js target ${target.toFixed(2)} s; ` +
-          `settled after ${settleSeconds.toFixed(1)} s; jumps to live so far ${jumps}, stall recoveries ${recoveries})`,
+          `settled after ${settleSeconds.toFixed(1)} s; jumps to live so far ${jumps}, stall recoveries ${recoveries}; ` +
+          `render share ${share.toFixed(2)})`,
       );
       if (latencies.every((l) => l < 2)) break;
     }

@@ -11,6 +11,7 @@ import {
   findAudioOnlyVariant,
   formatLatency,
   levelLabel,
+  StallBudget,
   wrapYaw,
   withToken,
 } from '../src/model.js';
@@ -66,4 +67,23 @@ test('the audio-only variant is found among the parsed variants', () => {
   ];
   assert.equal(findAudioOnlyVariant(levels).url, 'audio.m3u8');
   assert.equal(findAudioOnlyVariant(levels.slice(0, 1)), null);
+});
+
+test('stalls cut the render share and calm spells give it and the latency back', () => {
+  const budget = new StallBudget({ maxShare: 0.3, minShare: 0.08, floor: 1, step: 0.25, calmMs: 15000 }, 0);
+  assert.equal(budget.share, 0.3);
+  budget.stalled(1000);
+  assert.equal(budget.share, 0.15);
+  budget.stalled(2000);
+  budget.stalled(3000);
+  assert.equal(budget.share, 0.08);
+  // Not calm long enough yet.
+  assert.equal(budget.calm(17999, 1.75), null);
+  assert.equal(budget.share, 0.08);
+  assert.equal(budget.calm(18000, 1.75), 1.5);
+  assert.equal(budget.share, 0.1);
+  assert.equal(budget.calm(33000, 1.1), 1);
+  assert.equal(budget.calm(48000, 1), null);
+  for (let t = 63000; t < 200000; t += 15000) budget.calm(t, 1);
+  assert.equal(budget.share, 0.3);
 });

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::problem::Problem;
 use super::AppState;
 use crate::auth::request::Caller;
-use crate::catalog::Visibility;
+use crate::streams::Visibility;
 
 /// The token of `Authorization: Bearer <token>`, if any.
 pub fn bearer(parts: &axum::http::HeaderMap) -> Option<&str> {
@@ -91,8 +91,8 @@ pub async fn playback_gate(State(state): State<AppState>, req: Request, next: Ne
         return next.run(req).await;
     };
     let Some(stream) = state.catalog.get_slug(slug) else {
-        // The handler answers 404 for unknown streams.
-        return next.run(req).await;
+        // A deleted stream is gone at once, whatever its packager still holds.
+        return Problem::not_found(format!("there is no stream named {slug}")).into_response();
     };
     let from_query = query_token(req.uri().query()).map(str::to_string);
     let token = from_query.as_deref().or_else(|| bearer(req.headers()));

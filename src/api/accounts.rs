@@ -18,6 +18,7 @@ use crate::auth::accounts::{self, AccountError, RefreshRefusal, User};
 use crate::auth::request::Attempt;
 use crate::auth::Role;
 
+/// Any strings: a name or password that cannot exist is a 401 like a wrong one.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -34,16 +35,32 @@ pub struct RefreshRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// 3–64 characters `a-z0-9._-`.
+    #[schema(pattern = "^[a-z0-9._-]{3,64}$", min_length = 3, max_length = 64)]
     pub username: String,
+    /// 10–256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
     pub role: Role,
+    /// Where mail for the account goes; optional.
+    #[schema(format = Email, max_length = 254)]
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
+    /// 3–64 characters `a-z0-9._-`.
+    #[schema(pattern = "^[a-z0-9._-]{3,64}$", min_length = 3, max_length = 64)]
     pub username: String,
+    /// 10–256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
+    /// Where mail for the account goes; optional.
+    #[schema(format = Email, max_length = 254)]
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// Tokens of a login or refresh.
@@ -96,9 +113,11 @@ fn pair(state: &AppState, user: User, refresh_token: String) -> Result<TokenPair
 }
 
 /// Exchange a user name and password for tokens.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem),
-              (status = 429, body = Problem, description = "rate limited; see Retry-After")))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login",
+    request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 401, description = "wrong user name or password"),
+              (status = 429, description = "too many attempts from this address or for this account; see Retry-After"),
+              (status = 500)))]
 pub async fn login(
     State(state): State<AppState>,
     addr: ClientAddr,
@@ -126,8 +145,12 @@ pub async fn login(
 
 /// Exchange a refresh token for new tokens. The presented token is spent; presenting
 /// it again revokes every token of its login.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 429, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh",
+    request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair),
+              (status = 401, description = "the refresh token is invalid, expired, revoked or already used"),
+              (status = 429, description = "too many attempts from this address; see Retry-After"),
+              (status = 500)))]
 pub async fn refresh(
     State(state): State<AppState>,
     addr: ClientAddr,
@@ -155,8 +178,9 @@ pub async fn refresh(
 
 /// Revoke the refresh token and every token rotated from the same login. Access
 /// tokens already issued stay valid until they expire (15 minutes by default).
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
-    responses((status = 204)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "revoked (also when the token was unknown)"), (status = 500)))]
 pub async fn logout(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -168,8 +192,12 @@ pub async fn logout(
 }
 
 /// Create a `viewer` account; only when the server allows open registration.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Registration,
-    responses((status = 201, body = User), (status = 403, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register",
+    request_body = Registration,
+    responses((status = 201, body = User), (status = 403, description = "registration is closed"),
+              (status = 409, description = "the user name is taken"),
+              (status = 429, description = "too many attempts from this address; see Retry-After"),
+              (status = 500)))]
 pub async fn register(
     State(state): State<AppState>,
     addr: ClientAddr,
@@ -182,15 +210,23 @@ pub async fn register(
         .into());
     }
     limited(&state, address(&addr))?;
-    let user = accounts::create_user(&state.auth.pool, &req.username, &req.password, Role::Viewer)
-        .await
-        .map_err(account_error)?;
+    let user = accounts::create_user_with_email(
+        &state.auth.pool,
+        &req.username,
+        &req.password,
+        Role::Viewer,
+        req.email.as_deref(),
+    )
+    .await
+    .map_err(account_error)?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
 /// The account of the access token.
-#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", operation_id = "get_me",
+    security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, description = "no valid access token, or its account is gone"),
+              (status = 500)))]
 pub async fn me(
     State(state): State<AppState>,
     Authed(caller): Authed,
@@ -203,9 +239,10 @@ pub async fn me(
 }
 
 /// Create an account (admins).
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = NewUser,
-    responses((status = 201, body = User), (status = 403, body = Problem), (status = 409, body = Problem),
-              (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "create_user",
+    security(("bearer" = [])), request_body = NewUser,
+    responses((status = 201, body = User), (status = 403, description = "not an admin"),
+              (status = 409, description = "the user name is taken"), (status = 500)))]
 pub async fn create_user(
     State(state): State<AppState>,
     Authed(caller): Authed,
@@ -214,16 +251,25 @@ pub async fn create_user(
     if !caller.is_admin() {
         return Err(Problem::forbidden("only admins create accounts").into());
     }
-    let user = accounts::create_user(&state.auth.pool, &req.username, &req.password, req.role)
-        .await
-        .map_err(account_error)?;
+    let user = accounts::create_user_with_email(
+        &state.auth.pool,
+        &req.username,
+        &req.password,
+        req.role,
+        req.email.as_deref(),
+    )
+    .await
+    .map_err(account_error)?;
     tracing::info!(user = %user.username, role = user.role.as_str(), "account created");
     Ok((StatusCode::CREATED, Json(user)))
 }
 
 /// List accounts by name (admins).
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, body = Page<User>), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "list_users",
+    security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<User>),
+              (status = 400, description = "`limit` outside 1..=100, or an unknown query parameter"),
+              (status = 403, description = "not an admin"), (status = 500)))]
 pub async fn list_users(
     State(state): State<AppState>,
     Authed(caller): Authed,
@@ -245,7 +291,7 @@ pub async fn list_users(
 }
 
 /// The public keys that verify panocast's tokens (JWK Set, RFC 7517).
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", operation_id = "get_jwks",
     responses((status = 200, description = "JWK Set", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (

@@ -11,6 +11,21 @@ use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 
+/// What [`ApiJson`] answers, besides the handler's own statuses: not JSON (400), over
+/// the body limit (413), no `Content-Type: application/json` (415), JSON the request
+/// type refuses (422). The OpenAPI document lists these on every operation with a
+/// body.
+pub const JSON_BODY_REJECTIONS: [StatusCode; 4] = [
+    StatusCode::BAD_REQUEST,
+    StatusCode::PAYLOAD_TOO_LARGE,
+    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    StatusCode::UNPROCESSABLE_ENTITY,
+];
+
+/// What [`ApiQuery`] answers to a query it cannot read (wrong type, unknown
+/// parameter): 400, listed on every operation with query parameters.
+pub const QUERY_REJECTIONS: [StatusCode; 1] = [StatusCode::BAD_REQUEST];
+
 /// `Json<T>` whose rejections are problem bodies.
 pub struct ApiJson<T>(pub T);
 
@@ -76,22 +91,32 @@ where
     }
 }
 
-/// `limit` and `cursor` of a list request.
+/// Largest `limit` of a list request; the document states the same bound.
+pub const MAX_PAGE_ITEMS: u32 = 100;
+/// `limit` of a list request that gives none.
+pub const DEFAULT_PAGE_ITEMS: u32 = 20;
+
+/// `limit` and `cursor` of a list request (query parameters; any other is a 400).
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page, 1..=100 (default 20).
+    /// Items per page (default 20).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
 impl PageQuery {
+    /// The page size; 400 outside `1..=MAX_PAGE_ITEMS`.
     pub fn limit(&self) -> Result<usize, Problem> {
-        match self.limit {
-            None => Ok(20),
-            Some(n @ 1..=100) => Ok(n as usize),
-            Some(_) => Err(Problem::bad_request("limit must be 1..=100")),
+        match self.limit.unwrap_or(DEFAULT_PAGE_ITEMS) {
+            n @ 1..=MAX_PAGE_ITEMS => Ok(n as usize),
+            _ => Err(Problem::bad_request(format!(
+                "limit must be 1..={MAX_PAGE_ITEMS}"
+            ))),
         }
     }
 }
@@ -103,4 +128,129 @@ pub struct Page<T> {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::extract::DefaultBodyLimit;
+    use axum::http::{header, Request};
+    use axum::routing::{get, post};
+    use axum::Router;
+    use tower::ServiceExt;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Named {
+        name: String,
+    }
+
+    fn router() -> Router {
+        Router::new()
+            .route(
+                "/body",
+                post(|ApiJson(_): ApiJson<Named>| async { StatusCode::NO_CONTENT }),
+            )
+            .route(
+                "/page",
+                get(|ApiQuery(page): ApiQuery<PageQuery>| async move {
+                    page.limit().map(|n| n.to_string())
+                }),
+            )
+            .layer(DefaultBodyLimit::max(1024))
+    }
+
+    /// Status and `Content-Type` of one request.
+    async fn answer(req: Request<Body>) -> (StatusCode, String) {
+        let response = router().oneshot(req).await.expect("infallible");
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (response.status(), content_type)
+    }
+
+    fn post_body(content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+        let mut req = Request::post("/body");
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        req.body(body.into()).expect("request")
+    }
+
+    #[tokio::test]
+    async fn every_body_rejection_is_a_listed_problem() {
+        let json = Some("application/json");
+        let cases = [
+            (
+                post_body(None, r#"{"name":"a"}"#),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (
+                post_body(Some("text/plain"), r#"{"name":"a"}"#),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (post_body(json, "\0"), StatusCode::BAD_REQUEST),
+            (post_body(json, r#"{"name":"#), StatusCode::BAD_REQUEST),
+            (
+                post_body(json, r#"{"name":1}"#),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                post_body(json, r#"{"name":"a","x":1}"#),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (post_body(json, "{}"), StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                post_body(json, format!(r#"{{"name":"{}"}}"#, "a".repeat(2048))),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+        ];
+        let mut seen = Vec::new();
+        for (req, expected) in cases {
+            let (status, content_type) = answer(req).await;
+            assert_eq!(status, expected);
+            assert_eq!(
+                content_type,
+                super::super::problem::PROBLEM_JSON,
+                "{status}"
+            );
+            seen.push(status);
+        }
+        for status in seen {
+            assert!(
+                JSON_BODY_REJECTIONS.contains(&status),
+                "{status} is not listed"
+            );
+        }
+        let (status, _) = answer(post_body(json, r#"{"name":"a"}"#)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+
+    #[tokio::test]
+    async fn query_outside_the_schema_is_a_400_problem() {
+        for query in ["limit=0", "limit=101", "limit=abc", "limit=-1", "other=1"] {
+            let req = Request::get(format!("/page?{query}"))
+                .body(Body::empty())
+                .expect("request");
+            let (status, content_type) = answer(req).await;
+            assert!(QUERY_REJECTIONS.contains(&status), "{query}: {status}");
+            assert_eq!(content_type, super::super::problem::PROBLEM_JSON, "{query}");
+        }
+        for (query, limit) in [("", "20"), ("limit=1", "1"), ("limit=100&cursor=x", "100")] {
+            let req = Request::get(format!("/page?{query}"))
+                .body(Body::empty())
+                .expect("request");
+            let response = router().oneshot(req).await.expect("infallible");
+            assert_eq!(response.status(), StatusCode::OK, "{query}");
+            let body = axum::body::to_bytes(response.into_body(), 64)
+                .await
+                .expect("body");
+            assert_eq!(body, limit, "{query}");
+        }
+    }
 }

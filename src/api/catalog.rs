@@ -2,7 +2,6 @@
 //! streams and manage their own; admins manage all. Stream keys are shown once, at
 //! creation and rotation.
 
-use crate::packager::output::TranscodeReport;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -15,159 +14,112 @@ use utoipa::ToSchema;
 use super::access::{Authed, MaybeAuthed};
 use super::body::{ApiJson, ApiQuery, Page, PageQuery};
 use super::problem::{ApiError, Problem};
+pub use super::stream_view::{view, StreamView};
 use super::AppState;
 use crate::auth::request::Caller;
 use crate::auth::Role;
-use crate::catalog::{CatalogError, StreamFields, StreamRecord, Visibility};
-use crate::streams::hub::IngestState;
-use crate::streams::{Orientation, Projection};
-
-/// A stream as the API shows it.
-#[derive(Serialize, ToSchema)]
-pub struct StreamView {
-    pub id: String,
-    pub slug: String,
-    pub title: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    /// User id of the owner; absent for streams imported from the config file.
-    pub owner: Option<String>,
-    pub projection: Projection,
-    /// Initial view direction in degrees.
-    pub orientation: Orientation,
-    /// Transcoding ladder profile (`default`: the source alone); a change applies from
-    /// the next publisher on.
-    pub ladder: String,
-    pub visibility: Visibility,
-    /// RFC 3339.
-    pub scheduled_start: Option<String>,
-    pub scheduled_end: Option<String>,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Media is being published now.
-    pub live: bool,
-    /// What the ingest is doing (`status`: idle, connecting, live with `since`, retrying).
-    #[schema(value_type = Object)]
-    pub ingest: IngestState,
-    /// RFC 3339 start of the current publish session.
-    pub live_since: Option<String>,
-    /// HLS renditions being served (`video`, `audio`, then the ladder's rungs).
-    pub renditions: Vec<String>,
-    /// What the transcoding ladder does; absent for streams passed through alone.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub transcode: Option<TranscodeReport>,
-    /// Bits per second arriving now (all renditions, newest complete segment); only
-    /// while live.
-    pub current_bitrate_bps: Option<u64>,
-    /// Multivariant playlist, relative to the server root (private streams: append
-    /// `?token=<playback token>`).
-    pub playback_url: String,
-    /// Player page, relative to the server root.
-    pub watch_url: String,
-    /// HTML to embed the player.
-    pub embed_html: String,
-}
-
-/// Builds the API view of `record` with its live state.
-pub fn view(state: &AppState, record: &StreamRecord) -> StreamView {
-    let ingest = state.hub.state(&record.slug);
-    let live_since = match &ingest {
-        IngestState::Live { since } => Some(since.clone()),
-        _ => None,
-    };
-    let live = state.hub.is_live(&record.slug);
-    let (renditions, current_bitrate_bps, transcode) = state
-        .outputs
-        .get(&record.slug)
-        .map(|o| {
-            let out = o.lock();
-            let names = out
-                .renditions
-                .iter()
-                .map(|r| r.name().to_string())
-                .collect();
-            let rates: Vec<u64> = out
-                .renditions
-                .iter()
-                .filter_map(|r| r.window.current_bitrate())
-                .collect();
-            let current = (live && !rates.is_empty()).then(|| rates.iter().sum());
-            (names, current, out.transcode.clone())
-        })
-        .unwrap_or_default();
-    let watch_url = format!("/watch/{}", record.slug);
-    StreamView {
-        id: record.id.clone(),
-        slug: record.slug.clone(),
-        title: record.title.clone(),
-        description: record.description.clone(),
-        tags: record.tags.clone(),
-        owner: record.owner_id.clone(),
-        projection: record.projection,
-        orientation: record.orientation,
-        ladder: record.ladder.clone(),
-        visibility: record.visibility,
-        scheduled_start: record.scheduled_start.clone(),
-        scheduled_end: record.scheduled_end.clone(),
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-        live,
-        ingest,
-        live_since,
-        renditions,
-        current_bitrate_bps,
-        transcode,
-        playback_url: format!("/hls/{}/index.m3u8", record.slug),
-        embed_html: format!(
-            "<iframe src=\"{watch_url}\" width=\"960\" height=\"540\" \
-             allow=\"fullscreen; autoplay; gyroscope; accelerometer; xr-spatial-tracking\" \
-             allowfullscreen></iframe>"
-        ),
-        watch_url,
-    }
-}
+use crate::catalog::CatalogError;
+use crate::streams::definition::Secret;
+use crate::streams::{Orientation, Projection, StreamDef, StreamSource, Visibility};
 
 /// Body of `POST /api/v1/streams`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStream {
     /// `[a-z0-9-]`, 1–64 characters; fixed for the life of the stream.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$", min_length = 1, max_length = 64)]
     pub slug: String,
+    #[schema(schema_with = super::openapi::fields::title)]
     pub title: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: String,
     #[serde(default)]
+    #[schema(schema_with = super::openapi::fields::tags)]
     pub tags: Vec<String>,
     #[serde(default)]
     pub projection: Projection,
     #[serde(default)]
+    #[schema(schema_with = super::openapi::fields::orientation)]
     pub orientation: Orientation,
+    /// One of the server's ladder profiles; default `default` (the source alone).
     pub ladder: Option<String>,
     #[serde(default)]
     pub visibility: Visibility,
+    /// Default `true`; a disabled stream refuses publishers.
+    pub enabled: Option<bool>,
+    /// 0–3600, default 60.
+    #[schema(maximum = 3600)]
+    #[serde(default, deserialize_with = "whole_seconds")]
+    pub reconnect_window_s: Option<u32>,
+    /// Default `{"kind": "rtmp-push"}`.
+    pub source: Option<StreamSource>,
+    /// RFC 3339; before `scheduled_end` when both are given.
+    #[schema(format = DateTime)]
     pub scheduled_start: Option<String>,
+    /// RFC 3339; after `scheduled_start` when both are given.
+    #[schema(format = DateTime)]
     pub scheduled_end: Option<String>,
 }
 
-/// Body of `PATCH /api/v1/streams/{stream}`: fields to change; `null` clears a
-/// schedule time.
+/// Body of `PATCH /api/v1/streams/{stream}`: fields to change; an absent field, or
+/// `null`, leaves the field as it is, except that `null` clears a schedule time.
+/// Every change applies to a live stream at once: a new projection or orientation
+/// starts a new init segment at the next keyframe, `enabled: false` ends the live
+/// session, a new `source` restarts the puller; a new `ladder` applies from the next
+/// publisher. A `source` of kind `rtsp-pull` without `username`/`password` keeps the
+/// current ones (unless its URL has userinfo); `""` removes them.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamPatch {
+    #[schema(schema_with = super::openapi::fields::title)]
     pub title: Option<String>,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
+    #[schema(schema_with = super::openapi::fields::tags_patch)]
     pub tags: Option<Vec<String>>,
     pub projection: Option<Projection>,
+    #[schema(schema_with = super::openapi::fields::orientation_patch)]
     pub orientation: Option<Orientation>,
+    /// One of the server's ladder profiles.
     pub ladder: Option<String>,
     pub visibility: Option<Visibility>,
+    pub enabled: Option<bool>,
+    /// 0–3600.
+    #[schema(maximum = 3600)]
+    #[serde(default, deserialize_with = "whole_seconds")]
+    pub reconnect_window_s: Option<u32>,
+    pub source: Option<StreamSource>,
+    /// RFC 3339, before `scheduled_end`; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub scheduled_start: Option<Option<String>>,
+    /// RFC 3339, after `scheduled_start`; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub scheduled_end: Option<Option<String>>,
+}
+
+/// A whole number of seconds. JSON Schema's `integer` includes `60.0`, so a client
+/// generated from the document may send it; serde alone would refuse it.
+fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|v| u32::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "reconnect_window_s: {n} is not a whole number of seconds"
+            ))
+        })
 }
 
 /// A field that is present (`Some`, possibly `null` → `Some(None)`), not absent.
@@ -199,6 +151,63 @@ pub struct PlaybackToken {
     pub playback_url: String,
 }
 
+/// `def` with the fields `patch` sets.
+fn apply_patch(def: &mut StreamDef, patch: StreamPatch) {
+    let StreamPatch {
+        title,
+        description,
+        tags,
+        projection,
+        orientation,
+        ladder,
+        visibility,
+        enabled,
+        reconnect_window_s,
+        source,
+        scheduled_start,
+        scheduled_end,
+    } = patch;
+    set(&mut def.title, title);
+    set(&mut def.description, description);
+    set(&mut def.tags, tags);
+    set(&mut def.projection, projection);
+    set(&mut def.orientation, orientation);
+    set(&mut def.ladder, ladder);
+    set(&mut def.visibility, visibility);
+    set(&mut def.enabled, enabled);
+    set(&mut def.reconnect_window_s, reconnect_window_s);
+    set(&mut def.scheduled_start, scheduled_start);
+    set(&mut def.scheduled_end, scheduled_end);
+    if let Some(mut source) = source {
+        if let (StreamSource::RtspPull(new), StreamSource::RtspPull(old)) =
+            (&mut source, &def.source)
+        {
+            // Credentials are write-only, so a client cannot send back what it was
+            // never shown: absent keeps them (unless the new URL carries its own),
+            // empty removes them.
+            let url_has_userinfo =
+                url::Url::parse(&new.url).is_ok_and(|u| !u.username().is_empty());
+            match &new.password {
+                None if !url_has_userinfo => new.password = old.password.clone(),
+                Some(p) if p.expose().is_empty() => new.password = None::<Secret>,
+                _ => {}
+            }
+            match &new.username {
+                None if !url_has_userinfo => new.username = old.username.clone(),
+                Some(u) if u.is_empty() => new.username = None,
+                _ => {}
+            }
+        }
+        def.source = source;
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
 /// 422 unless `ladder` names a configured profile.
 fn known_ladder(state: &AppState, ladder: &str) -> Result<(), ApiError> {
     if state.ladders.iter().any(|l| l == ladder) {
@@ -222,7 +231,7 @@ fn catalog_error(e: CatalogError) -> ApiError {
 
 /// The stream `id` (id or slug) if `caller` may manage it: 404 if they may not even
 /// see it, 403 if they see but may not change it.
-fn managed(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<StreamRecord>, ApiError> {
+fn managed(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<StreamDef>, ApiError> {
     let record = state
         .catalog
         .get(id)
@@ -236,8 +245,10 @@ fn managed(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<StreamReco
 
 /// List streams by slug: public ones, plus for a broadcaster their own and for an
 /// admin all.
-#[utoipa::path(get, path = "/api/v1/streams", tag = "streams", params(PageQuery),
-    responses((status = 200, body = Page<StreamView>), (status = 400, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/streams", tag = "streams", operation_id = "list_streams",
+    params(PageQuery), security((), ("bearer" = [])),
+    responses((status = 200, body = Page<StreamView>),
+              (status = 400, description = "`limit` outside 1..=100, or an unknown query parameter")))]
 pub async fn list(
     State(state): State<AppState>,
     MaybeAuthed(caller): MaybeAuthed,
@@ -256,9 +267,12 @@ pub async fn list(
 }
 
 /// Create a stream (broadcasters and admins). The answer holds the stream key, once.
-#[utoipa::path(post, path = "/api/v1/streams", tag = "streams", security(("bearer" = [])), request_body = NewStream,
-    responses((status = 201, body = StreamWithKey), (status = 403, body = Problem), (status = 409, body = Problem),
-              (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/streams", tag = "streams", operation_id = "create_stream",
+    security(("bearer" = [])), request_body = NewStream,
+    responses((status = 201, body = StreamWithKey), (status = 403, description = "viewers cannot create streams"),
+              (status = 409, description = "the slug is taken"),
+              (status = 422, description = "the body breaks the schema, or `scheduled_end` is not after `scheduled_start`"),
+              (status = 500)))]
 pub async fn create(
     State(state): State<AppState>,
     Authed(caller): Authed,
@@ -267,24 +281,31 @@ pub async fn create(
     if caller.role == Role::Viewer {
         return Err(Problem::forbidden("viewers cannot create streams").into());
     }
-    let defaults = StreamFields::new(&req.slug);
     if let Some(ladder) = &req.ladder {
         known_ladder(&state, ladder)?;
     }
-    let fields = StreamFields {
-        title: req.title.unwrap_or(defaults.title),
+    let defaults = StreamDef::new(&req.slug);
+    let def = StreamDef {
+        title: req.title.unwrap_or(defaults.title.clone()),
         description: req.description,
         tags: req.tags,
+        owner_id: Some(caller.user_id.clone()),
         projection: req.projection,
         orientation: req.orientation,
-        ladder: req.ladder.unwrap_or(defaults.ladder),
+        ladder: req.ladder.unwrap_or(defaults.ladder.clone()),
         visibility: req.visibility,
+        enabled: req.enabled.unwrap_or(true),
+        reconnect_window_s: req
+            .reconnect_window_s
+            .unwrap_or(defaults.reconnect_window_s),
+        source: req.source.unwrap_or_default(),
         scheduled_start: req.scheduled_start,
         scheduled_end: req.scheduled_end,
+        ..defaults
     };
     let (record, stream_key) = state
-        .catalog
-        .create(&req.slug, Some(&caller.user_id), fields, None)
+        .streams
+        .create(def, None)
         .await
         .map_err(catalog_error)?;
     Ok((
@@ -296,11 +317,14 @@ pub async fn create(
     ))
 }
 
-/// Change a stream's metadata (owner or admin). The slug cannot change.
-#[utoipa::path(patch, path = "/api/v1/streams/{stream}", tag = "streams", security(("bearer" = [])),
+/// Change a stream (owner or admin); a live stream follows at once. The slug cannot change.
+#[utoipa::path(patch, path = "/api/v1/streams/{stream}", tag = "streams", operation_id = "update_stream",
+    security(("bearer" = [])),
     params(("stream" = String, Path, description = "stream id or slug")), request_body = StreamPatch,
-    responses((status = 200, body = StreamView), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 422, body = Problem)))]
+    responses((status = 200, body = StreamView), (status = 403, description = "neither the owner nor an admin"),
+              (status = 404),
+              (status = 422, description = "the body breaks the schema, or `scheduled_end` would not be after `scheduled_start`"),
+              (status = 500)))]
 pub async fn update(
     State(state): State<AppState>,
     Authed(caller): Authed,
@@ -311,35 +335,21 @@ pub async fn update(
     if let Some(ladder) = &patch.ladder {
         known_ladder(&state, ladder)?;
     }
-    let fields = StreamFields {
-        title: patch.title.unwrap_or_else(|| record.title.clone()),
-        description: patch
-            .description
-            .unwrap_or_else(|| record.description.clone()),
-        tags: patch.tags.unwrap_or_else(|| record.tags.clone()),
-        projection: patch.projection.unwrap_or(record.projection),
-        orientation: patch.orientation.unwrap_or(record.orientation),
-        ladder: patch.ladder.unwrap_or_else(|| record.ladder.clone()),
-        visibility: patch.visibility.unwrap_or(record.visibility),
-        scheduled_start: patch
-            .scheduled_start
-            .unwrap_or_else(|| record.scheduled_start.clone()),
-        scheduled_end: patch
-            .scheduled_end
-            .unwrap_or_else(|| record.scheduled_end.clone()),
-    };
     let updated = state
-        .catalog
-        .update(&record.id, fields)
+        .streams
+        .update(&record.id, |def| apply_patch(def, patch))
         .await
         .map_err(catalog_error)?;
     Ok(Json(view(&state, &updated)))
 }
 
-/// Delete a stream (owner or admin).
-#[utoipa::path(delete, path = "/api/v1/streams/{stream}", tag = "streams", security(("bearer" = [])),
+/// Delete a stream (owner or admin). Its publisher is disconnected, its camera no
+/// longer pulled, and its HLS URLs answer 404 by the time this answers.
+#[utoipa::path(delete, path = "/api/v1/streams/{stream}", tag = "streams", operation_id = "delete_stream",
+    security(("bearer" = [])),
     params(("stream" = String, Path, description = "stream id or slug")),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204, description = "deleted"), (status = 403, description = "neither the owner nor an admin"),
+              (status = 404), (status = 500)))]
 pub async fn delete(
     State(state): State<AppState>,
     Authed(caller): Authed,
@@ -347,17 +357,20 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let record = managed(&state, &caller, &id)?;
     state
-        .catalog
+        .streams
         .delete(&record.id)
         .await
         .map_err(catalog_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Replace the stream key (owner or admin); the old key stops working at once.
-#[utoipa::path(post, path = "/api/v1/streams/{stream}/key", tag = "streams", security(("bearer" = [])),
+/// Replace the stream key (owner or admin); the old key stops working at once and the
+/// publisher that used it is disconnected.
+#[utoipa::path(post, path = "/api/v1/streams/{stream}/key", tag = "streams", operation_id = "rotate_stream_key",
+    security(("bearer" = [])),
     params(("stream" = String, Path, description = "stream id or slug")),
-    responses((status = 200, body = NewKey), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = NewKey), (status = 403, description = "neither the owner nor an admin"),
+              (status = 404), (status = 500)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     Authed(caller): Authed,
@@ -365,7 +378,7 @@ pub async fn rotate_key(
 ) -> Result<Json<NewKey>, ApiError> {
     let record = managed(&state, &caller, &id)?;
     let stream_key = state
-        .catalog
+        .streams
         .rotate_key(&record.id)
         .await
         .map_err(catalog_error)?;
@@ -375,9 +388,10 @@ pub async fn rotate_key(
 /// A short-lived playback token for one stream. Private streams: their owner and
 /// admins only (a site backend logged in as the owner hands tokens to its viewers);
 /// public and unlisted streams: any account (they play without one anyway).
-#[utoipa::path(post, path = "/api/v1/streams/{stream}/playback-token", tag = "streams", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/streams/{stream}/playback-token", tag = "streams",
+    operation_id = "create_playback_token", security(("bearer" = [])),
     params(("stream" = String, Path, description = "stream id or slug")),
-    responses((status = 200, body = PlaybackToken), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = PlaybackToken), (status = 404), (status = 500)))]
 pub async fn playback_token(
     State(state): State<AppState>,
     Authed(caller): Authed,

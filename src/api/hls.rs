@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::blocking::{self, Directives, PartWait, Readiness};
-use super::problem::Problem;
+use super::problem::{self, Problem};
 use super::resource::{playlist_name, MediaFile};
 use super::AppState;
 use crate::media::TrackKind;
@@ -66,11 +66,20 @@ pub async fn playlist(
             None => return not_live(&slug).into_response(),
         }
     };
-    let answer = wait_until(&output, hold, |st| {
+    let answer = wait_until(&state, &output, hold, |st| {
+        if st.closed {
+            return ControlFlow::Break(gone(&slug).into_response());
+        }
         let Some(r) = st.rendition(rendition) else {
             return ControlFlow::Break(not_live(&slug).into_response());
         };
-        match blocking::playlist_readiness(&directives, &r.window) {
+        // An ended playlist will not grow: answer at once whatever was asked for.
+        let readiness = if r.window.is_ended() {
+            Readiness::Ready
+        } else {
+            blocking::playlist_readiness(&directives, &r.window)
+        };
+        match readiness {
             Readiness::TooFarAhead => ControlFlow::Break(
                 Problem::bad_request(format!(
                     "_HLS_msn is more than two segments beyond the last segment ({})",
@@ -89,14 +98,21 @@ pub async fn playlist(
         }
     })
     .await;
-    answer.unwrap_or_else(|| {
-        Problem::new(
+    match answer {
+        Waited::Answer(response) => response,
+        Waited::TimedOut => Problem::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "Service Unavailable",
             "the requested segment or part did not arrive within three target durations",
         )
-        .into_response()
-    })
+        .into_response(),
+        Waited::AtCapacity => held_full(),
+    }
+}
+
+/// Every place to wait in is taken: try again in a second.
+fn held_full() -> Response {
+    problem::at_capacity("too many LL-HLS requests are being held open; retry", 1)
 }
 
 /// `GET /hls/{slug}/{rendition}/{file}`: init segment, part or segment.
@@ -124,8 +140,8 @@ pub async fn media(
         TrackKind::Video => "video/mp4",
         TrackKind::Audio => "audio/mp4",
     };
-    let found = wait_until(&output, hold, |st| {
-        let Some(r) = st.rendition(&rendition) else {
+    let found = wait_until(&state, &output, hold, |st| {
+        let Some(r) = st.rendition(&rendition).filter(|_| !st.closed) else {
             return ControlFlow::Break(None);
         };
         let w = &r.window;
@@ -142,37 +158,55 @@ pub async fn media(
             },
         }
     })
-    .await
-    .flatten();
+    .await;
     match found {
-        Some(chunks) => media_response(chunks, content_type),
-        None => missing().into_response(),
+        Waited::Answer(Some(chunks)) => media_response(chunks, content_type),
+        Waited::Answer(None) | Waited::TimedOut => missing().into_response(),
+        Waited::AtCapacity => held_full(),
     }
 }
 
+/// How [`wait_until`] ended.
+enum Waited<T> {
+    Answer(T),
+    /// `hold` passed without an answer.
+    TimedOut,
+    /// The answer needed waiting and every place to wait in was taken.
+    AtCapacity,
+}
+
 /// Runs `check` now and after every change of the stream until it breaks, or until
-/// `hold` has passed (`None`).
+/// `hold` has passed. A request that has to wait takes one of the held-request places
+/// first.
 async fn wait_until<T>(
+    state: &AppState,
     output: &StreamOutput,
     hold: Duration,
     mut check: impl FnMut(&OutputState) -> ControlFlow<T>,
-) -> Option<T> {
+) -> Waited<T> {
     let deadline = Instant::now() + hold;
     // Subscribe before the first check so no change slips between check and wait.
     let mut changes = output.subscribe();
+    let mut place = None;
     loop {
         if let ControlFlow::Break(answer) = check(&output.lock()) {
-            return Some(answer);
+            return Waited::Answer(answer);
+        }
+        if place.is_none() {
+            match state.limits.held_requests.try_hold() {
+                Some(held) => place = Some(held),
+                None => return Waited::AtCapacity,
+            }
         }
         match tokio::time::timeout_at(deadline, changes.changed()).await {
             Ok(Ok(())) => continue,
-            Ok(Err(_)) | Err(_) => return None,
+            Ok(Err(_)) | Err(_) => return Waited::TimedOut,
         }
     }
 }
 
 async fn stream_output(state: &AppState, slug: &str) -> Result<Arc<StreamOutput>, Problem> {
-    if let Some(output) = state.outputs.get(slug) {
+    if let Some(output) = state.outputs.get(slug).filter(|o| !o.is_closed()) {
         return Ok(output);
     }
     if state.directory.by_slug(slug).await.is_some() {
@@ -182,6 +216,10 @@ async fn stream_output(state: &AppState, slug: &str) -> Result<Arc<StreamOutput>
             "there is no stream named {slug}"
         )))
     }
+}
+
+fn gone(slug: &str) -> Problem {
+    Problem::not_found(format!("there is no stream named {slug}"))
 }
 
 fn not_live(slug: &str) -> Problem {

@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
+use crate::limits::Refusal;
 use crate::media::TrackKind;
 use crate::packager::output::{TranscodeReport, TranscodeState};
 
@@ -33,8 +34,38 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "panocast_part_latency_seconds_count{{track=\"{label}\"}} {count}"
         );
     }
+    stream_latency_metrics(&state, &mut out);
     transcode_metrics(&state, &mut out);
+    limit_metrics(&state, &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// The same latency per stream, so one stream's trouble can be told from another's.
+fn stream_latency_metrics(state: &AppState, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP panocast_stream_part_latency_seconds Server-added part latency of one stream's source renditions."
+    );
+    let _ = writeln!(out, "# TYPE panocast_stream_part_latency_seconds summary");
+    for (slug, output) in state.outputs.all() {
+        let mut st = output.lock();
+        for (kind, label) in [(TrackKind::Video, "video"), (TrackKind::Audio, "audio")] {
+            let (p50, p99, count) = st.latency.summary(kind);
+            for (q, v) in [("0.5", p50), ("0.99", p99)] {
+                if let Some(ms) = v {
+                    let _ = writeln!(
+                        out,
+                        "panocast_stream_part_latency_seconds{{stream=\"{slug}\",track=\"{label}\",quantile=\"{q}\"}} {:.3}",
+                        ms as f64 / 1000.0
+                    );
+                }
+            }
+            let _ = writeln!(
+                out,
+                "panocast_stream_part_latency_seconds_count{{stream=\"{slug}\",track=\"{label}\"}} {count}"
+            );
+        }
+    }
 }
 
 /// Per-rung counters of every stream with a ladder.
@@ -74,4 +105,75 @@ fn transcode_metrics(state: &AppState, out: &mut String) {
             "panocast_transcode_failed{{stream=\"{slug}\"}} {failed}"
         );
     }
+}
+
+/// Connections held and refused per port, and the publish-failure budget.
+fn limit_metrics(state: &AppState, out: &mut String) {
+    let limits = &state.limits;
+    let _ = writeln!(
+        out,
+        "# HELP panocast_connections Connections held now, per port."
+    );
+    let _ = writeln!(out, "# TYPE panocast_connections gauge");
+    for gate in [&limits.http, &limits.rtmp] {
+        let _ = writeln!(
+            out,
+            "panocast_connections{{port=\"{}\"}} {}",
+            gate.name,
+            gate.open()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP panocast_connections_refused_total Connections closed at accept: their address held its share (per_address) or the port was full (total)."
+    );
+    let _ = writeln!(out, "# TYPE panocast_connections_refused_total counter");
+    for gate in [&limits.http, &limits.rtmp] {
+        for reason in [Refusal::PerAddress, Refusal::Total] {
+            let _ = writeln!(
+                out,
+                "panocast_connections_refused_total{{port=\"{}\",reason=\"{}\"}} {}",
+                gate.name,
+                reason.label(),
+                gate.refused(reason)
+            );
+        }
+    }
+    let held = &limits.held_requests;
+    let _ = writeln!(
+        out,
+        "# HELP panocast_held_requests LL-HLS requests held open now, waiting for their part or playlist."
+    );
+    let _ = writeln!(out, "# TYPE panocast_held_requests gauge");
+    let _ = writeln!(out, "panocast_held_requests {}", held.held());
+    let _ = writeln!(
+        out,
+        "# HELP panocast_held_requests_refused_total LL-HLS requests answered 503 because every place to wait in was taken."
+    );
+    let _ = writeln!(out, "# TYPE panocast_held_requests_refused_total counter");
+    let _ = writeln!(
+        out,
+        "panocast_held_requests_refused_total {}",
+        held.refused()
+    );
+    let budget = &limits.publish_failures;
+    let _ = writeln!(
+        out,
+        "# HELP panocast_publish_blocks_total Addresses blocked for publish attempts with unknown stream keys."
+    );
+    let _ = writeln!(out, "# TYPE panocast_publish_blocks_total counter");
+    let _ = writeln!(out, "panocast_publish_blocks_total {}", budget.blocks());
+    let _ = writeln!(
+        out,
+        "# HELP panocast_publish_blocked_connections_total RTMP connections refused because their address was blocked."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE panocast_publish_blocked_connections_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "panocast_publish_blocked_connections_total {}",
+        budget.refused()
+    );
 }

@@ -3,32 +3,42 @@
 
 pub mod access;
 pub mod accounts;
+pub mod assets;
 pub mod blocking;
 pub mod body;
 pub mod catalog;
+pub mod events;
 pub mod hls;
+pub mod jobs;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod player;
 pub mod problem;
 pub mod resource;
+pub mod stream_view;
 pub mod streams;
+pub mod subscriptions;
+pub mod trace;
+pub mod uploads;
+pub mod vod;
+pub mod webhooks;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Method};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, head, post};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::auth::request::Authenticator;
 use crate::catalog::Catalog;
+use crate::limits::Limits;
 use crate::packager::latency::LatencyStats;
 use crate::packager::Outputs;
-use crate::streams::hub::StreamHub;
+use crate::streams::service::StreamService;
 use crate::streams::StreamDirectory;
 use problem::Problem;
 
@@ -38,13 +48,23 @@ pub struct AppState {
     pub outputs: Arc<Outputs>,
     pub directory: Arc<dyn StreamDirectory>,
     pub latency: Arc<LatencyStats>,
-    pub hub: Arc<StreamHub>,
-    /// Streams with metadata, visibility and hashed keys (also `directory`).
+    /// Catalog writes that reach the live streams, and the streams' live state.
+    pub streams: Arc<StreamService>,
+    /// Stream records with hashed keys (also `directory`); read-only here, writes go
+    /// through `streams`.
     pub catalog: Arc<Catalog>,
     /// Accounts, tokens, rate limits: every auth decision.
     pub auth: Arc<Authenticator>,
     /// Names of the transcoding ladders a stream may choose.
     pub ladders: Arc<Vec<String>>,
+    /// Connection caps and the publish-failure budget, for `/metrics`.
+    pub limits: Arc<Limits>,
+    /// Webhook endpoints and their delivery.
+    pub webhooks: Arc<crate::notify::webhooks::Webhooks>,
+    /// Scheduled events.
+    pub schedule: Arc<crate::schedule::store::Schedule>,
+    /// On-demand assets, their jobs and uploads.
+    pub vod: Arc<vod::Vod>,
 }
 
 /// The whole HTTP surface.
@@ -61,18 +81,41 @@ pub fn app(state: AppState) -> Router {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allow_headers([header::AUTHORIZATION, header::RANGE, header::CONTENT_TYPE])
-        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_TYPE]);
+        .allow_headers(
+            [header::AUTHORIZATION, header::RANGE, header::CONTENT_TYPE]
+                .into_iter()
+                .chain(uploads::TUS_HEADERS)
+                .collect::<Vec<_>>(),
+        )
+        // tus clients in browsers read Location and the Upload-* headers.
+        .expose_headers(
+            [
+                header::CONTENT_LENGTH,
+                header::CONTENT_TYPE,
+                header::CONTENT_RANGE,
+                header::CONTENT_DISPOSITION,
+                header::LOCATION,
+            ]
+            .into_iter()
+            .chain(uploads::TUS_HEADERS)
+            .collect::<Vec<_>>(),
+        );
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .merge(hls_routes(&state))
         .merge(rest_api(&state))
+        .merge(vod_api())
         .route("/watch/{slug}", get(player::watch))
         .route("/player/{file}", get(player::bundle))
         .fallback(|| async { Problem::not_found("no such resource") })
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        // Outside CORS, which answers every OPTIONS as a preflight.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            uploads::discovery,
+        ))
+        .layer(trace::layer())
         .with_state(state)
 }
 
@@ -112,10 +155,85 @@ fn rest_api(state: &AppState) -> Router<AppState> {
             "/api/v1/streams/{stream}/playback-token",
             post(catalog::playback_token),
         )
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook}/deliveries/{delivery}/replay",
+            post(webhooks::replay),
+        )
+        .route("/api/v1/webhooks/{webhook}/test", post(webhooks::test_send))
+        .route("/api/v1/events", get(events::list).post(events::create))
+        .route(
+            "/api/v1/events/{event}",
+            get(events::get)
+                .patch(events::update)
+                .delete(events::delete),
+        )
+        .route(
+            "/api/v1/me/subscriptions",
+            get(subscriptions::list).post(subscriptions::create),
+        )
+        .route(
+            "/api/v1/me/subscriptions/{subscription}",
+            delete(subscriptions::delete),
+        )
+        .route(
+            "/api/v1/me/notification-preferences",
+            get(subscriptions::get_preferences).put(subscriptions::put_preferences),
+        )
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/docs", get(openapi::docs_page))
         .route("/.well-known/jwks.json", get(accounts::jwks))
         .layer(DefaultBodyLimit::max(state.auth.config.max_body_bytes))
+}
+
+/// Assets, jobs and uploads. Upload bodies are streamed to disk and bounded by
+/// `uploads.max_bytes` in the handlers, so the JSON body limit does not apply here.
+fn vod_api() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/assets", get(assets::list).post(assets::create))
+        .route(
+            "/api/v1/assets/{asset}",
+            get(assets::get).delete(assets::delete),
+        )
+        .route(
+            "/api/v1/assets/{asset}/audio.m4a",
+            get(assets::download_m4a),
+        )
+        .route(
+            "/api/v1/assets/{asset}/audio.mp3",
+            get(assets::download_mp3),
+        )
+        .route("/api/v1/jobs", get(jobs::list))
+        .route("/api/v1/jobs/{job}/cancel", post(jobs::cancel))
+        .route("/api/v1/jobs/{job}/retry", post(jobs::retry))
+        .route(
+            "/api/v1/uploads",
+            post(uploads::create).options(uploads::options),
+        )
+        .route(
+            "/api/v1/uploads/{upload}",
+            head(uploads::head)
+                .patch(uploads::patch)
+                .delete(uploads::delete),
+        )
+        .layer(DefaultBodyLimit::disable())
 }
 
 async fn healthz() -> impl IntoResponse {

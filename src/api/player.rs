@@ -7,6 +7,7 @@
 //! page URL is passed on by the bundle to every request; the server never writes it into
 //! the page.
 
+use crate::html::escape_html;
 use std::sync::OnceLock;
 
 use axum::extract::{Path, RawQuery, State};
@@ -212,22 +213,6 @@ pub fn accepts_gzip(value: Option<&HeaderValue>) -> bool {
         }
     }
     star.unwrap_or(false)
-}
-
-/// Escapes text for HTML content and double-quoted attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -5,15 +5,23 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// An HTTP error with its explanation.
+/// The media type of every error body (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An HTTP error with its explanation (RFC 9457), sent as `application/problem+json`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// Always `about:blank`: the status says what kind of error it is.
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     pub kind: &'static str,
+    /// The status's reason phrase.
     #[schema(value_type = String)]
     pub title: &'static str,
+    /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
+    /// What was wrong, for a person.
     pub detail: String,
 }
 
@@ -83,7 +91,7 @@ impl IntoResponse for Problem {
         let mut response = (
             status,
             [
-                (header::CONTENT_TYPE, "application/problem+json"),
+                (header::CONTENT_TYPE, PROBLEM_JSON),
                 (header::CACHE_CONTROL, "no-store"),
             ],
             body,
@@ -134,4 +142,18 @@ pub fn too_many_requests(wait: std::time::Duration) -> ApiError {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     ApiError(Box::new(response))
+}
+
+/// 503 with `Retry-After`: the server is at a configured limit, not broken.
+pub fn at_capacity(detail: &str, retry_after_s: u64) -> Response {
+    let mut response = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable",
+        detail,
+    )
+    .into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&retry_after_s.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }

@@ -12,14 +12,18 @@ use super::access::{bearer, query_token};
 use super::catalog::{view, StreamView};
 use super::problem::{ApiError, Problem};
 use super::AppState;
-use crate::catalog::Visibility;
+use crate::streams::Visibility;
 
 /// The stream by slug (or id), with its live state.
-#[utoipa::path(get, path = "/api/v1/streams/{stream}", tag = "streams",
+#[utoipa::path(get, path = "/api/v1/streams/{stream}", tag = "streams", operation_id = "get_stream",
+    security((), ("bearer" = [])),
     params(("stream" = String, Path, description = "stream slug or id"),
-           ("token" = Option<String>, Query, description = "playback token (private streams)")),
-    responses((status = 200, body = StreamView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem)))]
+           ("token" = Option<String>, Query, nullable = false,
+            description = "playback token (private streams)")),
+    responses((status = 200, body = StreamView),
+              (status = 401, description = "a private stream, and no valid token for it"),
+              (status = 403, description = "a private stream, and a token for another stream"),
+              (status = 404, description = "no such stream")))]
 pub async fn stream_info(
     State(state): State<AppState>,
     Path(slug): Path<String>,

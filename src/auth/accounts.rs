@@ -18,6 +18,9 @@ pub struct User {
     pub id: String,
     pub username: String,
     pub role: Role,
+    /// Where mail for the account goes (welcome, subscriptions); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -52,6 +55,20 @@ pub fn is_valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
+/// The longest address accepted (RFC 5321's path limit less the brackets).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// `email` trimmed, if it is an address mail can be sent to.
+pub fn valid_email(email: &str) -> Result<String, AccountError> {
+    let email = email.trim();
+    if email.len() > MAX_EMAIL_LEN || email.parse::<lettre::Address>().is_err() {
+        return Err(AccountError::Invalid(format!(
+            "email must be an address like name@example.com of at most {MAX_EMAIL_LEN} characters"
+        )));
+    }
+    Ok(email.to_string())
+}
+
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(User {
@@ -59,17 +76,30 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, sqlx::Error> {
         username: row.try_get("username")?,
         role: Role::parse(&role)
             .ok_or_else(|| sqlx::Error::Decode(format!("role {role}").into()))?,
+        email: row.try_get("email")?,
         created_at: row.try_get("created_at")?,
     })
 }
 
-/// Creates a user. Hashes on a blocking thread.
+/// Creates a user without an email address. Hashes on a blocking thread.
 pub async fn create_user(
     pool: &Pool,
     username: &str,
     password_text: &str,
     role: Role,
 ) -> Result<User, AccountError> {
+    create_user_with_email(pool, username, password_text, role, None).await
+}
+
+/// Creates a user, with `email` when given (validated). Hashes on a blocking thread.
+pub async fn create_user_with_email(
+    pool: &Pool,
+    username: &str,
+    password_text: &str,
+    role: Role,
+    email: Option<&str>,
+) -> Result<User, AccountError> {
+    let email = email.map(valid_email).transpose()?;
     if !is_valid_username(username) {
         return Err(AccountError::Invalid(
             "the user name needs 3-64 characters a-z, 0-9, '.', '_' or '-'".into(),
@@ -85,20 +115,34 @@ pub async fn create_user(
         id: db::new_id("usr"),
         username: username.to_string(),
         role,
+        email,
         created_at: db::now(),
     };
+    // The account and its `user.created` message commit together.
+    let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO users (id, username, password_hash, role, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&user.id)
     .bind(&user.username)
     .bind(&phc)
     .bind(role.as_str())
+    .bind(&user.email)
     .bind(user.created_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await;
     match inserted {
-        Ok(_) => Ok(user),
+        Ok(_) => {
+            crate::notify::outbox::enqueue(
+                &mut tx,
+                crate::notify::webhooks::MessageType::UserCreated.as_str(),
+                &serde_json::json!({ "user": &user }),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(user)
+        }
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             Err(AccountError::Taken(username.to_string()))
         }
@@ -115,7 +159,7 @@ pub async fn count_users(pool: &Pool) -> Result<i64, sqlx::Error> {
 }
 
 pub async fn user_by_id(pool: &Pool, id: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query("SELECT id, username, role, created_at FROM users WHERE id = $1")
+    sqlx::query("SELECT id, username, role, email, created_at FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -130,7 +174,7 @@ pub async fn list_users(
     limit: i64,
 ) -> Result<Vec<User>, sqlx::Error> {
     sqlx::query(
-        "SELECT id, username, role, created_at FROM users WHERE username > $1 ORDER BY username LIMIT $2",
+        "SELECT id, username, role, email, created_at FROM users WHERE username > $1 ORDER BY username LIMIT $2",
     )
     .bind(cursor.unwrap_or(""))
     .bind(limit)
@@ -149,7 +193,7 @@ pub async fn check_password(
     password_text: &str,
 ) -> Result<Option<User>, AccountError> {
     let row = sqlx::query(
-        "SELECT id, username, role, created_at, password_hash FROM users WHERE username = $1",
+        "SELECT id, username, role, email, created_at, password_hash FROM users WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(pool)
@@ -243,12 +287,13 @@ pub async fn rotate_refresh(
     if expires_at <= now {
         return Ok(Err(RefreshRefusal::Invalid));
     }
-    let Some(user) = sqlx::query("SELECT id, username, role, created_at FROM users WHERE id = $1")
-        .bind(&user_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| user_from_row(&r))
-        .transpose()?
+    let Some(user) =
+        sqlx::query("SELECT id, username, role, email, created_at FROM users WHERE id = $1")
+            .bind(&user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| user_from_row(&r))
+            .transpose()?
     else {
         return Ok(Err(RefreshRefusal::Invalid));
     };

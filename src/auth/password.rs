@@ -5,9 +5,11 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-/// Shortest accepted password.
+/// Shortest accepted password, in characters (Unicode scalar values, as JSON Schema's
+/// `minLength` counts them, so the API document can state the rule).
 pub const MIN_LEN: usize = 10;
-/// Longest accepted password (bounds hashing work per request).
+/// Longest accepted password, in characters (bounds hashing work per request: at
+/// most 1 KiB of UTF-8).
 pub const MAX_LEN: usize = 256;
 
 /// Why a password is refused at account creation.
@@ -16,8 +18,10 @@ pub fn check_strength(password: &str) -> Result<(), String> {
     if n < MIN_LEN {
         return Err(format!("the password needs at least {MIN_LEN} characters"));
     }
-    if password.len() > MAX_LEN {
-        return Err(format!("the password may have at most {MAX_LEN} bytes"));
+    if n > MAX_LEN {
+        return Err(format!(
+            "the password may have at most {MAX_LEN} characters"
+        ));
     }
     Ok(())
 }
@@ -34,7 +38,8 @@ pub fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
 /// Whether `password` matches `phc` (constant-time comparison inside argon2).
 /// CPU-heavy: call from `spawn_blocking`.
 pub fn verify(password: &str, phc: &str) -> bool {
-    if password.len() > MAX_LEN {
+    // Checked in bytes first so that a huge body costs no character count.
+    if password.len() > 4 * MAX_LEN || password.chars().count() > MAX_LEN {
         return false;
     }
     PasswordHash::new(phc).is_ok_and(|parsed| {
@@ -64,5 +69,10 @@ mod tests {
         assert!(!verify("x", "not a phc string"));
         assert!(check_strength("short").is_err());
         assert!(check_strength("long enough pw").is_ok());
+        // Characters, not bytes: 256 four-byte characters pass, 257 do not.
+        assert!(check_strength(&"\u{1F600}".repeat(MAX_LEN)).is_ok());
+        assert!(check_strength(&"\u{1F600}".repeat(MAX_LEN + 1)).is_err());
+        assert!(check_strength(&"é".repeat(MIN_LEN)).is_ok());
+        assert!(check_strength(&"é".repeat(MIN_LEN - 1)).is_err());
     }
 }

@@ -7,9 +7,9 @@ use std::time::Instant;
 use super::rate_limit::KeyedLimiter;
 use super::tokens::{Audience, Claims, TokenKeys};
 use super::Role;
-use crate::catalog::{StreamRecord, Visibility};
 use crate::config::AuthConfig;
 use crate::db::Pool;
+use crate::streams::{StreamDef, Visibility};
 
 /// An authenticated API caller (from a valid access token).
 #[derive(Clone, Debug)]
@@ -24,7 +24,7 @@ impl Caller {
     }
 
     /// Whether the caller may change `stream`: admins all, broadcasters their own.
-    pub fn may_manage(&self, stream: &StreamRecord) -> bool {
+    pub fn may_manage(&self, stream: &StreamDef) -> bool {
         match self.role {
             Role::Admin => true,
             Role::Broadcaster => stream.owner_id.as_deref() == Some(self.user_id.as_str()),
@@ -33,7 +33,7 @@ impl Caller {
     }
 
     /// Whether `stream` appears to the caller in lists and reads.
-    pub fn may_see(&self, stream: &StreamRecord) -> bool {
+    pub fn may_see(&self, stream: &StreamDef) -> bool {
         stream.visibility == Visibility::Public || self.may_manage(stream)
     }
 }
@@ -103,7 +103,7 @@ impl Authenticator {
 
     /// Whether a playback request for `stream` may go on. Public and unlisted streams
     /// need nothing; private ones a playback token whose `stream` claim is theirs.
-    pub fn playback(&self, stream: &StreamRecord, token: Option<&str>) -> Result<(), Denied> {
+    pub fn playback(&self, stream: &StreamDef, token: Option<&str>) -> Result<(), Denied> {
         if stream.visibility != Visibility::Private {
             return Ok(());
         }
@@ -141,7 +141,7 @@ impl Authenticator {
     pub fn playback_token(
         &self,
         user_id: &str,
-        stream: &StreamRecord,
+        stream: &StreamDef,
     ) -> Result<String, super::tokens::TokenError> {
         let claims = Claims {
             stream: Some(stream.id.clone()),

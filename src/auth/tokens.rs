@@ -97,8 +97,8 @@ impl TokenKeys {
                 let secret = config.jwt_secret.as_ref().ok_or(KeyError::NoSecret)?;
                 Ok(Self {
                     algorithm: Algorithm::HS256,
-                    encoding: EncodingKey::from_secret(secret.0.as_bytes()),
-                    decoding: DecodingKey::from_secret(secret.0.as_bytes()),
+                    encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+                    decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
                     kid: None,
                     // A shared secret is never published.
                     jwks: serde_json::json!({ "keys": [] }),

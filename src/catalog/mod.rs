@@ -1,185 +1,32 @@
-//! The stream catalog: streams with their metadata, owner, visibility and (hashed)
-//! publish key, persisted in the database and mirrored in memory.
+//! The stream catalog: stream records with their owner, visibility, source and
+//! (hashed) publish key, persisted in the database and mirrored in memory.
 //!
 //! The database is the source of truth; the in-memory index answers every lookup
 //! (RTMP publish authorization, HLS gating, lists) without a query. Writes are
 //! serialized by one async mutex and update the index only after their commit, so the
 //! index never shows a state the database does not hold.
 //!
-//! [`Catalog`] implements [`StreamDirectory`], so RTMP ingest and HLS delivery use it
-//! unchanged.
+//! The catalog only stores; [`crate::streams::service::StreamService`] makes its
+//! writes reach the live streams.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use crate::auth::{random_secret, secret_hash};
 use crate::db::{self, Pool};
-use crate::streams::definition::is_valid_slug;
-use crate::streams::{Orientation, Projection, StreamDef, StreamDirectory};
-
-/// Who may watch a stream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    /// Listed and playable by anyone.
-    #[default]
-    Public,
-    /// Playable by anyone with the URL, absent from public lists.
-    Unlisted,
-    /// Playable only with a playback token.
-    Private,
-}
-
-impl Visibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Unlisted => "unlisted",
-            Visibility::Private => "private",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "public" => Some(Visibility::Public),
-            "unlisted" => Some(Visibility::Unlisted),
-            "private" => Some(Visibility::Private),
-            _ => None,
-        }
-    }
-}
-
-fn projection_str(p: Projection) -> &'static str {
-    match p {
-        Projection::Flat => "flat",
-        Projection::Equirect => "equirect",
-        Projection::EquirectStereoTb => "equirect-stereo-tb",
-        Projection::EquirectStereoSbs => "equirect-stereo-sbs",
-    }
-}
-
-fn parse_projection(s: &str) -> Option<Projection> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
-}
-
-/// Everything the catalog holds of a stream, except the key hash.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StreamRecord {
-    pub id: String,
-    pub slug: String,
-    pub title: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    /// User id of the owner; `None` for streams imported from the config file.
-    pub owner_id: Option<String>,
-    pub projection: Projection,
-    pub orientation: Orientation,
-    /// Name of the transcoding ladder profile (`default`: the source alone).
-    pub ladder: String,
-    pub visibility: Visibility,
-    /// RFC 3339.
-    pub scheduled_start: Option<String>,
-    pub scheduled_end: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl StreamRecord {
-    pub fn def(&self) -> StreamDef {
-        StreamDef {
-            slug: self.slug.clone(),
-            projection: self.projection,
-            orientation: self.orientation,
-            ladder: self.ladder.clone(),
-        }
-    }
-}
-
-/// The editable fields of a stream, all validated by [`StreamFields::validate`].
-#[derive(Clone, Debug)]
-pub struct StreamFields {
-    pub title: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    pub projection: Projection,
-    pub orientation: Orientation,
-    pub ladder: String,
-    pub visibility: Visibility,
-    pub scheduled_start: Option<String>,
-    pub scheduled_end: Option<String>,
-}
-
-impl StreamFields {
-    /// Defaults for a stream named `slug`.
-    pub fn new(slug: &str) -> Self {
-        Self {
-            title: slug.to_string(),
-            description: String::new(),
-            tags: Vec::new(),
-            projection: Projection::Equirect,
-            orientation: Orientation::default(),
-            ladder: "default".into(),
-            visibility: Visibility::Public,
-            scheduled_start: None,
-            scheduled_end: None,
-        }
-    }
-
-    /// Refuses what a client must fix, with the reason.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.title.trim().is_empty() || self.title.chars().count() > 200 {
-            return Err("title needs 1-200 characters".into());
-        }
-        if self.description.chars().count() > 5000 {
-            return Err("description may have at most 5000 characters".into());
-        }
-        if self.tags.len() > 20
-            || self
-                .tags
-                .iter()
-                .any(|t| t.trim().is_empty() || t.chars().count() > 32)
-        {
-            return Err("at most 20 tags of 1-32 characters".into());
-        }
-        let o = self.orientation;
-        if ![o.yaw, o.pitch, o.roll]
-            .iter()
-            .all(|v| v.is_finite() && (-360.0..=360.0).contains(v))
-        {
-            return Err("orientation angles must be degrees in -360..=360".into());
-        }
-        if self.ladder.is_empty()
-            || self.ladder.len() > 64
-            || !self
-                .ladder
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err("ladder needs 1-64 characters a-z, A-Z, 0-9, '-' or '_'".into());
-        }
-        let parse = |name: &str, v: &Option<String>| -> Result<Option<i64>, String> {
-            v.as_deref()
-                .map(|s| {
-                    chrono::DateTime::parse_from_rfc3339(s)
-                        .map(|t| t.timestamp())
-                        .map_err(|_| format!("{name} must be an RFC 3339 time"))
-                })
-                .transpose()
-        };
-        let start = parse("scheduled_start", &self.scheduled_start)?;
-        let end = parse("scheduled_end", &self.scheduled_end)?;
-        if let (Some(start), Some(end)) = (start, end) {
-            if end <= start {
-                return Err("scheduled_end must be after scheduled_start".into());
-            }
-        }
-        Ok(())
-    }
-}
+use crate::ingest::rtsp::RtspTransport;
+use crate::notify::outbox;
+use crate::notify::webhooks::MessageType;
+use crate::streams::definition::{RtspPull, Secret};
+use crate::streams::events::StreamSummary;
+use crate::streams::service::changed_fields;
+use crate::streams::{
+    Orientation, Projection, StreamDef, StreamDirectory, StreamSource, Visibility,
+};
 
 /// Why a catalog write failed.
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +43,7 @@ pub enum CatalogError {
 
 #[derive(Default)]
 struct Index {
-    by_slug: BTreeMap<String, Arc<StreamRecord>>,
+    by_slug: BTreeMap<String, Arc<StreamDef>>,
     slug_by_id: HashMap<String, String>,
     /// Key hash → slug.
     slug_by_key: HashMap<String, String>,
@@ -204,14 +51,14 @@ struct Index {
 }
 
 impl Index {
-    fn insert(&mut self, record: StreamRecord, key_hash: String) {
+    fn insert(&mut self, record: Arc<StreamDef>, key_hash: String) {
         self.remove(&record.slug);
         self.slug_by_id
             .insert(record.id.clone(), record.slug.clone());
         self.slug_by_key
             .insert(key_hash.clone(), record.slug.clone());
         self.key_by_slug.insert(record.slug.clone(), key_hash);
-        self.by_slug.insert(record.slug.clone(), Arc::new(record));
+        self.by_slug.insert(record.slug.clone(), record);
     }
 
     fn remove(&mut self, slug: &str) {
@@ -233,22 +80,75 @@ pub struct Catalog {
 
 const COLUMNS: &str =
     "id, slug, title, description, tags, owner_id, projection, yaw, pitch, roll, \
-     ladder, visibility, scheduled_start, scheduled_end, key_hash, created_at, updated_at";
+     ladder, visibility, scheduled_start, scheduled_end, key_hash, created_at, updated_at, \
+     enabled, reconnect_window_s, source";
 
-fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamRecord, String), sqlx::Error> {
+/// How a source is kept in the `source` column. The camera password is stored as it
+/// is: panocast needs it to log in to the camera.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum StoredSource {
+    RtmpPush,
+    RtspPull {
+        url: String,
+        transport: RtspTransport,
+        username: Option<String>,
+        password: Option<String>,
+    },
+}
+
+impl StoredSource {
+    fn of(source: &StreamSource) -> Self {
+        match source {
+            StreamSource::RtmpPush => StoredSource::RtmpPush,
+            StreamSource::RtspPull(p) => StoredSource::RtspPull {
+                url: p.url.clone(),
+                transport: p.transport,
+                username: p.username.clone(),
+                password: p.password.as_ref().map(|s| s.expose().to_string()),
+            },
+        }
+    }
+
+    fn into_source(self) -> StreamSource {
+        match self {
+            StoredSource::RtmpPush => StreamSource::RtmpPush,
+            StoredSource::RtspPull {
+                url,
+                transport,
+                username,
+                password,
+            } => StreamSource::RtspPull(RtspPull {
+                url,
+                transport,
+                username,
+                password: password.map(Secret::new),
+            }),
+        }
+    }
+
+    fn json(source: &StreamSource) -> String {
+        serde_json::to_string(&Self::of(source))
+            .unwrap_or_else(|_| r#"{"kind":"rtmp-push"}"#.into())
+    }
+}
+
+fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamDef, String), sqlx::Error> {
     let bad = |what: &str| sqlx::Error::Decode(format!("streams.{what}").into());
     let tags: String = row.try_get("tags")?;
     let projection: String = row.try_get("projection")?;
     let visibility: String = row.try_get("visibility")?;
+    let source: String = row.try_get("source")?;
+    let reconnect_window_s: i64 = row.try_get("reconnect_window_s")?;
     Ok((
-        StreamRecord {
+        StreamDef {
             id: row.try_get("id")?,
             slug: row.try_get("slug")?,
             title: row.try_get("title")?,
             description: row.try_get("description")?,
             tags: serde_json::from_str(&tags).map_err(|_| bad("tags"))?,
             owner_id: row.try_get("owner_id")?,
-            projection: parse_projection(&projection).ok_or_else(|| bad("projection"))?,
+            projection: Projection::parse(&projection).ok_or_else(|| bad("projection"))?,
             orientation: Orientation {
                 yaw: row.try_get("yaw")?,
                 pitch: row.try_get("pitch")?,
@@ -256,6 +156,12 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamRecord, Strin
             },
             ladder: row.try_get("ladder")?,
             visibility: Visibility::parse(&visibility).ok_or_else(|| bad("visibility"))?,
+            enabled: row.try_get("enabled")?,
+            reconnect_window_s: u32::try_from(reconnect_window_s)
+                .map_err(|_| bad("reconnect_window_s"))?,
+            source: serde_json::from_str::<StoredSource>(&source)
+                .map_err(|_| bad("source"))?
+                .into_source(),
             scheduled_start: row.try_get("scheduled_start")?,
             scheduled_end: row.try_get("scheduled_end")?,
             created_at: row.try_get("created_at")?,
@@ -270,6 +176,19 @@ pub fn new_stream_key() -> String {
     random_secret(24)
 }
 
+fn unique_violation(e: sqlx::Error, slug: &str) -> CatalogError {
+    match e {
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            if e.message().contains("key_hash") {
+                CatalogError::Invalid("this stream key is already in use".into())
+            } else {
+                CatalogError::SlugTaken(slug.to_string())
+            }
+        }
+        e => e.into(),
+    }
+}
+
 impl Catalog {
     /// Loads every stream into memory.
     pub async fn load(pool: Pool) -> Result<Self, sqlx::Error> {
@@ -279,7 +198,7 @@ impl Catalog {
             .await?
         {
             let (record, key_hash) = record_from_row(&row)?;
-            index.insert(record, key_hash);
+            index.insert(Arc::new(record), key_hash);
         }
         Ok(Self {
             pool,
@@ -305,7 +224,7 @@ impl Catalog {
     }
 
     /// The stream with this id (`st_…`) or slug.
-    pub fn get(&self, id_or_slug: &str) -> Option<Arc<StreamRecord>> {
+    pub fn get(&self, id_or_slug: &str) -> Option<Arc<StreamDef>> {
         let index = self.read();
         let slug = index
             .slug_by_id
@@ -315,8 +234,13 @@ impl Catalog {
     }
 
     /// The stream with this slug (ids are not looked at).
-    pub fn get_slug(&self, slug: &str) -> Option<Arc<StreamRecord>> {
+    pub fn get_slug(&self, slug: &str) -> Option<Arc<StreamDef>> {
         self.read().by_slug.get(slug).cloned()
+    }
+
+    /// Every stream, by slug.
+    pub fn all(&self) -> Vec<Arc<StreamDef>> {
+        self.read().by_slug.values().cloned().collect()
     }
 
     /// Streams ordered by slug after `cursor`, kept by `visible`; at most `limit`, and
@@ -325,8 +249,8 @@ impl Catalog {
         &self,
         cursor: Option<&str>,
         limit: usize,
-        visible: impl Fn(&StreamRecord) -> bool,
-    ) -> (Vec<Arc<StreamRecord>>, Option<String>) {
+        visible: impl Fn(&StreamDef) -> bool,
+    ) -> (Vec<Arc<StreamDef>>, Option<String>) {
         use std::ops::Bound;
         let index = self.read();
         let start = cursor.map_or(Bound::Unbounded, |c| Bound::Excluded(c.to_string()));
@@ -345,181 +269,179 @@ impl Catalog {
         (items, next)
     }
 
-    /// Creates a stream; `key` is generated when `None`. Returns the record and the
-    /// key, which is not stored and cannot be shown again.
+    /// Stores `def` as a new stream (its id and times are set here); `key` is
+    /// generated when `None`. Returns the record and the key, which is not stored and
+    /// cannot be shown again.
     pub async fn create(
         &self,
-        slug: &str,
-        owner_id: Option<&str>,
-        fields: StreamFields,
+        mut def: StreamDef,
         key: Option<String>,
-    ) -> Result<(Arc<StreamRecord>, String), CatalogError> {
-        if !is_valid_slug(slug) {
-            return Err(CatalogError::Invalid(
-                "slug needs 1-64 characters a-z, 0-9 and -".into(),
-            ));
-        }
-        fields.validate().map_err(CatalogError::Invalid)?;
+    ) -> Result<(Arc<StreamDef>, String), CatalogError> {
+        def.validate().map_err(CatalogError::Invalid)?;
         let key = key.unwrap_or_else(new_stream_key);
         let key_hash = secret_hash(&key);
         let now = db::now();
-        let record = StreamRecord {
-            id: db::new_id("st"),
-            slug: slug.to_string(),
-            title: fields.title,
-            description: fields.description,
-            tags: fields.tags,
-            owner_id: owner_id.map(str::to_string),
-            projection: fields.projection,
-            orientation: fields.orientation,
-            ladder: fields.ladder,
-            visibility: fields.visibility,
-            scheduled_start: fields.scheduled_start,
-            scheduled_end: fields.scheduled_end,
-            created_at: now,
-            updated_at: now,
-        };
+        def.id = db::new_id("st");
+        def.created_at = now;
+        def.updated_at = now;
         let _write = self.writes.lock().await;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO streams ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-        ))
-        .bind(&record.id)
-        .bind(&record.slug)
-        .bind(&record.title)
-        .bind(&record.description)
-        .bind(serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()))
-        .bind(&record.owner_id)
-        .bind(projection_str(record.projection))
-        .bind(record.orientation.yaw)
-        .bind(record.orientation.pitch)
-        .bind(record.orientation.roll)
-        .bind(&record.ladder)
-        .bind(record.visibility.as_str())
-        .bind(&record.scheduled_start)
-        .bind(&record.scheduled_end)
-        .bind(&key_hash)
-        .bind(record.created_at)
-        .bind(record.updated_at)
-        .execute(&self.pool)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(if e.message().contains("key_hash") {
-                    CatalogError::Invalid("this stream key is already in use".into())
-                } else {
-                    CatalogError::SlugTaken(slug.to_string())
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        self.write().insert(record, key_hash);
-        let record = self.get(slug).ok_or(CatalogError::NotFound)?;
-        tracing::info!(stream = %slug, id = %record.id, "stream created");
-        Ok((record, key))
+        let mut tx = self.pool.begin().await?;
+        store(&mut tx, &def, &key_hash)
+            .await
+            .map_err(|e| unique_violation(e, &def.slug))?;
+        let def = Arc::new(def);
+        announce(&mut tx, MessageType::StreamCreated, &def, None).await?;
+        tx.commit().await?;
+        self.write().insert(Arc::clone(&def), key_hash);
+        tracing::info!(stream = %def.slug, id = %def.id, "stream created");
+        Ok((def, key))
     }
 
-    /// Replaces the editable fields of stream `id`.
+    /// Applies `edit` to stream `id` (id or slug) and stores the result. The id,
+    /// slug, owner and creation time cannot change. Returns the old and new record.
     pub async fn update(
         &self,
         id: &str,
-        fields: StreamFields,
-    ) -> Result<Arc<StreamRecord>, CatalogError> {
-        fields.validate().map_err(CatalogError::Invalid)?;
+        edit: impl FnOnce(&mut StreamDef),
+    ) -> Result<(Arc<StreamDef>, Arc<StreamDef>), CatalogError> {
         let _write = self.writes.lock().await;
         let current = self.get(id).ok_or(CatalogError::NotFound)?;
-        let now = db::now();
-        let done = sqlx::query(
-            "UPDATE streams SET title = $1, description = $2, tags = $3, projection = $4, \
-             yaw = $5, pitch = $6, roll = $7, ladder = $8, visibility = $9, \
-             scheduled_start = $10, scheduled_end = $11, updated_at = $12 WHERE id = $13",
-        )
-        .bind(&fields.title)
-        .bind(&fields.description)
-        .bind(serde_json::to_string(&fields.tags).unwrap_or_else(|_| "[]".into()))
-        .bind(projection_str(fields.projection))
-        .bind(fields.orientation.yaw)
-        .bind(fields.orientation.pitch)
-        .bind(fields.orientation.roll)
-        .bind(&fields.ladder)
-        .bind(fields.visibility.as_str())
-        .bind(&fields.scheduled_start)
-        .bind(&fields.scheduled_end)
-        .bind(now)
-        .bind(&current.id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(CatalogError::NotFound);
-        }
-        let record = StreamRecord {
-            title: fields.title,
-            description: fields.description,
-            tags: fields.tags,
-            projection: fields.projection,
-            orientation: fields.orientation,
-            ladder: fields.ladder,
-            visibility: fields.visibility,
-            scheduled_start: fields.scheduled_start,
-            scheduled_end: fields.scheduled_end,
-            updated_at: now,
-            ..(*current).clone()
-        };
-        let mut index = self.write();
-        let key_hash = index
+        let mut def = (*current).clone();
+        edit(&mut def);
+        def.id = current.id.clone();
+        def.slug = current.slug.clone();
+        def.owner_id = current.owner_id.clone();
+        def.created_at = current.created_at;
+        def.updated_at = db::now();
+        def.validate().map_err(CatalogError::Invalid)?;
+        let key_hash = self
+            .read()
             .key_by_slug
-            .get(&record.slug)
+            .get(&def.slug)
             .cloned()
-            .unwrap_or_default();
-        index.insert(record.clone(), key_hash);
-        Ok(Arc::new(record))
+            .ok_or(CatalogError::NotFound)?;
+        let def = Arc::new(def);
+        let changed = changed_fields(&current, &def);
+        let mut tx = self.pool.begin().await?;
+        store(&mut tx, &def, &key_hash).await?;
+        if !changed.is_empty() {
+            announce(&mut tx, MessageType::StreamUpdated, &def, Some(changed)).await?;
+        }
+        tx.commit().await?;
+        self.write().insert(Arc::clone(&def), key_hash);
+        Ok((current, def))
     }
+}
 
-    /// Deletes stream `id`. A publisher that is live keeps its connection until it
-    /// leaves; it cannot publish again.
-    pub async fn delete(&self, id: &str) -> Result<(), CatalogError> {
+/// Writes the outbox message of a change to `def`, on the change's transaction.
+async fn announce(
+    conn: &mut SqliteConnection,
+    kind: MessageType,
+    def: &Arc<StreamDef>,
+    changed: Option<Vec<&'static str>>,
+) -> Result<(), sqlx::Error> {
+    let stream = StreamSummary::from(def);
+    let data = match changed {
+        Some(changed) => serde_json::json!({ "stream": stream, "changed": changed }),
+        None => serde_json::json!({ "stream": stream }),
+    };
+    outbox::enqueue(conn, kind.as_str(), &data).await?;
+    Ok(())
+}
+
+/// Writes `def` as its row: a new stream, or every editable column of an existing
+/// one (the id, slug, owner, key and creation time of a stored row never change).
+async fn store(
+    conn: &mut SqliteConnection,
+    def: &StreamDef,
+    key_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+            "INSERT INTO streams ({COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+             ON CONFLICT (id) DO UPDATE SET title = excluded.title, \
+             description = excluded.description, tags = excluded.tags, \
+             projection = excluded.projection, yaw = excluded.yaw, pitch = excluded.pitch, \
+             roll = excluded.roll, ladder = excluded.ladder, visibility = excluded.visibility, \
+             scheduled_start = excluded.scheduled_start, scheduled_end = excluded.scheduled_end, \
+             updated_at = excluded.updated_at, enabled = excluded.enabled, \
+             reconnect_window_s = excluded.reconnect_window_s, source = excluded.source"
+        ))
+        .bind(&def.id)
+        .bind(&def.slug)
+        .bind(&def.title)
+        .bind(&def.description)
+        .bind(serde_json::to_string(&def.tags).unwrap_or_else(|_| "[]".into()))
+        .bind(&def.owner_id)
+        .bind(def.projection.as_str())
+        .bind(def.orientation.yaw)
+        .bind(def.orientation.pitch)
+        .bind(def.orientation.roll)
+        .bind(&def.ladder)
+        .bind(def.visibility.as_str())
+        .bind(&def.scheduled_start)
+        .bind(&def.scheduled_end)
+        .bind(key_hash)
+        .bind(def.created_at)
+        .bind(def.updated_at)
+        .bind(def.enabled)
+        .bind(i64::from(def.reconnect_window_s))
+        .bind(StoredSource::json(&def.source))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+impl Catalog {
+    /// Deletes stream `id`; returns its last record.
+    pub async fn delete(&self, id: &str) -> Result<Arc<StreamDef>, CatalogError> {
         let _write = self.writes.lock().await;
         let current = self.get(id).ok_or(CatalogError::NotFound)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM streams WHERE id = $1")
             .bind(&current.id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        announce(&mut tx, MessageType::StreamDeleted, &current, None).await?;
+        tx.commit().await?;
         self.write().remove(&current.slug);
         tracing::info!(stream = %current.slug, "stream deleted");
-        Ok(())
+        Ok(current)
     }
 
     /// Gives stream `id` a new key; the old one stops authorizing publishers at once.
-    pub async fn rotate_key(&self, id: &str) -> Result<String, CatalogError> {
+    pub async fn rotate_key(&self, id: &str) -> Result<(Arc<StreamDef>, String), CatalogError> {
         let _write = self.writes.lock().await;
         let current = self.get(id).ok_or(CatalogError::NotFound)?;
         let key = new_stream_key();
         let key_hash = secret_hash(&key);
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE streams SET key_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(&key_hash)
             .bind(db::now())
             .bind(&current.id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        self.write().insert((*current).clone(), key_hash);
+        announce(&mut tx, MessageType::StreamKeyRotated, &current, None).await?;
+        tx.commit().await?;
+        self.write().insert(Arc::clone(&current), key_hash);
         tracing::info!(stream = %current.slug, "stream key rotated");
-        Ok(key)
+        Ok((current, key))
     }
 }
 
 #[async_trait]
 impl StreamDirectory for Catalog {
-    async fn by_publish_key(&self, stream_key: &str) -> Option<StreamDef> {
+    async fn by_publish_key(&self, stream_key: &str) -> Option<Arc<StreamDef>> {
         // The lookup compares SHA-256 digests, not keys: how long a lookup takes says
         // something about a digest's bytes at most, which gives nothing about any key.
         let hash = secret_hash(stream_key);
         let index = self.read();
         let slug = index.slug_by_key.get(&hash)?;
-        index.by_slug.get(slug).map(|r| r.def())
+        index.by_slug.get(slug).cloned()
     }
 
-    async fn by_slug(&self, slug: &str) -> Option<StreamDef> {
-        self.read().by_slug.get(slug).map(|r| r.def())
+    async fn by_slug(&self, slug: &str) -> Option<Arc<StreamDef>> {
+        self.read().by_slug.get(slug).cloned()
     }
 }

@@ -9,6 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use h264_reader::nal::sps::{ChromaFormat, FrameMbsFlags, SeqParameterSet};
 use h264_reader::rbsp::{decode_nal, BitReader};
 
+use super::bits::ByteReader;
 use crate::media::AvcConfig;
 
 /// NAL unit types (H.264 table 7-1) that ingest looks at.
@@ -50,29 +51,9 @@ pub struct AvcDecoderConfig {
     pub nal_length_size: u8,
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], AvcError> {
-        let end = self.pos.checked_add(n).ok_or(AvcError::Truncated(what))?;
-        let out = self
-            .buf
-            .get(self.pos..end)
-            .ok_or(AvcError::Truncated(what))?;
-        self.pos = end;
-        Ok(out)
-    }
-
-    fn u8(&mut self, what: &'static str) -> Result<u8, AvcError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u16(&mut self, what: &'static str) -> Result<u16, AvcError> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
+impl From<super::bits::Truncated> for AvcError {
+    fn from(t: super::bits::Truncated) -> Self {
+        AvcError::Truncated(t.0)
     }
 }
 
@@ -82,10 +63,7 @@ impl<'a> Reader<'a> {
 /// readers do; trailing bytes (the high-profile chroma/bit-depth extension) are kept in
 /// `record` and not interpreted.
 pub fn parse_decoder_config(record: Bytes) -> Result<AvcDecoderConfig, AvcError> {
-    let mut r = Reader {
-        buf: &record,
-        pos: 0,
-    };
+    let mut r = ByteReader::new(&record);
     let version = r.u8("configurationVersion")?;
     if version != 1 {
         return Err(AvcError::Version(version));
@@ -94,7 +72,7 @@ pub fn parse_decoder_config(record: Bytes) -> Result<AvcDecoderConfig, AvcError>
     let constraint_flags = r.u8("profile_compatibility")?;
     let level_idc = r.u8("AVCLevelIndication")?;
     // Six reserved bits (all ones per spec; some encoders write zeros, so not checked).
-    let length_size_byte_pos = r.pos;
+    let length_size_byte_pos = r.position();
     let nal_length_size = (r.u8("lengthSizeMinusOne")? & 0b11) + 1;
     if nal_length_size == 3 {
         return Err(AvcError::LengthSize(nal_length_size));
@@ -103,17 +81,17 @@ pub fn parse_decoder_config(record: Bytes) -> Result<AvcDecoderConfig, AvcError>
     let mut sps = Vec::with_capacity(usize::from(sps_count));
     for _ in 0..sps_count {
         let len = r.u16("sequenceParameterSetLength")?;
-        let start = r.pos;
+        let start = r.position();
         r.take(usize::from(len), "sequenceParameterSetNALUnit")?;
-        sps.push(record.slice(start..r.pos));
+        sps.push(record.slice(start..r.position()));
     }
     let pps_count = r.u8("numOfPictureParameterSets")?;
     let mut pps = Vec::with_capacity(usize::from(pps_count));
     for _ in 0..pps_count {
         let len = r.u16("pictureParameterSetLength")?;
-        let start = r.pos;
+        let start = r.position();
         r.take(usize::from(len), "pictureParameterSetNALUnit")?;
-        pps.push(record.slice(start..r.pos));
+        pps.push(record.slice(start..r.position()));
     }
     check_nal_types(&sps, NAL_SPS, "SPS")?;
     check_nal_types(&pps, NAL_PPS, "PPS")?;
@@ -160,6 +138,11 @@ fn check_nal_types(nals: &[Bytes], expected: u8, what: &'static str) -> Result<(
 }
 
 fn parse_sps(nal: &[u8]) -> Result<SeqParameterSet, AvcError> {
+    // h264_reader's decode_nal panics (capacity overflow) on an empty NAL unit; a
+    // record can declare a zero-length SPS (found by fuzz/codec_configs).
+    if nal.is_empty() {
+        return Err(AvcError::Sps("empty SPS NAL unit".into()));
+    }
     let rbsp = decode_nal(nal).map_err(|e| AvcError::Sps(e.to_string()))?;
     // Some encoders pad parameter sets with zero bytes (trailing_zero_8bits, H.264 B.1);
     // the RBSP parser insists on ending exactly at the stop bit.
@@ -244,14 +227,25 @@ pub fn max_reorder_frames(sps: &[u8]) -> Option<u32> {
 ///
 /// With `nal_length_size` 4 the sample is passed on without copying.
 pub fn to_four_byte_lengths(sample: Bytes, nal_length_size: u8) -> Result<(Bytes, bool), AvcError> {
+    reframe_nal_units(sample, nal_length_size, |header| header & 0x1f == NAL_IDR)
+        .map_err(|offset| AvcError::SampleFraming { offset })
+}
+
+/// The framing shared by H.264 and HEVC samples (ISO/IEC 14496-15 5.3.2 and 8.3.2):
+/// checks that the length-prefixed NAL units fill the sample exactly, rewrites the
+/// lengths to 4 bytes, and reports whether any NAL unit's first header byte satisfies
+/// `is_sync`. Fails with the byte offset of the NAL unit that runs past the end.
+pub(crate) fn reframe_nal_units(
+    sample: Bytes,
+    nal_length_size: u8,
+    is_sync: impl Fn(u8) -> bool,
+) -> Result<(Bytes, bool), usize> {
     let size = usize::from(nal_length_size);
-    let mut idr = false;
+    let mut sync = false;
     let mut nals = Vec::new();
     let mut pos = 0;
     while pos < sample.len() {
-        let header = sample
-            .get(pos..pos + size)
-            .ok_or(AvcError::SampleFraming { offset: pos })?;
+        let header = sample.get(pos..pos + size).ok_or(pos)?;
         let len = header
             .iter()
             .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
@@ -259,9 +253,9 @@ pub fn to_four_byte_lengths(sample: Bytes, nal_length_size: u8) -> Result<(Bytes
         let end = start
             .checked_add(len)
             .filter(|&end| end <= sample.len())
-            .ok_or(AvcError::SampleFraming { offset: pos })?;
-        if sample.get(start).is_some_and(|b| b & 0x1f == NAL_IDR) {
-            idr = true;
+            .ok_or(pos)?;
+        if sample.get(start).is_some_and(|&b| is_sync(b)) {
+            sync = true;
         }
         if size != 4 {
             nals.push(start..end);
@@ -269,7 +263,7 @@ pub fn to_four_byte_lengths(sample: Bytes, nal_length_size: u8) -> Result<(Bytes
         pos = end;
     }
     if size == 4 {
-        return Ok((sample, idr));
+        return Ok((sample, sync));
     }
     let total: usize = nals.iter().map(|r| 4 + r.len()).sum();
     let mut out = BytesMut::with_capacity(total);
@@ -278,7 +272,7 @@ pub fn to_four_byte_lengths(sample: Bytes, nal_length_size: u8) -> Result<(Bytes
         out.put_u32(range.len() as u32);
         out.put_slice(&sample[range]);
     }
-    Ok((out.freeze(), idr))
+    Ok((out.freeze(), sync))
 }
 
 #[cfg(test)]
@@ -334,6 +328,16 @@ pub(crate) mod tests {
             }
             let _ = parse_decoder_config(Bytes::from(rec));
         }
+    }
+
+    #[test]
+    fn an_empty_sps_is_an_error_not_a_panic() {
+        assert_eq!(max_reorder_frames(&[]), None);
+        // The x264 record with its SPS length set to 0 and the SPS bytes cut out.
+        let mut rec = X264_640X320_RECORD[..6].to_vec();
+        rec.extend_from_slice(&[0x00, 0x00]);
+        rec.extend_from_slice(&X264_640X320_RECORD[8 + 0x19..]);
+        assert!(parse_decoder_config(Bytes::from(rec)).is_err());
     }
 
     #[test]

@@ -13,8 +13,9 @@ use bytes::Bytes;
 use super::aac::{self, AacError};
 use super::avc::{self, AvcError};
 use super::clock::SessionClock;
-use super::flv::{self, AudioTag, FlvError, VideoTag};
-use crate::media::{AccessUnit, MediaEvent, TrackKind, RTMP_TIMEBASE};
+use super::flv::{self, AudioTag, FlvError, VideoCodec, VideoTag};
+use super::hevc::{self, HevcError};
+use crate::media::{AccessUnit, MediaEvent, TrackKind, VideoConfig, RTMP_TIMEBASE};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DemuxError {
@@ -39,6 +40,12 @@ pub enum DemuxError {
         #[source]
         source: AvcError,
     },
+    #[error("video tag at {timestamp} ms: {source}")]
+    Hevc {
+        timestamp: u32,
+        #[source]
+        source: HevcError,
+    },
     #[error("audio tag at {timestamp} ms: {source}")]
     Aac {
         timestamp: u32,
@@ -52,17 +59,74 @@ impl DemuxError {
     /// tag means the encoder and we disagree about the stream, and every unit after it
     /// would be suspect.
     pub fn is_fatal(&self) -> bool {
-        !matches!(self, DemuxError::Unsupported { .. })
+        !matches!(
+            self,
+            DemuxError::Unsupported { .. }
+                | DemuxError::Hevc {
+                    source: HevcError::Unsupported(_),
+                    ..
+                }
+        )
     }
 }
 
 #[derive(Debug, Default)]
 struct VideoState {
     dropped: bool,
-    /// The record as received; `config.record` may be rewritten (see
+    /// The record as received; the config's record may be rewritten (see
     /// [`avc::AvcDecoderConfig`]), so repeats are recognised by this one.
     received_record: Bytes,
-    config: Option<avc::AvcDecoderConfig>,
+    config: Option<VideoParams>,
+}
+
+/// What the sample path needs of the current video configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct VideoParams {
+    codec: VideoCodec,
+    /// The NAL length size (1, 2 or 4) the encoder uses in its samples.
+    nal_length_size: u8,
+}
+
+impl VideoParams {
+    /// Parses a decoder configuration record of `codec`.
+    fn parse(
+        codec: VideoCodec,
+        record: Bytes,
+        timestamp: u32,
+    ) -> Result<(Self, VideoConfig), DemuxError> {
+        match codec {
+            VideoCodec::Avc => {
+                let parsed = avc::parse_decoder_config(record)
+                    .map_err(|source| DemuxError::Avc { timestamp, source })?;
+                let params = Self {
+                    codec,
+                    nal_length_size: parsed.nal_length_size,
+                };
+                Ok((params, VideoConfig::Avc(parsed.config)))
+            }
+            VideoCodec::Hevc => {
+                let parsed = hevc::parse_decoder_config(record)
+                    .map_err(|source| DemuxError::Hevc { timestamp, source })?;
+                let params = Self {
+                    codec,
+                    nal_length_size: parsed.nal_length_size,
+                };
+                Ok((params, VideoConfig::Hevc(parsed.config)))
+            }
+        }
+    }
+
+    /// The sample with 4-byte NAL lengths and whether it is a sync sample: an IDR
+    /// picture for H.264, an IRAP picture for HEVC. The NAL types decide, not the FLV
+    /// frame type: a segment must start where a decoder can.
+    fn sample(&self, data: Bytes, timestamp: u32) -> Result<(Bytes, bool), DemuxError> {
+        match self.codec {
+            VideoCodec::Avc => avc::to_four_byte_lengths(data, self.nal_length_size)
+                .map_err(|source| DemuxError::Avc { timestamp, source }),
+            VideoCodec::Hevc => hevc::to_four_byte_lengths(data, self.nal_length_size)
+                .map_err(|source| DemuxError::Hevc { timestamp, source }),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -131,25 +195,35 @@ impl FlvDemuxer {
             }
         };
         match tag {
-            VideoTag::SequenceHeader(record) => {
+            VideoTag::SequenceHeader { codec, record } => {
+                if record.is_empty() && codec != VideoCodec::Avc {
+                    // An empty SequenceStart configures nothing; the legacy H.264 path
+                    // keeps refusing an empty record as before.
+                    return Ok(None);
+                }
                 if self.video.config.is_some() && self.video.received_record == record {
                     // Encoders repeat the header (OBS on each reconnect of its output,
                     // some on every keyframe); only a change is news downstream.
                     return Ok(None);
                 }
-                let parsed = avc::parse_decoder_config(record.clone())
-                    .map_err(|source| DemuxError::Avc { timestamp, source })?;
-                let config = Arc::new(parsed.config.clone());
+                let (params, config) = VideoParams::parse(codec, record.clone(), timestamp)
+                    .inspect_err(|e| {
+                        // A stream we cannot package faithfully (4:2:2, MV-HEVC): the
+                        // video track goes, said once; the audio stays live.
+                        self.video.dropped = !e.is_fatal();
+                    })?;
                 self.video.received_record = record;
-                self.video.config = Some(parsed);
-                Ok(Some(MediaEvent::VideoConfig(config)))
+                self.video.config = Some(params);
+                Ok(Some(MediaEvent::VideoConfig(Arc::new(config))))
             }
             VideoTag::Nalu {
+                codec,
                 composition_offset,
                 data,
                 ..
             } => {
-                let Some(config) = &self.video.config else {
+                let Some(params) = self.video.config.filter(|p| p.codec == codec) else {
+                    // Before the config, or frames of another codec than it announced.
                     self.stats.before_config += 1;
                     return Ok(None);
                 };
@@ -157,8 +231,7 @@ impl FlvDemuxer {
                     // ffmpeg's flv muxer writes empty packets at the end of some streams.
                     return Ok(None);
                 }
-                let (data, idr) = avc::to_four_byte_lengths(data, config.nal_length_size)
-                    .map_err(|source| DemuxError::Avc { timestamp, source })?;
+                let (data, sync) = params.sample(data, timestamp)?;
                 let dts = self.clock.dts(TrackKind::Video, timestamp);
                 self.stats.video_units += 1;
                 Ok(Some(MediaEvent::Unit(AccessUnit {
@@ -166,14 +239,12 @@ impl FlvDemuxer {
                     dts,
                     pts: dts + i64::from(composition_offset),
                     timebase: RTMP_TIMEBASE,
-                    // The NAL types decide, not the FLV frame type: a segment must
-                    // start where a decoder can, and only an IDR picture guarantees it.
-                    keyframe: idr,
+                    keyframe: sync,
                     data,
                     received,
                 })))
             }
-            VideoTag::EndOfSequence | VideoTag::Command => Ok(None),
+            VideoTag::EndOfSequence | VideoTag::Command | VideoTag::Metadata => Ok(None),
         }
     }
 
@@ -267,7 +338,7 @@ mod tests {
         assert!(d.video(&frame, 0, now).unwrap().is_none());
         assert!(matches!(
             d.video(&video_header(), 0, now),
-            Ok(Some(MediaEvent::VideoConfig(c))) if c.width == 640
+            Ok(Some(MediaEvent::VideoConfig(c))) if c.width() == 640
         ));
         // The same header again is not news.
         assert!(d.video(&video_header(), 0, now).unwrap().is_none());
@@ -280,6 +351,40 @@ mod tests {
         assert!(!u.keyframe);
         assert_eq!((u.dts, u.pts), (33, 66));
         assert_eq!(d.stats().video_units, 2);
+        assert_eq!(d.stats().before_config, 1);
+    }
+
+    #[test]
+    fn enhanced_rtmp_hevc_flow() {
+        use crate::ingest::hevc::tests::X265_640X320_RECORD;
+        let now = Instant::now();
+        let mut d = FlvDemuxer::new();
+        let empty_start = Bytes::from_static(&[0x90, b'h', b'v', b'c', b'1']);
+        assert!(d.video(&empty_start, 0, now).unwrap().is_none());
+        let mut start = empty_start.to_vec();
+        start.extend_from_slice(X265_640X320_RECORD);
+        let start = Bytes::from(start);
+        assert!(matches!(
+            d.video(&start, 0, now),
+            Ok(Some(MediaEvent::VideoConfig(c)))
+                if c.codec_string() == "hvc1.1.6.L63.90" && c.height() == 320
+        ));
+        assert!(d.video(&start, 0, now).unwrap().is_none());
+        // A CRA picture (type 21) is a sync sample even with the FLV inter flag;
+        // a TRAIL_R one (type 1) flagged key is not.
+        let cra = Bytes::from_static(&[
+            0xa1, b'h', b'v', b'c', b'1', 0, 0, 0x43, 0, 0, 0, 2, 0x2a, 0x01,
+        ]);
+        let u = unit(d.video(&cra, 0, now).unwrap());
+        assert!(u.keyframe);
+        assert_eq!((u.dts, u.pts), (0, 67));
+        let trail = Bytes::from_static(&[0x93, b'h', b'v', b'c', b'1', 0, 0, 0, 2, 0x02, 0x01]);
+        let u = unit(d.video(&trail, 33, now).unwrap());
+        assert!(!u.keyframe);
+        assert_eq!((u.dts, u.pts), (33, 33));
+        // H.264 frames on a stream that announced HEVC go nowhere.
+        let avc = Bytes::from_static(&[0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41]);
+        assert!(d.video(&avc, 66, now).unwrap().is_none());
         assert_eq!(d.stats().before_config, 1);
     }
 
@@ -326,5 +431,23 @@ mod tests {
             let r = fresh.video(&header.slice(..n), 0, now);
             assert!(r.is_err() || matches!(r, Ok(Some(MediaEvent::VideoConfig(_)))));
         }
+    }
+
+    #[test]
+    fn unplayable_hevc_drops_the_video_track_once() {
+        use crate::ingest::hevc::tests::X265_640X320_RECORD;
+        let now = Instant::now();
+        let mut d = FlvDemuxer::new();
+        let mut start = vec![0x90, b'h', b'v', b'c', b'1'];
+        start.extend_from_slice(X265_640X320_RECORD);
+        start[5 + 58] |= 0x08; // the SPS of layer 1: stereo MV-HEVC
+        let start = Bytes::from(start);
+        let err = d.video(&start, 0, now).unwrap_err();
+        assert!(!err.is_fatal(), "{err}");
+        assert!(err.to_string().contains("MV-HEVC"), "{err}");
+        // Said once: the track is gone, its later tags are ignored.
+        assert!(d.video(&start, 33, now).unwrap().is_none());
+        let mp3 = Bytes::from_static(&[0x2f, 0xff, 0xfb]);
+        assert!(d.audio(&mp3, 0, now).is_err());
     }
 }

@@ -52,6 +52,36 @@ impl Histogram {
     }
 }
 
+/// Latency histograms of one stream, per track kind; kept in the stream's output
+/// state, under its lock.
+#[derive(Default)]
+pub struct StreamLatency {
+    video: Histogram,
+    audio: Histogram,
+}
+
+impl StreamLatency {
+    fn of(&mut self, kind: TrackKind) -> &mut Histogram {
+        match kind {
+            TrackKind::Video => &mut self.video,
+            TrackKind::Audio => &mut self.audio,
+        }
+    }
+
+    pub fn record_all(&mut self, kind: TrackKind, latencies: impl Iterator<Item = Duration>) {
+        let h = self.of(kind);
+        for l in latencies {
+            h.record(l);
+        }
+    }
+
+    /// (p50 ms, p99 ms, count) of a track kind.
+    pub fn summary(&mut self, kind: TrackKind) -> (Option<u64>, Option<u64>, u64) {
+        let h = self.of(kind);
+        (h.quantile_ms(0.5), h.quantile_ms(0.99), h.count())
+    }
+}
+
 /// Latency histograms of every stream, per track kind.
 #[derive(Default)]
 pub struct LatencyStats {

@@ -4,6 +4,8 @@
 //! EXT-X-PART, PART-INF, SERVER-CONTROL, PRELOAD-HINT, SKIP or RENDITION-REPORT and
 //! drops playlist-level unknown tags on write, and LL-HLS is the product. The model
 //! is the typed [`RenditionWindow`]; this module only formats it, once per change.
+//! A window whose live session ended renders with EXT-X-ENDLIST and no preload hint,
+//! in full and delta renderings alike.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -130,21 +132,28 @@ pub fn render(
         write_parts(&mut out, open, uris);
     }
 
-    let (hint_msn, hint_part) = match window.open_segment() {
-        Some(open) => (open.msn, open.parts.len()),
-        None => (window.next_msn(), 0),
-    };
-    let _ = writeln!(
-        out,
-        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
-        uris.part(hint_msn, hint_part)
-    );
+    // An ended playlist hints at nothing: no part will come (4.4.5.3).
+    if !window.is_ended() {
+        let (hint_msn, hint_part) = match window.open_segment() {
+            Some(open) => (open.msn, open.parts.len()),
+            None => (window.next_msn(), 0),
+        };
+        let _ = writeln!(
+            out,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
+            uris.part(hint_msn, hint_part)
+        );
+    }
     for report in reports {
         let _ = write!(out, "#EXT-X-RENDITION-REPORT:URI=\"{}\"", report.uri);
         if let Some(pos) = report.position {
             let _ = write!(out, ",LAST-MSN={},LAST-PART={}", pos.msn, pos.part);
         }
         out.push('\n');
+    }
+    // The live session is over (4.4.3.4): players stop here instead of reloading.
+    if window.is_ended() {
+        let _ = writeln!(out, "#EXT-X-ENDLIST");
     }
     out
 }

@@ -7,7 +7,7 @@ use m3u8_rs::{
     VariantStream,
 };
 
-use crate::media::{AacConfig, AvcConfig};
+use crate::media::{AacConfig, VideoConfig};
 use crate::streams::Projection;
 
 /// The audio group every video variant refers to.
@@ -17,10 +17,10 @@ const AUDIO_GROUP: &str = "aud";
 pub struct VideoVariant<'a> {
     /// Playlist URI, relative to the multivariant playlist.
     pub uri: &'a str,
-    pub config: &'a AvcConfig,
+    pub config: &'a VideoConfig,
     /// Peak and average bits per second of the video alone.
     pub bitrates: (u64, u64),
-    /// Measured when the SPS carries no timing info.
+    /// Measured when the bitstream carries no timing info.
     pub measured_frame_rate: Option<f64>,
     pub projection: Projection,
 }
@@ -105,7 +105,7 @@ fn video_variant(
     }
     let frame_rate = v
         .config
-        .frame_rate
+        .frame_rate()
         .or(v.measured_frame_rate)
         .filter(|f| f.is_finite() && *f > 0.0)
         .map(|f| (f * 1000.0).round() / 1000.0);
@@ -115,8 +115,8 @@ fn video_variant(
         average_bandwidth: Some(average),
         codecs: Some(codecs),
         resolution: Some(Resolution {
-            width: u64::from(v.config.width),
-            height: u64::from(v.config.height),
+            width: u64::from(v.config.width()),
+            height: u64::from(v.config.height()),
         }),
         frame_rate,
         audio: audio.map(|_| AUDIO_GROUP.to_string()),
@@ -130,6 +130,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::media::AvcConfig;
 
     fn avc() -> AvcConfig {
         AvcConfig {
@@ -156,7 +157,7 @@ mod tests {
 
     #[test]
     fn equirect_video_asks_for_version_12_and_the_layout() {
-        let avc = avc();
+        let avc = VideoConfig::Avc(avc());
         let aac = aac();
         let text = render(
             &[VideoVariant {
@@ -185,7 +186,7 @@ mod tests {
 
     #[test]
     fn flat_video_has_no_layout_attribute() {
-        let avc = avc();
+        let avc = VideoConfig::Avc(avc());
         let text = render(
             &[VideoVariant {
                 uri: "video.m3u8",
@@ -203,14 +204,14 @@ mod tests {
 
     #[test]
     fn ladder_variants_ascend_by_bandwidth_then_audio_only() {
-        let source = avc();
-        let rung = AvcConfig {
+        let source = VideoConfig::Avc(avc());
+        let rung = VideoConfig::Avc(AvcConfig {
             width: 1280,
             height: 640,
             profile_idc: 0x42,
             level_idc: 0x1f,
             ..avc()
-        };
+        });
         let aac = aac();
         let mono = AacConfig {
             channels: 1,

@@ -9,7 +9,6 @@ use tokio::sync::watch;
 
 use super::window::RenditionWindow;
 use crate::media::TrackKind;
-use crate::streams::StreamDef;
 
 /// A rendered media playlist: the full text and the `_HLS_skip=YES` delta update.
 #[derive(Clone, Debug)]
@@ -49,8 +48,13 @@ pub struct OutputState {
     pub multivariant: Option<Bytes>,
     /// A publisher is connected.
     pub live: bool,
+    /// The stream is gone (deleted): nothing here is to be served any more. Set by
+    /// [`StreamOutput::close`]; never cleared.
+    pub closed: bool,
     /// What the transcoding ladder is doing; `None` for passthrough streams.
     pub transcode: Option<TranscodeReport>,
+    /// Server-added latency of this stream's source parts since the server started.
+    pub latency: super::latency::StreamLatency,
 }
 
 /// The transcoding ladder of a stream as admins see it.
@@ -107,19 +111,24 @@ impl OutputState {
 
 /// A stream's output, shared by its packager (writer) and HTTP delivery (readers).
 pub struct StreamOutput {
-    pub stream: StreamDef,
+    slug: String,
     state: Mutex<OutputState>,
     /// Bumped after every published change; blocking requests wait on it.
     changed: watch::Sender<u64>,
 }
 
 impl StreamOutput {
-    pub fn new(stream: StreamDef) -> Self {
+    pub fn new(slug: &str) -> Self {
         Self {
-            stream,
+            slug: slug.to_string(),
             state: Mutex::new(OutputState::default()),
             changed: watch::Sender::new(0),
         }
+    }
+
+    /// The stream's public name (for logs; the packager owns everything else).
+    pub fn slug(&self) -> &str {
+        &self.slug
     }
 
     pub fn lock(&self) -> MutexGuard<'_, OutputState> {
@@ -133,6 +142,17 @@ impl StreamOutput {
 
     pub fn notify(&self) {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Marks the output gone (`OutputState::closed`) and wakes every held request,
+    /// which then sees it closed. Idempotent.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.notify();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 }
 
@@ -162,12 +182,47 @@ impl Outputs {
         all
     }
 
-    /// The output of `stream`, created on first use.
-    pub fn get_or_create(&self, stream: &StreamDef) -> Arc<StreamOutput> {
+    /// The output of `slug`, created on first use.
+    pub fn get_or_create(&self, slug: &str) -> Arc<StreamOutput> {
         let mut map = self.by_slug.write().unwrap_or_else(|p| p.into_inner());
         Arc::clone(
-            map.entry(stream.slug.clone())
-                .or_insert_with(|| Arc::new(StreamOutput::new(stream.clone()))),
+            map.entry(slug.to_string())
+                .or_insert_with(|| Arc::new(StreamOutput::new(slug))),
         )
+    }
+
+    /// Removes the output of `slug` and closes it ([`StreamOutput::close`]), so held
+    /// requests wake up; a later [`Outputs::get_or_create`] makes a new one. Returns
+    /// the removed output, `None` when there was none.
+    pub fn remove(&self, slug: &str) -> Option<Arc<StreamOutput>> {
+        let removed = self
+            .by_slug
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(slug);
+        if let Some(output) = &removed {
+            output.close();
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_output_is_closed_and_wakes_its_waiters() {
+        let outputs = Outputs::default();
+        let output = outputs.get_or_create("cam");
+        let changes = output.subscribe();
+        let removed = outputs.remove("cam").expect("removed");
+        assert!(Arc::ptr_eq(&removed, &output));
+        assert!(output.is_closed());
+        assert!(changes.has_changed().expect("sender alive"));
+        assert!(outputs.get("cam").is_none());
+        assert!(outputs.remove("cam").is_none());
+        // A stream of the same name later is a new, open output.
+        assert!(!outputs.get_or_create("cam").is_closed());
     }
 }

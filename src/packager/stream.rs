@@ -1,31 +1,33 @@
 //! One stream's packager: media events in, published parts, segments and playlists out.
 //!
-//! Timeline: every publish session's timestamps are shifted to continue where the
-//! previous session ended, so decode times never go backwards across a takeover or a
-//! reconnect; the join is still marked with EXT-X-DISCONTINUITY. Video and audio share
-//! the shift, which keeps them in sync, and share the wall-clock anchor, which gives
-//! aligned segments equal PROGRAM-DATE-TIME.
+//! A thin coordinator over the rooms: [`super::segmenter`] decides where segments and
+//! parts start, [`super::timeline`] places samples on the stream timeline,
+//! [`super::fmp4`] writes the boxes, [`super::window`] holds what is published, and
+//! [`super::publish`] renders the playlists once per change.
+//!
+//! Sessions: a *publish session* runs from [`StreamPackager::begin_session`] to
+//! [`StreamPackager::end_session`]; a *live session* is one or more publish sessions
+//! joined in one playlist (a reconnect or a takeover continues it, with a
+//! discontinuity), ended by [`StreamPackager::end_live_session`] (EXT-X-ENDLIST). The
+//! next publish session after that starts a new live session with fresh playlists.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-
-use bytes::Bytes;
+use std::time::Duration;
 
 use super::fmp4::{self, AudioInit, VideoInit};
 use super::latency::LatencyStats;
-use super::media_playlist::{self, RenditionReport, RenditionUris};
-use super::multivariant::{self, AudioVariant, VideoVariant};
-use super::output::{
-    source_rendition_name, OutputState, RenderedPlaylist, Rendition, StreamOutput,
-};
-use super::segmenter::{Cut, Segmenter, TimedSample};
-use super::window::{RenditionWindow, WindowConfig};
-use crate::media::{AacConfig, AccessUnit, AvcConfig, MediaEvent, TrackKind, WallClockAnchor};
-use crate::streams::hub::MediaSink;
+use super::layout::Layout;
+use super::output::{source_rendition_name, OutputState, StreamOutput};
+use super::publish::{self, AudioListing, CutTarget, VideoListing};
+use super::segmenter::cut::Admit;
+use super::segmenter::{Cut, SegmentCut, SegmentStart, Segmenter, TimedSample, VideoCuts};
+use super::timeline::{AudioPlacement, Frame, MediaTime, SessionClock, VIDEO_TIMESCALE};
+use super::track::{segment_state, AudioTrack, VideoTrack};
+use super::window::WindowConfig;
+use crate::media::{AacConfig, AccessUnit, MediaEvent, TrackKind, VideoConfig, WallClockAnchor};
 
-/// Track timescale for video (the MPEG-TS/HLS convention, exact for ms input).
-const VIDEO_TIMESCALE: u32 = 90_000;
+pub use super::track::TrackRef;
+
 const VIDEO_TRACK_ID: u32 = 1;
 const AUDIO_TRACK_ID: u32 = 2;
 
@@ -47,191 +49,10 @@ impl PackagerConfig {
     }
 }
 
+/// `d` in ticks of `timescale`, to the nearest tick.
 fn ticks(d: Duration, timescale: u32) -> u64 {
-    (d.as_secs_f64() * f64::from(timescale)).round() as u64
-}
-
-/// Maps a publish session's millisecond timestamps onto the stream's timeline.
-struct SessionClock {
-    /// Stream time (ms) at which this session's first unit sits.
-    offset_ms: i64,
-    /// Source dts (ms) of the session's first unit.
-    first_dts_ms: Option<i64>,
-    /// Wall-clock time of the session's first unit.
-    wall_base: SystemTime,
-    anchor: WallClockAnchor,
-}
-
-impl SessionClock {
-    fn map_ms(&mut self, unit: &AccessUnit) -> (i64, i64) {
-        let scale = |t: i64| t.saturating_mul(1000) / i64::from(unit.timebase.max(1));
-        let dts = scale(unit.dts);
-        let pts = scale(unit.pts);
-        let first = *self.first_dts_ms.get_or_insert_with(|| {
-            self.wall_base = self.anchor.wall_at(unit.received);
-            dts
-        });
-        let shift = self.offset_ms - first;
-        (dts.saturating_add(shift), pts.saturating_add(shift))
-    }
-
-    /// Where a timestamp of this session lands on the stream timeline, without
-    /// anchoring the session on it.
-    fn peek_ms(&self, t: i64, timebase: u32) -> i64 {
-        let ms = t.saturating_mul(1000) / i64::from(timebase.max(1));
-        match self.first_dts_ms {
-            Some(first) => ms.saturating_add(self.offset_ms - first),
-            None => self.offset_ms,
-        }
-    }
-
-    fn wall_at_ms(&self, stream_ms: i64) -> SystemTime {
-        let since = stream_ms - self.offset_ms;
-        if since >= 0 {
-            self.wall_base + Duration::from_millis(since as u64)
-        } else {
-            self.wall_base - Duration::from_millis(since.unsigned_abs())
-        }
-    }
-}
-
-/// A video frame waiting for the next one, which tells its duration.
-struct PendingFrame {
-    dts: i64,
-    composition_offset: i32,
-    keyframe: bool,
-    data: Bytes,
-    received: Instant,
-}
-
-/// Where the leading track started a segment; followers start theirs there too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct SegmentStart {
-    /// Presentation time (stream ms) of the segment's first sample.
-    pts_ms: i64,
-    /// Media sequence number the leader gave the segment.
-    msn: u64,
-}
-
-/// Segment starts a follower has not reached yet. Bounded: a follower that lags more
-/// than this many segments loses the oldest, so it aligns again at the next one.
-#[derive(Default)]
-struct PendingStarts(VecDeque<SegmentStart>);
-
-const PENDING_STARTS_BOUND: usize = 32;
-
-/// A rung keyframe this close to a source segment start (stream ms) is that start:
-/// RTMP timestamps are whole milliseconds.
-const JOIN_TOLERANCE_MS: i64 = 1;
-
-/// How far back an audio frame may start inside audio already packaged and still be
-/// dropped as a repeat; a larger step back is a restarted clock, whose audio is kept.
-const MAX_AUDIO_OVERLAP_MS: i64 = 500;
-
-impl PendingStarts {
-    fn push(&mut self, start: SegmentStart) {
-        if self.0.len() == PENDING_STARTS_BOUND {
-            self.0.pop_front();
-        }
-        self.0.push_back(start);
-    }
-
-    /// Takes every start at or before `pts_ms`, returning the latest of them.
-    fn take_reached(&mut self, pts_ms: i64) -> Option<SegmentStart> {
-        let mut reached = None;
-        while let Some(front) = self.0.front().copied() {
-            if front.pts_ms > pts_ms {
-                break;
-            }
-            reached = self.0.pop_front();
-        }
-        reached
-    }
-
-    fn clear(&mut self) {
-        self.0.clear();
-    }
-}
-
-/// Which rendition of the stream an event belongs to: index 0 is the source (the
-/// `video` and `audio` renditions), higher indexes are transcoded rungs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrackRef {
-    Video(usize),
-    Audio(usize),
-}
-
-struct VideoTrack {
-    name: String,
-    config: Option<Arc<AvcConfig>>,
-    segmenter: Segmenter,
-    pending: Option<PendingFrame>,
-    /// No frame is packaged in a session before its first keyframe (for rungs: before
-    /// the first keyframe at a segment start of the source).
-    started: bool,
-    last_duration: u32,
-    sequence: u32,
-    /// Stream time (ms) just past the last frame.
-    end_ms: i64,
-    frames: u64,
-    frame_ticks: u64,
-    /// Rungs: segment starts decided by the source video.
-    starts: PendingStarts,
-    /// Listed in the multivariant playlist (the source: whenever it has parameters).
-    announced: bool,
-}
-
-impl VideoTrack {
-    fn new(name: &str, part_target: Duration) -> Self {
-        Self {
-            name: name.to_string(),
-            config: None,
-            segmenter: Segmenter::new(ticks(part_target, VIDEO_TIMESCALE), true),
-            pending: None,
-            started: false,
-            last_duration: 3000,
-            sequence: 0,
-            end_ms: 0,
-            frames: 0,
-            frame_ticks: 0,
-            starts: PendingStarts::default(),
-            announced: false,
-        }
-    }
-}
-
-struct AudioTrack {
-    name: String,
-    config: Option<Arc<AacConfig>>,
-    segmenter: Segmenter,
-    /// Where the next frame would start if the source is contiguous (track ticks).
-    next_dts: Option<i64>,
-    /// Frames dropped because they started inside audio already packaged.
-    overlaps_dropped: u64,
-    /// Segment starts decided by the source video (or, for audio-only streams, by the
-    /// source audio).
-    starts: PendingStarts,
-    started: bool,
-    sequence: u32,
-    end_ms: i64,
-    announced: bool,
-}
-
-impl AudioTrack {
-    fn new(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            config: None,
-            segmenter: Segmenter::new(0, false),
-            next_dts: None,
-            overlaps_dropped: 0,
-            starts: PendingStarts::default(),
-            started: false,
-            sequence: 0,
-            end_ms: 0,
-            announced: false,
-        }
-    }
+    let nanos = d.as_nanos() * u128::from(timescale);
+    u64::try_from((nanos + 500_000_000) / 1_000_000_000).unwrap_or(u64::MAX)
 }
 
 /// The packager of one stream: the source renditions plus any transcoded rungs, all
@@ -240,43 +61,173 @@ pub struct StreamPackager {
     config: PackagerConfig,
     output: Arc<StreamOutput>,
     latency: Arc<LatencyStats>,
+    layout: Layout,
     clock: SessionClock,
     /// `[0]` is the source video (`video`), the rest are rungs.
     video: Vec<VideoTrack>,
     /// `[0]` is the source audio (`audio`), the rest are rungs.
     audio: Vec<AudioTrack>,
+    /// A publish session is running.
+    live: bool,
+    /// The live session ended: the playlists carry EXT-X-ENDLIST, media is dropped,
+    /// and the next publish session starts a new live session.
+    ended: bool,
 }
 
 impl StreamPackager {
+    /// A packager writing into `output`, signaling `layout` until
+    /// [`StreamPackager::set_layout`] changes it.
     pub fn new(
         config: PackagerConfig,
         output: Arc<StreamOutput>,
         latency: Arc<LatencyStats>,
+        layout: Layout,
     ) -> Self {
-        let anchor = WallClockAnchor::now();
+        let source = VideoTrack::new(
+            source_rendition_name(TrackKind::Video),
+            ticks(config.part_target, VIDEO_TIMESCALE),
+            VideoCuts::leader(ticks(config.segment_target, VIDEO_TIMESCALE)),
+        );
         Self {
             config,
             output,
             latency,
-            clock: SessionClock {
-                offset_ms: 0,
-                first_dts_ms: None,
-                wall_base: anchor.wall,
-                anchor,
-            },
-            video: vec![VideoTrack::new(
-                source_rendition_name(TrackKind::Video),
-                config.part_target,
-            )],
+            layout,
+            clock: SessionClock::new(WallClockAnchor::now()),
+            video: vec![source],
             audio: vec![AudioTrack::new(source_rendition_name(TrackKind::Audio))],
+            live: false,
+            ended: false,
         }
+    }
+
+    /// The layout signaled now (or from the next keyframe on, after a change).
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Changes the 360° signaling. The same layout again does nothing. While a
+    /// publisher is live, every video rendition switches to a new init segment version
+    /// carrying the new boxes (flat: no `st3d`/`sv3d`/`vexu`) at the next keyframe of
+    /// the source: a segment boundary is forced there without waiting for the segment
+    /// target, and the new segment is preceded by EXT-X-DISCONTINUITY (in every
+    /// rendition, so discontinuity sequences stay aligned) and a new EXT-X-MAP; the
+    /// multivariant playlist is rendered again at once, so `REQ-VIDEO-LAYOUT` follows
+    /// the new projection (absent for flat). While not live, the change applies from
+    /// the next publish session on.
+    pub fn set_layout(&mut self, layout: Layout) {
+        if layout == self.layout {
+            return;
+        }
+        self.layout = layout;
+        if self.live {
+            let output = Arc::clone(&self.output);
+            let mut state = output.lock();
+            state.multivariant = self.render_multivariant(&state);
+            self.output.notify();
+        }
+    }
+
+    /// A publisher starts or takes over: what follows is a new timeline. The segments
+    /// left open are completed, and the timeline continues after whatever ended last,
+    /// so decode times never go back.
+    ///
+    /// Within a live session (no [`StreamPackager::end_live_session`] since the last
+    /// call) the playlists go on, the join marked with EXT-X-DISCONTINUITY. After
+    /// `end_live_session` this starts a new live session: every window is emptied (old
+    /// segments dropped, no EXT-X-ENDLIST), media sequence numbers keep increasing (no
+    /// URI is reused) and the discontinuity sequence continues.
+    pub fn begin_session(&mut self, anchor: WallClockAnchor) {
+        let output = Arc::clone(&self.output);
+        let mut state = output.lock();
+        self.flush_all(&mut state);
+        let new_live_session = std::mem::take(&mut self.ended);
+        for r in &mut state.renditions {
+            if new_live_session {
+                r.window.restart();
+            } else {
+                r.window.mark_discontinuity();
+            }
+        }
+        let start = self
+            .video
+            .iter()
+            .map(|t| t.timeline.end())
+            .chain(self.audio.iter().map(|t| t.timeline.end()))
+            .fold(MediaTime::new(0, VIDEO_TIMESCALE), MediaTime::max);
+        self.clock = SessionClock::new(anchor);
+        for t in &mut self.video {
+            t.timeline.begin_session(start);
+            t.cuts.begin_session();
+        }
+        for t in &mut self.audio {
+            t.timeline.begin_session(start);
+            t.cuts.begin_session();
+        }
+        self.live = true;
+        state.live = true;
+        if new_live_session {
+            self.publish(&mut state, None, true);
+        } else {
+            self.output.notify();
+        }
+    }
+
+    /// One event of the current publish session, in arrival order. Dropped after
+    /// [`StreamPackager::end_live_session`] until the next `begin_session`.
+    pub fn push(&mut self, event: MediaEvent) {
+        if self.ended {
+            tracing::debug!(stream = %self.output.slug(), "media after the live session ended; dropped");
+            return;
+        }
+        let output = Arc::clone(&self.output);
+        let mut state = output.lock();
+        match event {
+            MediaEvent::VideoConfig(config) => self.on_video_config(&mut state, 0, config),
+            MediaEvent::AudioConfig(config) => self.on_audio_config(&mut state, 0, config),
+            MediaEvent::Unit(unit) => match unit.kind {
+                TrackKind::Video => self.on_video_unit(&mut state, 0, unit),
+                TrackKind::Audio => self.on_audio_unit(&mut state, 0, unit),
+            },
+        }
+    }
+
+    /// The publisher left (or was replaced): publishes what is complete (a frame
+    /// waiting for its duration gets the last one's) and keeps the window served.
+    pub fn end_session(&mut self) {
+        let output = Arc::clone(&self.output);
+        let mut state = output.lock();
+        self.flush_all(&mut state);
+        self.live = false;
+        state.live = false;
+        self.publish(&mut state, None, true);
+    }
+
+    /// The live session is over (the publisher did not come back in time, or the
+    /// stream was stopped): ends the publish session if one runs, publishes what is
+    /// complete and adds EXT-X-ENDLIST to every media playlist (full and delta
+    /// renderings), so players stop instead of stalling. Requests held for a segment or
+    /// part that will now never come are woken at once: the window reports every
+    /// segment final ([`super::window::RenditionWindow::segment_complete`]). The window
+    /// stays served. Idempotent.
+    pub fn end_live_session(&mut self) {
+        let output = Arc::clone(&self.output);
+        let mut state = output.lock();
+        self.flush_all(&mut state);
+        for r in &mut state.renditions {
+            r.window.end_playlist();
+        }
+        self.live = false;
+        self.ended = true;
+        state.live = false;
+        self.publish(&mut state, None, true);
     }
 
     /// Declares the rungs of the session that starts: these are listed in the
     /// multivariant playlist once they have media, earlier rungs no longer are.
     /// Returns the track of each name, in order.
     pub fn declare_rungs(&mut self, video: &[String], audio: &[String]) -> Vec<TrackRef> {
-        let part_target = self.config.part_target;
+        let part_target = ticks(self.config.part_target, VIDEO_TIMESCALE);
         for t in self.video.iter_mut().skip(1) {
             t.announced = false;
         }
@@ -288,7 +239,8 @@ impl StreamPackager {
             let i = match self.video.iter().position(|t| t.name == *name) {
                 Some(i) => i,
                 None => {
-                    self.video.push(VideoTrack::new(name, part_target));
+                    let cuts = VideoCuts::follower();
+                    self.video.push(VideoTrack::new(name, part_target, cuts));
                     self.video.len() - 1
                 }
             };
@@ -331,8 +283,12 @@ impl StreamPackager {
         self.publish(&mut state, None, true);
     }
 
-    /// One event of a transcoded rung (what its encoder produced).
+    /// One event of a transcoded rung (what its encoder produced). Dropped after
+    /// [`StreamPackager::end_live_session`] until the next `begin_session`.
     pub fn push_rung(&mut self, track: TrackRef, event: MediaEvent) {
+        if self.ended {
+            return;
+        }
         let output = Arc::clone(&self.output);
         let mut state = output.lock();
         match (track, event) {
@@ -365,28 +321,40 @@ impl StreamPackager {
         self.publish(&mut state, None, true);
     }
 
-    fn on_video_config(&mut self, state: &mut OutputState, i: usize, config: Arc<AvcConfig>) {
+    fn on_video_config(&mut self, state: &mut OutputState, i: usize, config: Arc<VideoConfig>) {
         if self.video[i].config.as_deref() == Some(&*config) {
             return;
         }
         // New parameters start a new segment with a new init segment (EXT-X-MAP).
         self.flush(state, TrackRef::Video(i));
-        let init = fmp4::video_init_segment(&VideoInit {
-            track_id: VIDEO_TRACK_ID,
-            timescale: VIDEO_TIMESCALE,
-            config: &config,
-            projection: self.output.stream.projection,
-            orientation: self.output.stream.orientation,
-        });
         let track = &mut self.video[i];
-        rendition(state, &track.name, TrackKind::Video, self.config)
-            .window
-            .set_init(init);
-        track.started = false;
         track.config = Some(config);
+        track.cuts.restart();
         if i == 0 {
             track.announced = true;
         }
+        self.write_video_init(state, i);
+    }
+
+    /// Makes an init segment of the current parameters and layout the one of the
+    /// video rendition's next segments.
+    fn write_video_init(&mut self, state: &mut OutputState, i: usize) {
+        let layout = self.layout;
+        let track = &mut self.video[i];
+        let Some(config) = &track.config else {
+            return;
+        };
+        let init = fmp4::video_init_segment(&VideoInit {
+            track_id: VIDEO_TRACK_ID,
+            timescale: VIDEO_TIMESCALE,
+            config,
+            projection: layout.projection,
+            orientation: layout.orientation,
+        });
+        publish::rendition(state, &track.name, TrackKind::Video, self.config.window())
+            .window
+            .set_init(init);
+        track.init_layout = Some(layout);
     }
 
     fn on_audio_config(&mut self, state: &mut OutputState, i: usize, config: Arc<AacConfig>) {
@@ -399,186 +367,130 @@ impl StreamPackager {
             config: &config,
         });
         let track = &mut self.audio[i];
-        rendition(state, &track.name, TrackKind::Audio, self.config)
+        publish::rendition(state, &track.name, TrackKind::Audio, self.config.window())
             .window
             .set_init(init);
         track.segmenter = Segmenter::new(ticks(self.config.part_target, config.sample_rate), false);
-        track.next_dts = None;
+        track.timeline.set_sample_rate(config.sample_rate);
         track.config = Some(config);
         if i == 0 {
             track.announced = true;
         }
     }
 
-    /// The msn the next segment of source track `leader` will get.
-    fn next_segment_msn(state: &OutputState, name: &str, segmenter: &Segmenter) -> u64 {
-        let Some(window) = state.rendition(name).map(|r| &r.window) else {
-            return 0;
-        };
-        // Parts of the segment in progress may still be on their way to the window.
-        let in_progress_unpublished = segmenter.segment_open() && window.open_segment().is_none();
-        window.next_msn() + u64::from(in_progress_unpublished)
-    }
-
-    /// The source started a segment at `pts_ms`: every follower starts one there too.
-    fn announce_start(&mut self, start: SegmentStart, from_audio: bool) {
-        for t in self.video.iter_mut().skip(1) {
-            t.starts.push(start);
-        }
-        let followers = if from_audio { 1 } else { 0 };
-        for t in self.audio.iter_mut().skip(followers) {
-            t.starts.push(start);
-        }
-    }
-
     fn on_video_unit(&mut self, state: &mut OutputState, i: usize, unit: AccessUnit) {
-        if self.video[i].config.is_none() {
+        let layout = self.layout;
+        let track = &mut self.video[i];
+        if track.config.is_none() {
             return;
         }
-        let mut join = None;
-        if !self.video[i].started {
-            if !unit.keyframe {
-                return;
-            }
-            if i > 0 {
-                // A rung joins at a segment start of the source, so its msn and cut
-                // points are the source's from its first segment on. Starts already
-                // passed are stale: a segment begun there would not match the source's.
-                let pts_ms = self.clock.peek_ms(unit.pts, unit.timebase);
-                match self.video[i].starts.take_reached(pts_ms) {
-                    Some(start) if pts_ms - start.pts_ms <= JOIN_TOLERANCE_MS => join = Some(start),
-                    _ => return,
-                }
-            }
-            self.video[i].started = true;
-        }
-        let (dts_ms, pts_ms) = self.clock.map_ms(&unit);
-        let dts = dts_ms.saturating_mul(i64::from(VIDEO_TIMESCALE / 1000));
-        let composition_offset = i32::try_from((pts_ms - dts_ms).saturating_mul(90)).unwrap_or(0);
-
-        let mut cuts = Vec::new();
-        let track = &mut self.video[i];
-        if let Some(prev) = track.pending.take() {
-            let duration = u32::try_from(dts - prev.dts)
-                .ok()
-                .filter(|d| *d > 0)
-                .unwrap_or(track.last_duration);
-            track.last_duration = duration;
-            track.frames += 1;
-            track.frame_ticks += u64::from(duration);
-            track
-                .segmenter
-                .push(timed(prev, duration), false, &mut cuts);
-        }
-        let starts_segment = if i == 0 {
-            // A keyframe at or after the target ends the segment now, without waiting
-            // for this frame's duration.
-            let segment_target = ticks(self.config.segment_target, VIDEO_TIMESCALE);
-            unit.keyframe
-                && (!track.segmenter.segment_open()
-                    || track.segmenter.segment_duration() >= segment_target)
-        } else {
-            unit.keyframe && (join.is_some() || track.starts.take_reached(pts_ms).is_some())
+        let peek = track.timeline.peek_pts(&self.clock, &unit);
+        let join = match track.cuts.admit(unit.keyframe, peek, VIDEO_TIMESCALE) {
+            Admit::Drop => return,
+            Admit::Package { join } => join,
         };
-        if starts_segment {
-            if i == 0 {
-                let msn = Self::next_segment_msn(state, &track.name, &track.segmenter);
-                track.segmenter.finish_segment(&mut cuts);
-                self.announce_start(SegmentStart { pts_ms, msn }, false);
-            } else {
-                track.segmenter.finish_segment(&mut cuts);
-            }
-        }
-        let track = &mut self.video[i];
-        track.end_ms = dts_ms;
-        track.pending = Some(PendingFrame {
+        let (dts, pts) = track.timeline.map(&mut self.clock, &unit);
+        let frame = Frame {
             dts,
-            composition_offset,
+            composition_offset: i32::try_from(pts - dts).unwrap_or(0),
             keyframe: unit.keyframe,
             data: unit.data,
             received: unit.received,
-        });
+        };
+        let mut cuts = Vec::new();
+        // This frame tells the held one's duration; it goes into the segment in
+        // progress before this one can start the next.
+        if let Some(prev) = track.timeline.hold(frame) {
+            track.segmenter.push(prev, false, &mut cuts);
+        }
+        let cut = track.cuts.starts_segment(
+            unit.keyframe,
+            pts,
+            VIDEO_TIMESCALE,
+            segment_state(&track.segmenter),
+            join,
+            track.init_outdated(layout),
+        );
+        let mut announce = None;
+        if let Some(cut) = cut {
+            if i == 0 {
+                announce = Some(SegmentStart {
+                    pts: MediaTime::new(pts, VIDEO_TIMESCALE),
+                    msn: next_segment_msn(state, &track.name, &track.segmenter),
+                    new_layout: cut.new_layout,
+                });
+            }
+            track.segmenter.finish_segment(&mut cuts);
+        }
         if let Some(start) = join {
             align_msn(state, &track.name, start.msn);
         }
-        self.apply_cuts(state, TrackRef::Video(i), cuts);
+        if let Some(start) = announce {
+            self.announce_start(start, false);
+        }
+        let ended = self.write_cuts(state, TrackRef::Video(i), cuts);
+        if let Some(cut) = cut {
+            self.open_segment(state, TrackRef::Video(i), cut);
+        }
+        if let Some(ended) = ended {
+            self.publish_rendition(state, TrackRef::Video(i), ended);
+        }
     }
 
     fn on_audio_unit(&mut self, state: &mut OutputState, i: usize, unit: AccessUnit) {
-        let Some(config) = self.audio[i].config.clone() else {
-            return;
-        };
         let video_leads = self.video[0].config.is_some();
-        let rate = i64::from(config.sample_rate);
-        let frame = i64::from(AacConfig::SAMPLES_PER_FRAME);
-        let frame_ms = frame * 1000 / rate.max(1);
-        let mut join = None;
-        if !self.audio[i].started {
-            if i == 0 && !video_leads {
-                // Audio-only stream: the source audio leads.
-                self.audio[i].started = true;
-            } else {
-                // Follow the leader from its next segment start on, beginning with the
-                // frame that contains it, so both segments start together (same msn,
-                // start times within one frame).
-                let start_ms = self.clock.peek_ms(unit.dts, unit.timebase);
-                let Some(start) = self.audio[i].starts.take_reached(start_ms + frame_ms) else {
-                    return;
-                };
-                join = Some(start);
-                self.audio[i].started = true;
-            }
-        }
-        let (dts_ms, _) = self.clock.map_ms(&unit);
+        let segment_target = self.config.segment_target;
         let track = &mut self.audio[i];
-        let from_ms = dts_ms.saturating_mul(rate) / 1000;
-        let dts = match track
-            .next_dts
-            .map(|expected| (expected, from_ms - expected))
-        {
-            // Millisecond timestamps jitter by up to 1 ms; a contiguous source is
-            // counted in samples instead.
-            Some((expected, drift)) if drift.abs() <= frame / 2 => expected,
-            // A frame that starts inside audio already packaged (a publisher looping a
-            // file steps back by about a frame) is dropped: written at its own time it
-            // would overlap the last part, and the decode times of the rendition would
-            // go back, which stalls players (hls.js loses its place in the audio
-            // playlist); written late it would put the audio out of sync for good.
-            Some((_, drift)) if drift < 0 && -drift * 1000 <= MAX_AUDIO_OVERLAP_MS * rate => {
-                track.overlaps_dropped += 1;
+        if track.config.is_none() {
+            return;
+        }
+        // The source audio leads an audio-only stream.
+        let leads = i == 0 && !video_leads;
+        let timescale = track.timeline.timescale();
+        let peek = track.timeline.peek(&self.clock, &unit);
+        let join = match track.cuts.admit(leads, peek, timescale) {
+            Admit::Drop => return,
+            Admit::Package { join } => join,
+        };
+        let mapped = track.timeline.map(&mut self.clock, &unit);
+        let dts = match track.timeline.place(mapped) {
+            AudioPlacement::At(dts) => dts,
+            AudioPlacement::Overlap(ticks) => {
                 tracing::debug!(
                     rendition = %track.name,
-                    overlap_ms = -drift * 1000 / rate.max(1),
-                    dropped = track.overlaps_dropped,
+                    overlap_ms = ticks * 1000 / i64::from(timescale),
+                    dropped = track.timeline.overlaps_dropped(),
                     "audio frame overlaps the packaged audio; dropped"
                 );
                 return;
             }
-            // A larger step back (a publisher whose clock restarted) keeps counting, so
-            // the timeline never goes back; a gap re-anchors the track.
-            Some((expected, drift)) if drift < 0 => expected,
-            _ => from_ms,
         };
-        track.next_dts = Some(dts + frame);
-        track.end_ms = dts_ms + frame_ms;
-
-        let leads = i == 0 && !video_leads;
-        let starts_segment = if leads {
-            track.segmenter.segment_duration()
-                >= ticks(self.config.segment_target, config.sample_rate)
-        } else {
-            // The frame nearest the leader's start begins the segment.
-            join.is_none() && track.starts.take_reached(dts_ms + frame_ms / 2).is_some()
-        };
-        let mut cuts = Vec::new();
+        let cut = track.cuts.starts_segment(
+            leads,
+            mapped,
+            timescale,
+            segment_state(&track.segmenter),
+            ticks(segment_target, timescale),
+            join,
+        );
+        let mut before = Vec::new();
         let mut announce = None;
-        if leads && (starts_segment || !track.segmenter.segment_open()) {
-            let msn = Self::next_segment_msn(state, &track.name, &track.segmenter);
-            announce = Some(SegmentStart {
-                pts_ms: dts_ms,
-                msn,
-            });
+        if let Some(cut) = cut {
+            if leads {
+                announce = Some(SegmentStart {
+                    pts: MediaTime::new(mapped, timescale),
+                    msn: next_segment_msn(state, &track.name, &track.segmenter),
+                    new_layout: cut.new_layout,
+                });
+            }
+            track.segmenter.finish_segment(&mut before);
         }
+        let before = self.write_cuts(state, TrackRef::Audio(i), before);
+        if let Some(cut) = cut {
+            self.open_segment(state, TrackRef::Audio(i), cut);
+        }
+        let track = &mut self.audio[i];
+        let mut after = Vec::new();
         track.segmenter.push(
             TimedSample {
                 dts,
@@ -588,8 +500,8 @@ impl StreamPackager {
                 data: unit.data,
                 received: unit.received,
             },
-            starts_segment && track.segmenter.segment_open(),
-            &mut cuts,
+            false,
+            &mut after,
         );
         if let Some(start) = join {
             align_msn(state, &track.name, start.msn);
@@ -597,91 +509,107 @@ impl StreamPackager {
         if let Some(start) = announce {
             self.announce_start(start, true);
         }
-        self.apply_cuts(state, TrackRef::Audio(i), cuts);
+        let after = self.write_cuts(state, TrackRef::Audio(i), after);
+        if before.is_some() || after.is_some() {
+            let ended = before == Some(true) || after == Some(true);
+            self.publish_rendition(state, TrackRef::Audio(i), ended);
+        }
     }
 
-    /// Publishes what the segmenter decided.
-    fn apply_cuts(&mut self, state: &mut OutputState, track: TrackRef, cuts: Vec<Cut>) {
-        if cuts.is_empty() {
-            return;
+    /// The leader started a segment: every follower starts one there too.
+    fn announce_start(&mut self, start: SegmentStart, from_audio: bool) {
+        for t in self.video.iter_mut().skip(1) {
+            t.cuts.follow(start);
         }
-        let now = Instant::now();
-        let (name, kind, track_id, timescale, sequence) = match track {
+        let followers = usize::from(from_audio);
+        for t in self.audio.iter_mut().skip(followers) {
+            t.cuts.follow(start);
+        }
+    }
+
+    /// What changes where a rendition's new segment starts, after the previous one
+    /// was written and before the new one's first part: a video rendition whose init
+    /// segment predates the current layout switches to a new one, and a layout change
+    /// is marked with EXT-X-DISCONTINUITY.
+    fn open_segment(&mut self, state: &mut OutputState, track: TrackRef, cut: SegmentCut) {
+        let name = match track {
+            TrackRef::Video(i) => {
+                if self.video[i].init_outdated(self.layout) {
+                    self.write_video_init(state, i);
+                }
+                &self.video[i].name
+            }
+            TrackRef::Audio(i) => &self.audio[i].name,
+        };
+        if cut.new_layout {
+            if let Some(r) = state.rendition_mut(name) {
+                r.window.mark_discontinuity();
+            }
+        }
+    }
+
+    /// Writes what the segmenter decided into the window; `None` when there was
+    /// nothing, else whether a segment ended. The caller publishes.
+    fn write_cuts(
+        &mut self,
+        state: &mut OutputState,
+        track: TrackRef,
+        cuts: Vec<Cut>,
+    ) -> Option<bool> {
+        if cuts.is_empty() {
+            return None;
+        }
+        let window = self.config.window();
+        let clock = &self.clock;
+        let latency = &self.latency;
+        let measure_latency = matches!(track, TrackRef::Video(0) | TrackRef::Audio(0));
+        let ended = match track {
             TrackRef::Video(i) => {
                 let t = &mut self.video[i];
-                (
-                    &t.name,
-                    TrackKind::Video,
-                    VIDEO_TRACK_ID,
-                    VIDEO_TIMESCALE,
+                let target = CutTarget {
+                    name: &t.name,
+                    kind: TrackKind::Video,
+                    track_id: VIDEO_TRACK_ID,
+                    timescale: VIDEO_TIMESCALE,
+                    measure_latency,
+                };
+                let timeline = &t.timeline;
+                publish::write_cuts(
+                    state,
+                    window,
+                    &target,
                     &mut t.sequence,
+                    cuts,
+                    |ticks| timeline.wall_at(clock, ticks),
+                    latency,
                 )
             }
             TrackRef::Audio(i) => {
                 let t = &mut self.audio[i];
-                let rate = t.config.as_ref().map_or(48_000, |c| c.sample_rate);
-                (
-                    &t.name,
-                    TrackKind::Audio,
-                    AUDIO_TRACK_ID,
-                    rate,
+                let target = CutTarget {
+                    name: &t.name,
+                    kind: TrackKind::Audio,
+                    track_id: AUDIO_TRACK_ID,
+                    timescale: t.timeline.timescale(),
+                    measure_latency,
+                };
+                let timeline = &t.timeline;
+                publish::write_cuts(
+                    state,
+                    window,
+                    &target,
                     &mut t.sequence,
+                    cuts,
+                    |ticks| timeline.wall_at(clock, ticks),
+                    latency,
                 )
             }
         };
-        // Only the source renditions measure server-added latency; a rung's parts
-        // also carry the transcoding delay, which its own figures report.
-        let measured = matches!(track, TrackRef::Video(0) | TrackRef::Audio(0));
-        let mut segment_ended = false;
-        for cut in cuts {
-            match cut {
-                Cut::Part(part) => {
-                    *sequence = sequence.wrapping_add(1);
-                    let base = u64::try_from(part.base_dts).unwrap_or(0);
-                    let data = fmp4::fragment(*sequence, track_id, base, &part.samples);
-                    // PROGRAM-DATE-TIME is the first sample's presentation time, which
-                    // is what lines up across renditions (a rung has no B-frames, the
-                    // source may).
-                    let first_cts = part
-                        .samples
-                        .first()
-                        .map_or(0, |s| i64::from(s.composition_offset));
-                    let start_ms =
-                        (part.base_dts + first_cts).saturating_mul(1000) / i64::from(timescale);
-                    let pdt = self.clock.wall_at_ms(start_ms);
-                    let seconds = part.duration as f64 / f64::from(timescale);
-                    rendition(state, name, kind, self.config).window.add_part(
-                        data,
-                        seconds,
-                        part.independent,
-                        pdt,
-                    );
-                    if measured {
-                        self.latency.record_all(
-                            kind,
-                            part.received
-                                .iter()
-                                .map(|r| now.saturating_duration_since(*r)),
-                        );
-                    }
-                }
-                Cut::SegmentEnd => {
-                    rendition(state, name, kind, self.config)
-                        .window
-                        .end_segment();
-                    segment_ended = true;
-                }
-            }
-        }
-        let changed = match track {
-            TrackRef::Video(i) => self.video[i].name.clone(),
-            TrackRef::Audio(i) => self.audio[i].name.clone(),
-        };
-        self.publish(state, Some(&changed), segment_ended);
+        Some(ended)
     }
 
     /// Packages what a track holds back (a video frame waiting for its duration is
-    /// given the last one's) and ends its segment.
+    /// given the last one's), ends its segment and publishes.
     fn flush(&mut self, state: &mut OutputState, track: TrackRef) {
         let mut cuts = Vec::new();
         match track {
@@ -689,10 +617,8 @@ impl StreamPackager {
                 let Some(t) = self.video.get_mut(i) else {
                     return;
                 };
-                if let Some(prev) = t.pending.take() {
-                    let duration = t.last_duration;
-                    t.end_ms = prev.dts / 90 + i64::from(duration / 90);
-                    t.segmenter.push(timed(prev, duration), false, &mut cuts);
+                if let Some(prev) = t.timeline.release() {
+                    t.segmenter.push(prev, false, &mut cuts);
                 }
                 t.segmenter.finish_segment(&mut cuts);
             }
@@ -703,7 +629,9 @@ impl StreamPackager {
                 t.segmenter.finish_segment(&mut cuts);
             }
         }
-        self.apply_cuts(state, track, cuts);
+        if let Some(ended) = self.write_cuts(state, track, cuts) {
+            self.publish_rendition(state, track, ended);
+        }
     }
 
     fn flush_all(&mut self, state: &mut OutputState) {
@@ -715,96 +643,58 @@ impl StreamPackager {
         }
     }
 
-    /// Re-renders the playlists after a change and wakes blocked requests. Only the
-    /// `changed` rendition is rendered again (`None`: all): with a ladder, every part of
-    /// every rung would otherwise re-render every playlist. The others' rendition
-    /// reports catch up at their own next part, at most one part later.
+    /// Publishes a change of one rendition: its playlists, and the multivariant
+    /// playlist when a segment ended (bandwidths may have changed).
+    fn publish_rendition(&self, state: &mut OutputState, track: TrackRef, segment_ended: bool) {
+        let name = match track {
+            TrackRef::Video(i) => self.video[i].name.as_str(),
+            TrackRef::Audio(i) => self.audio[i].name.as_str(),
+        };
+        self.publish(state, Some(name), segment_ended);
+    }
+
+    /// Renders the playlists again after a change (`changed`: only that rendition's
+    /// media playlist; `None`: all) and wakes blocked requests.
     fn publish(&self, state: &mut OutputState, changed: Option<&str>, multivariant_too: bool) {
-        let positions: Vec<(String, Option<super::window::Position>)> = state
-            .renditions
-            .iter()
-            .map(|r| (format!("{}.m3u8", r.name), r.window.position()))
-            .collect();
-        for r in &mut state.renditions {
-            if changed.is_some_and(|name| name != r.name) && r.playlist.is_some() {
-                continue;
-            }
-            let own = format!("{}.m3u8", r.name);
-            let reports: Vec<RenditionReport<'_>> = positions
-                .iter()
-                .filter(|(uri, _)| *uri != own)
-                .map(|(uri, position)| RenditionReport {
-                    uri,
-                    position: *position,
-                })
-                .collect();
-            let uris = RenditionUris { dir: &r.name };
-            r.playlist = Some(RenderedPlaylist {
-                full: Bytes::from(media_playlist::render(&r.window, &uris, &reports, false)),
-                delta: Bytes::from(media_playlist::render(&r.window, &uris, &reports, true)),
-            });
-        }
+        publish::render_media_playlists(state, changed);
         if multivariant_too || state.multivariant.is_none() {
-            state.multivariant = self.render_multivariant(state).map(Bytes::from);
+            state.multivariant = self.render_multivariant(state);
         }
         self.output.notify();
     }
 
-    fn render_multivariant(&self, state: &OutputState) -> Option<String> {
-        // BANDWIDTH is the peak segment bitrate: known once a segment is complete.
-        let bitrates = |name: &str| {
-            state
-                .rendition(name)
-                .filter(|r| r.window.last_complete_msn().is_some())
-                .and_then(|r| r.window.bitrates())
-        };
-        let video_uris: Vec<String> = self
+    fn render_multivariant(&self, state: &OutputState) -> Option<bytes::Bytes> {
+        let videos: Vec<VideoListing<'_>> = self
             .video
             .iter()
-            .map(|t| format!("{}.m3u8", t.name))
+            .map(|t| VideoListing {
+                name: &t.name,
+                config: t.config.as_deref(),
+                announced: t.announced,
+                measured_frame_rate: t.timeline.measured_frame_rate(),
+            })
             .collect();
-        let audio_uris: Vec<String> = self
+        let audios: Vec<AudioListing<'_>> = self
             .audio
             .iter()
-            .map(|t| format!("{}.m3u8", t.name))
+            .map(|t| AudioListing {
+                name: &t.name,
+                config: t.config.as_deref(),
+                announced: t.announced,
+            })
             .collect();
-        let mut videos = Vec::new();
-        for (t, uri) in self.video.iter().zip(&video_uris) {
-            if !t.announced {
-                continue;
-            }
-            // Players read the multivariant playlist once: it appears only when every
-            // announced rendition has a complete segment, or a player would never
-            // learn of the late one (nor its real bandwidth).
-            let (Some(config), Some(rates)) = (&t.config, bitrates(&t.name)) else {
-                return None;
-            };
-            let measured_frame_rate = (t.frame_ticks > 0)
-                .then(|| t.frames as f64 * f64::from(VIDEO_TIMESCALE) / t.frame_ticks as f64);
-            videos.push(VideoVariant {
-                uri,
-                config,
-                bitrates: rates,
-                measured_frame_rate,
-                projection: self.output.stream.projection,
-            });
-        }
-        let mut audios = Vec::new();
-        for (t, uri) in self.audio.iter().zip(&audio_uris) {
-            if !t.announced {
-                continue;
-            }
-            let (Some(config), Some(rates)) = (&t.config, bitrates(&t.name)) else {
-                return None;
-            };
-            audios.push(AudioVariant {
-                uri,
-                config,
-                bitrates: rates,
-            });
-        }
-        multivariant::render(&videos, &audios)
+        publish::render_multivariant(state, &videos, &audios, self.layout.projection)
     }
+}
+
+/// The msn the next segment of leading rendition `name` will get.
+fn next_segment_msn(state: &OutputState, name: &str, segmenter: &Segmenter) -> u64 {
+    let Some(window) = state.rendition(name).map(|r| &r.window) else {
+        return 0;
+    };
+    // Parts of the segment in progress may still be on their way to the window.
+    let in_progress_unpublished = segmenter.segment_open() && window.open_segment().is_none();
+    window.next_msn() + u64::from(in_progress_unpublished)
 }
 
 /// A follower joining the stream takes the leader's msn for its first segment, so the
@@ -816,138 +706,56 @@ fn align_msn(state: &mut OutputState, name: &str, msn: u64) {
     }
 }
 
-fn timed(frame: PendingFrame, duration: u32) -> TimedSample {
-    TimedSample {
-        dts: frame.dts,
-        duration,
-        composition_offset: frame.composition_offset,
-        keyframe: frame.keyframe,
-        data: frame.data,
-        received: frame.received,
-    }
-}
-
-/// The rendition `name`, created with its window on first use.
-fn rendition<'a>(
-    state: &'a mut OutputState,
-    name: &str,
-    kind: TrackKind,
-    config: PackagerConfig,
-) -> &'a mut Rendition {
-    let i = match state.renditions.iter().position(|r| r.name == name) {
-        Some(i) => i,
-        None => {
-            // Video before audio, sources before rungs: the order listings show.
-            let is_source = name == source_rendition_name(kind);
-            let at = state
-                .renditions
-                .iter()
-                .position(|r| match kind {
-                    TrackKind::Video => r.kind == TrackKind::Audio || is_source,
-                    TrackKind::Audio => r.kind == TrackKind::Audio && is_source,
-                })
-                .unwrap_or(state.renditions.len());
-            state.renditions.insert(
-                at,
-                Rendition {
-                    name: name.to_string(),
-                    kind,
-                    window: RenditionWindow::new(config.window()),
-                    playlist: None,
-                },
-            );
-            at
-        }
-    };
-    &mut state.renditions[i]
-}
-
-impl MediaSink for StreamPackager {
-    fn begin_session(&mut self, anchor: WallClockAnchor) {
-        let output = Arc::clone(&self.output);
-        let mut state = output.lock();
-        self.flush_all(&mut state);
-        for r in &mut state.renditions {
-            r.window.mark_discontinuity();
-        }
-        // Continue the timeline after whatever ended last.
-        let end_ms = self
-            .video
-            .iter()
-            .map(|t| t.end_ms)
-            .chain(self.audio.iter().map(|t| t.end_ms))
-            .max()
-            .unwrap_or(0);
-        self.clock = SessionClock {
-            offset_ms: end_ms,
-            first_dts_ms: None,
-            wall_base: anchor.wall,
-            anchor,
-        };
-        for t in &mut self.video {
-            t.started = false;
-            t.starts.clear();
-        }
-        for t in &mut self.audio {
-            t.started = false;
-            t.next_dts = None;
-            t.starts.clear();
-        }
-        state.live = true;
-        self.output.notify();
-    }
-
-    fn push(&mut self, event: MediaEvent) {
-        let output = Arc::clone(&self.output);
-        let mut state = output.lock();
-        match event {
-            MediaEvent::VideoConfig(config) => self.on_video_config(&mut state, 0, config),
-            MediaEvent::AudioConfig(config) => self.on_audio_config(&mut state, 0, config),
-            MediaEvent::Unit(unit) => match unit.kind {
-                TrackKind::Video => self.on_video_unit(&mut state, 0, unit),
-                TrackKind::Audio => self.on_audio_unit(&mut state, 0, unit),
-            },
-        }
-    }
-
-    fn end_session(&mut self) {
-        let output = Arc::clone(&self.output);
-        let mut state = output.lock();
-        self.flush_all(&mut state);
-        state.live = false;
-        self.publish(&mut state, None, true);
-    }
-}
-
+/// The hub's view of the packager, until the per-stream task calls the inherent
+/// methods directly.
 #[cfg(test)]
 mod tests {
+    use std::time::{Instant, SystemTime};
+
+    use bytes::Bytes;
+
     use super::*;
-    use crate::streams::{Orientation, Projection, StreamDef};
+    use crate::packager::fmp4::reader::{path, u32_at};
+    use crate::streams::{Orientation, Projection};
 
     const FRAME_MS: f64 = 1000.0 / 30.0;
 
+    const EQUIRECT: Layout = Layout {
+        projection: Projection::Equirect,
+        orientation: Orientation {
+            yaw: 0.0,
+            pitch: 0.0,
+            roll: 0.0,
+        },
+    };
+
+    /// The live defaults: 200 ms parts in 2 s segments, ten kept.
     fn packager() -> (StreamPackager, Arc<StreamOutput>) {
-        let output = Arc::new(StreamOutput::new(StreamDef {
-            slug: "cam".into(),
-            projection: Projection::Equirect,
-            orientation: Orientation::default(),
-            ladder: "test".into(),
-        }));
+        packager_with(Duration::from_millis(200), Duration::from_secs(2), 10)
+    }
+
+    fn packager_with(
+        part_target: Duration,
+        segment_target: Duration,
+        window_segments: usize,
+    ) -> (StreamPackager, Arc<StreamOutput>) {
+        let output = Arc::new(StreamOutput::new("cam"));
         let config = PackagerConfig {
-            part_target: Duration::from_millis(200),
-            segment_target: Duration::from_secs(2),
-            window_segments: 10,
+            part_target,
+            segment_target,
+            window_segments,
         };
         let p = StreamPackager::new(
             config,
             Arc::clone(&output),
             Arc::new(LatencyStats::default()),
+            EQUIRECT,
         );
         (p, output)
     }
 
-    fn avc(width: u32) -> Arc<AvcConfig> {
-        Arc::new(AvcConfig {
+    fn avc(width: u32) -> Arc<VideoConfig> {
+        Arc::new(VideoConfig::Avc(crate::media::AvcConfig {
             record: Bytes::from_static(&[1, 0x64, 0, 0x28, 0xff, 0xe0, 0]),
             sps: vec![],
             pps: vec![],
@@ -957,7 +765,7 @@ mod tests {
             width,
             height: width / 2,
             frame_rate: Some(30.0),
-        })
+        }))
     }
 
     fn frame(i: u64, cts_ms: i64) -> AccessUnit {
@@ -997,7 +805,6 @@ mod tests {
 
     /// (tfdt, sample count, declared duration in ticks) of every part of `name`.
     fn audio_parts(output: &StreamOutput, name: &str) -> Vec<(u64, u32, i64)> {
-        use crate::packager::fmp4::reader::{path, u32_at};
         let st = output.lock();
         let rendition = st.rendition(name).expect("rendition");
         let segments: Vec<_> = rendition.window.segments().cloned().collect();
@@ -1054,7 +861,7 @@ mod tests {
             u64::from(packaged) * 1024,
             last + u64::from(last_n) * 1024 - first
         );
-        assert_eq!(p.audio[0].overlaps_dropped, 2);
+        assert_eq!(p.audio[0].timeline.overlaps_dropped(), 2);
     }
 
     #[test]
@@ -1142,5 +949,492 @@ mod tests {
         let text = String::from_utf8_lossy(&text).to_string();
         assert!(!text.contains("r1.m3u8"), "{text}");
         assert!(text.contains("video.m3u8"), "{text}");
+    }
+
+    // ------------------------------------------------------------ exact timebases
+
+    /// `tfdt` and the sample durations of a part.
+    fn part_times(part: &[u8]) -> (u64, Vec<u32>) {
+        let tfdt = path(part, &[b"moof", b"traf", b"tfdt"]).body;
+        let base = u64::from_be_bytes(tfdt[4..12].try_into().expect("64-bit tfdt"));
+        let trun = path(part, &[b"moof", b"traf", b"trun"]).body;
+        let durations = (0..u32_at(trun, 4) as usize)
+            .map(|k| u32_at(trun, 12 + 16 * k))
+            .collect();
+        (base, durations)
+    }
+
+    /// (tfdt, sample durations) of every part of `name` in the window, in order.
+    fn window_part_times(output: &StreamOutput, name: &str) -> Vec<(u64, Vec<u32>)> {
+        let st = output.lock();
+        let window = &st.rendition(name).expect("rendition").window;
+        window
+            .segments()
+            .chain(window.open_segment())
+            .flat_map(|s| s.parts.iter())
+            .map(|p| part_times(&p.data))
+            .collect()
+    }
+
+    fn unit(kind: TrackKind, dts: i64, timebase: u32, keyframe: bool) -> AccessUnit {
+        AccessUnit {
+            kind,
+            dts,
+            pts: dts,
+            timebase,
+            keyframe,
+            data: Bytes::from(vec![0u8; 20]),
+            received: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn an_hour_of_29_97_fps_rtsp_video_keeps_exact_decode_times() {
+        let (mut p, output) = packager();
+        p.begin_session(WallClockAnchor::now());
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        // RTP's 90 kHz clock, 3003 ticks a frame, keyframes every 60 frames, for an
+        // hour; the camera's clock starts anywhere.
+        let frames: i64 = 3600 * 30_000 / 1001;
+        for i in 0..frames {
+            let dts = 123_456_789 + i * 3003;
+            p.push(MediaEvent::Unit(unit(
+                TrackKind::Video,
+                dts,
+                90_000,
+                i % 60 == 0,
+            )));
+        }
+        p.end_session();
+        let parts = window_part_times(&output, "video");
+        assert!(parts.len() > 50, "{}", parts.len());
+        let mut expected_next = None;
+        for (tfdt, durations) in &parts {
+            assert_eq!(tfdt % 3003, 0, "tfdt {tfdt} is not on a frame");
+            if let Some(next) = expected_next {
+                assert_eq!(*tfdt, next, "a gap or overlap between parts");
+            }
+            assert!(durations.iter().all(|d| *d == 3003), "{durations:?}");
+            expected_next = Some(tfdt + 3003 * durations.len() as u64);
+        }
+        // The last frame ends exactly an hour of frames after the first.
+        assert_eq!(expected_next, Some(3003 * frames as u64));
+    }
+
+    #[test]
+    fn millisecond_video_is_placed_on_whole_milliseconds() {
+        let (mut p, output) = packager();
+        p.begin_session(WallClockAnchor::now());
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..200 {
+            p.push(MediaEvent::Unit(frame(i, 0)));
+        }
+        p.end_session();
+        let mut dts: Vec<u64> = Vec::new();
+        for (tfdt, durations) in window_part_times(&output, "video") {
+            let mut t = tfdt;
+            for d in durations {
+                dts.push(t);
+                t += u64::from(d);
+            }
+        }
+        // RTMP's 30 fps: 0, 33, 67, 100 ms… at 90 ticks a millisecond.
+        let expected: Vec<u64> = (0..200)
+            .map(|i| (i as f64 * FRAME_MS).round() as u64 * 90)
+            .collect();
+        assert_eq!(dts, expected);
+    }
+
+    #[test]
+    fn rtsp_audio_at_48_khz_is_placed_to_the_sample() {
+        let (mut p, output) = packager();
+        p.begin_session(WallClockAnchor::now());
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        p.push(MediaEvent::AudioConfig(aac()));
+        // Both RTP clocks start together; the first audio frame is 1001 samples in
+        // (20.854 ms, no whole millisecond: through milliseconds it would land on 960).
+        let audio_at = |k: i64| 1001 + k * 1024;
+        let mut k = 0;
+        for i in 0..(30 * 6) {
+            let video_dts = i * 3000;
+            p.push(MediaEvent::Unit(unit(
+                TrackKind::Video,
+                video_dts,
+                90_000,
+                i % 60 == 0,
+            )));
+            while audio_at(k) * 90_000 / 48_000 <= video_dts {
+                p.push(MediaEvent::Unit(unit(
+                    TrackKind::Audio,
+                    audio_at(k),
+                    48_000,
+                    true,
+                )));
+                k += 1;
+            }
+        }
+        p.end_session();
+        let parts = window_part_times(&output, "audio");
+        assert_eq!(parts[0].0, 1001, "first audio tfdt");
+        let mut samples = Vec::new();
+        for (tfdt, durations) in parts {
+            samples.extend((0..durations.len() as u64).map(|n| tfdt + n * 1024));
+        }
+        let expected: Vec<u64> = (0..k).map(|k| audio_at(k) as u64).collect();
+        assert_eq!(samples, expected);
+    }
+
+    // ------------------------------------------------------------ live sessions
+
+    /// A wall clock and the instant it was read, so PROGRAM-DATE-TIME is exact.
+    fn fixed_anchor() -> WallClockAnchor {
+        WallClockAnchor {
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            instant: Instant::now(),
+        }
+    }
+
+    /// Frame `i` at 30 fps (90 kHz, exact), a keyframe every second, arriving at the
+    /// anchor's instant.
+    fn exact_frame(anchor: &WallClockAnchor, i: i64) -> AccessUnit {
+        AccessUnit {
+            received: anchor.instant,
+            ..unit(TrackKind::Video, i * 3000, 90_000, i % 30 == 0)
+        }
+    }
+
+    /// 500 ms parts in 1 s segments, eight kept.
+    fn short_packager() -> (StreamPackager, Arc<StreamOutput>) {
+        packager_with(Duration::from_millis(500), Duration::from_secs(1), 8)
+    }
+
+    fn playlist(output: &StreamOutput, name: &str) -> (String, String) {
+        let st = output.lock();
+        let p = st
+            .rendition(name)
+            .and_then(|r| r.playlist.clone())
+            .expect("playlist");
+        (
+            String::from_utf8_lossy(&p.full).into_owned(),
+            String::from_utf8_lossy(&p.delta).into_owned(),
+        )
+    }
+
+    /// Eight seconds of video, then the live session ends.
+    fn ended_stream() -> (StreamPackager, Arc<StreamOutput>) {
+        let (mut p, output) = short_packager();
+        let anchor = fixed_anchor();
+        p.begin_session(anchor);
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..240 {
+            p.push(MediaEvent::Unit(exact_frame(&anchor, i)));
+        }
+        p.end_session();
+        p.end_live_session();
+        (p, output)
+    }
+
+    const ENDED_HEAD: &str = "\
+#EXTM3U
+#EXT-X-VERSION:9
+#EXT-X-TARGETDURATION:1
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=6.0,PART-HOLD-BACK=1.500
+#EXT-X-PART-INF:PART-TARGET=0.500
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-DISCONTINUITY-SEQUENCE:0
+";
+
+    const ENDED_TAIL: &str = "\
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:22.000Z
+#EXTINF:1.00000,
+video/seg-2.m4s
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:23.000Z
+#EXTINF:1.00000,
+video/seg-3.m4s
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:24.000Z
+#EXTINF:1.00000,
+video/seg-4.m4s
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:25.000Z
+#EXT-X-PART:DURATION=0.50000,URI=\"video/part-5-0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.50000,URI=\"video/part-5-1.m4s\"
+#EXTINF:1.00000,
+video/seg-5.m4s
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:26.000Z
+#EXT-X-PART:DURATION=0.50000,URI=\"video/part-6-0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.50000,URI=\"video/part-6-1.m4s\"
+#EXTINF:1.00000,
+video/seg-6.m4s
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:27.000Z
+#EXT-X-PART:DURATION=0.50000,URI=\"video/part-7-0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.50000,URI=\"video/part-7-1.m4s\"
+#EXTINF:1.00000,
+video/seg-7.m4s
+#EXT-X-ENDLIST
+";
+
+    #[test]
+    fn an_ended_live_session_has_endlist_in_full_and_delta_playlists() {
+        let (_p, output) = ended_stream();
+        let (full, delta) = playlist(&output, "video");
+        let expected_full = format!(
+            "{ENDED_HEAD}\
+#EXT-X-MAP:URI=\"video/init-0.mp4\"
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:20.000Z
+#EXTINF:1.00000,
+video/seg-0.m4s
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:21.000Z
+#EXTINF:1.00000,
+video/seg-1.m4s
+{ENDED_TAIL}"
+        );
+        assert_eq!(full, expected_full);
+        // 8 s of media: the segment ending more than CAN-SKIP-UNTIL (6 s) before the
+        // end is skipped.
+        let expected_delta = format!(
+            "{ENDED_HEAD}\
+#EXT-X-SKIP:SKIPPED-SEGMENTS=1
+#EXT-X-MAP:URI=\"video/init-0.mp4\"
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:21.000Z
+#EXTINF:1.00000,
+video/seg-1.m4s
+{ENDED_TAIL}"
+        );
+        assert_eq!(delta, expected_delta);
+    }
+
+    #[test]
+    fn requests_held_for_the_future_are_answered_at_once_when_the_session_ends() {
+        use crate::api::blocking::{
+            missing_part, playlist_readiness, Directives, PartWait, Readiness,
+        };
+        let (mut p, output) = short_packager();
+        let anchor = fixed_anchor();
+        p.begin_session(anchor);
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..100 {
+            p.push(MediaEvent::Unit(exact_frame(&anchor, i)));
+        }
+        let next = Directives {
+            msn: Some(4),
+            part: None,
+            skip: false,
+        };
+        let hinted = |output: &StreamOutput| {
+            let st = output.lock();
+            let w = &st.rendition("video").expect("video").window;
+            (playlist_readiness(&next, w), missing_part(w, 4, 0))
+        };
+        assert_eq!(hinted(&output), (Readiness::Wait, PartWait::Hold));
+        let changes = output.subscribe();
+        p.end_live_session();
+        assert!(
+            changes.has_changed().expect("output alive"),
+            "held requests were not woken"
+        );
+        assert_eq!(hinted(&output), (Readiness::Ready, PartWait::Never));
+        let (full, _) = playlist(&output, "video");
+        assert!(
+            full.ends_with("video/seg-3.m4s\n#EXT-X-ENDLIST\n"),
+            "{full}"
+        );
+        assert!(!full.contains("PRELOAD-HINT"), "{full}");
+        // Media after the end goes nowhere until a new session begins.
+        p.push(MediaEvent::Unit(exact_frame(&anchor, 100)));
+        assert_eq!(playlist(&output, "video").0, full);
+    }
+
+    #[test]
+    fn a_new_live_session_after_endlist_starts_a_fresh_playlist() {
+        let (mut p, output) = ended_stream();
+        let anchor = fixed_anchor();
+        p.begin_session(anchor);
+        // Fresh: nothing of the old session, numbers go on, no ENDLIST.
+        let (full, _) = playlist(&output, "video");
+        let fresh = "\
+#EXTM3U
+#EXT-X-VERSION:9
+#EXT-X-TARGETDURATION:1
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=6.0,PART-HOLD-BACK=1.500
+#EXT-X-PART-INF:PART-TARGET=0.500
+#EXT-X-MEDIA-SEQUENCE:8
+#EXT-X-DISCONTINUITY-SEQUENCE:1
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"video/part-8-0.m4s\"
+";
+        assert_eq!(full, fresh);
+        assert!(output.lock().multivariant.is_none());
+        // The new publisher's clock starts at 0 again.
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..61 {
+            p.push(MediaEvent::Unit(exact_frame(&anchor, i)));
+        }
+        let (full, _) = playlist(&output, "video");
+        assert!(full.contains("#EXT-X-MEDIA-SEQUENCE:8\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXT-X-MAP:URI=\"video/init-0.mp4\"\n"), "{full}");
+        assert!(full.contains("video/seg-9.m4s\n"), "{full}");
+        for gone in ["ENDLIST", "#EXT-X-DISCONTINUITY\n", "seg-7.m4s", "part-7-"] {
+            assert!(!full.contains(gone), "{gone} in {full}");
+        }
+        // Decode times go on after the old session's.
+        assert_eq!(window_part_times(&output, "video")[0].0, 240 * 3000);
+        assert!(output.lock().multivariant.is_some());
+    }
+
+    #[test]
+    fn a_reconnect_within_the_live_session_continues_the_playlist() {
+        let (mut p, output) = short_packager();
+        let anchor = fixed_anchor();
+        p.begin_session(anchor);
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..61 {
+            p.push(MediaEvent::Unit(exact_frame(&anchor, i)));
+        }
+        p.end_session();
+        p.begin_session(anchor);
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..31 {
+            p.push(MediaEvent::Unit(exact_frame(&anchor, i)));
+        }
+        let (full, _) = playlist(&output, "video");
+        assert!(full.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{full}");
+        assert!(
+            full.contains("video/seg-2.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME"),
+            "{full}"
+        );
+        assert!(!full.contains("ENDLIST"), "{full}");
+    }
+
+    // ------------------------------------------------------------ layout changes
+
+    fn init_of(output: &StreamOutput, name: &str, id: u32) -> Bytes {
+        let st = output.lock();
+        let window = &st.rendition(name).expect("rendition").window;
+        window.init(id).cloned().expect("init segment")
+    }
+
+    fn has_box(data: &[u8], fourcc: &[u8; 4]) -> bool {
+        data.windows(4).any(|w| w == fourcc)
+    }
+
+    fn multivariant_text(output: &StreamOutput) -> String {
+        let m = output.lock().multivariant.clone().expect("multivariant");
+        String::from_utf8_lossy(&m).into_owned()
+    }
+
+    const FLAT: Layout = Layout {
+        projection: Projection::Flat,
+        orientation: Orientation {
+            yaw: 0.0,
+            pitch: 0.0,
+            roll: 0.0,
+        },
+    };
+
+    #[test]
+    fn a_layout_change_takes_effect_at_the_next_keyframe_with_a_new_map() {
+        let (mut p, output) = packager();
+        let anchor = fixed_anchor();
+        p.begin_session(anchor);
+        let rung = p.declare_rungs(&["r1".to_string()], &[])[0];
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        p.push_rung(rung, MediaEvent::VideoConfig(avc(960)));
+        p.push(MediaEvent::AudioConfig(aac()));
+        let mut audio_frames = 0;
+        let mut push_until = |p: &mut StreamPackager, from: i64, to: i64| {
+            for i in from..to {
+                let f = exact_frame(&anchor, i);
+                p.push(MediaEvent::Unit(f.clone()));
+                p.push_rung(rung, MediaEvent::Unit(f));
+                // 48 kHz audio up to this frame's time.
+                while audio_frames * 1024 * 90_000 / 48_000 <= i * 3000 {
+                    let mut a = unit(TrackKind::Audio, audio_frames * 1024, 48_000, true);
+                    a.received = anchor.instant;
+                    p.push(MediaEvent::Unit(a));
+                    audio_frames += 1;
+                }
+            }
+        };
+        // Keyframes every second, 2 s segments: segment 1 starts at frame 60.
+        push_until(&mut p, 0, 66);
+        assert!(multivariant_text(&output).contains("REQ-VIDEO-LAYOUT=\"PROJ-EQUI\""));
+        p.set_layout(FLAT);
+        // The multivariant playlist follows at once.
+        let text = multivariant_text(&output);
+        assert!(!text.contains("REQ-VIDEO-LAYOUT"), "{text}");
+        assert!(text.contains("#EXT-X-VERSION:9\n"), "{text}");
+        // The next keyframe (frame 90, 1 s into segment 1) starts segment 2 at once.
+        push_until(&mut p, 66, 200);
+        let (full, _) = playlist(&output, "video");
+        assert!(
+            full.contains(
+                "#EXTINF:1.00000,
+video/seg-1.m4s
+#EXT-X-DISCONTINUITY
+#EXT-X-MAP:URI=\"video/init-1.mp4\"
+#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:23.000Z
+#EXT-X-PART:DURATION=0.20000,URI=\"video/part-2-0.m4s\",INDEPENDENT=YES
+"
+            ),
+            "{full}"
+        );
+        assert_eq!(full.matches("#EXT-X-MAP").count(), 2, "{full}");
+        // The rung switches at the same segment; audio marks the discontinuity there
+        // too (one discontinuity sequence for all), keeping its own init segment.
+        let (rung_text, _) = playlist(&output, "r1");
+        assert!(
+            rung_text
+                .contains("r1/seg-1.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"r1/init-1.mp4\"\n"),
+            "{rung_text}"
+        );
+        let (audio_text, _) = playlist(&output, "audio");
+        assert!(
+            audio_text.contains("audio/seg-1.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME"),
+            "{audio_text}"
+        );
+        assert_eq!(audio_text.matches("#EXT-X-MAP").count(), 1, "{audio_text}");
+        // The old init segment is spherical, the new one is not.
+        for name in ["video", "r1"] {
+            let (old, new) = (init_of(&output, name, 0), init_of(&output, name, 1));
+            assert!(has_box(&old, b"sv3d") && has_box(&old, b"st3d"), "{name}");
+            assert!(
+                !has_box(&new, b"sv3d") && !has_box(&new, b"st3d") && !has_box(&new, b"vexu"),
+                "{name}"
+            );
+        }
+        // The same layout again changes nothing.
+        p.set_layout(FLAT);
+        push_until(&mut p, 200, 300);
+        let (full, _) = playlist(&output, "video");
+        assert_eq!(full.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{full}");
+        assert_eq!(full.matches("#EXT-X-MAP").count(), 2, "{full}");
+    }
+
+    #[test]
+    fn a_layout_change_while_not_live_applies_to_the_next_session() {
+        let (mut p, output) = packager();
+        let anchor = fixed_anchor();
+        p.begin_session(anchor);
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..121 {
+            p.push(MediaEvent::Unit(exact_frame(&anchor, i)));
+        }
+        p.end_session();
+        let before = multivariant_text(&output);
+        p.set_layout(FLAT);
+        // Nothing is live: what is served stays as it was.
+        assert_eq!(multivariant_text(&output), before);
+        assert!(before.contains("REQ-VIDEO-LAYOUT"));
+        p.begin_session(anchor);
+        p.push(MediaEvent::VideoConfig(avc(1920)));
+        for i in 0..61 {
+            p.push(MediaEvent::Unit(exact_frame(&anchor, i)));
+        }
+        let (full, _) = playlist(&output, "video");
+        assert!(
+            full.contains(
+                "video/seg-2.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"video/init-1.mp4\"\n"
+            ),
+            "{full}"
+        );
+        assert!(!has_box(&init_of(&output, "video", 1), b"sv3d"));
+        assert!(!multivariant_text(&output).contains("REQ-VIDEO-LAYOUT"));
     }
 }

@@ -62,9 +62,12 @@ pub struct RenditionWindow {
     pending_discontinuity: bool,
     /// EXT-X-TARGETDURATION: only grows, so players never see it shrink.
     target_duration: u64,
-    /// Bytes and seconds of media published since start, for the average bitrate.
+    /// Bytes and seconds of media published in this live session, for the average
+    /// bitrate.
     total_bytes: u64,
     total_seconds: f64,
+    /// The live session ended: the playlist carries EXT-X-ENDLIST and nothing is added.
+    ended: bool,
 }
 
 impl RenditionWindow {
@@ -82,6 +85,7 @@ impl RenditionWindow {
             target_duration: (config.segment_target.round() as u64).max(1),
             total_bytes: 0,
             total_seconds: 0.0,
+            ended: false,
         }
     }
 
@@ -110,8 +114,48 @@ impl RenditionWindow {
         }
     }
 
-    /// Publishes a part; the first part of a segment opens it.
+    /// The live session ended (EXT-X-ENDLIST): the segment in progress is completed and
+    /// the window is kept as it is, to be served until [`RenditionWindow::restart`].
+    pub fn end_playlist(&mut self) {
+        self.end_segment();
+        self.ended = true;
+    }
+
+    /// Whether the playlist has ended (EXT-X-ENDLIST).
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Empties the window for a new live session: the old segments and parts are
+    /// dropped and the playlist is open again. Sequence numbers go on from where they
+    /// were, so no URI is ever reused for other bytes; the new session is a new
+    /// discontinuity domain (EXT-X-DISCONTINUITY-SEQUENCE goes one past the old
+    /// segments') without a leading EXT-X-DISCONTINUITY tag. The current init segment
+    /// is kept: its bytes and URI stay valid.
+    pub fn restart(&mut self) {
+        let published = self.next_msn > 0 || self.open.is_some();
+        if let Some(open) = self.open.take() {
+            self.segments.push_back(open);
+        }
+        let dropped_discontinuities = self.segments.iter().filter(|s| s.discontinuity).count();
+        self.discontinuity_sequence += dropped_discontinuities as u64 + u64::from(published);
+        self.segments.clear();
+        if let Some(current) = self.current_init {
+            self.inits.retain(|(id, _)| *id == current);
+        }
+        self.pending_discontinuity = false;
+        self.target_duration = (self.config.segment_target.round() as u64).max(1);
+        self.total_bytes = 0;
+        self.total_seconds = 0.0;
+        self.ended = false;
+    }
+
+    /// Publishes a part; the first part of a segment opens it. Ignored once the
+    /// playlist has ended.
     pub fn add_part(&mut self, data: Bytes, duration: f64, independent: bool, pdt: SystemTime) {
+        if self.ended {
+            return;
+        }
         let init_id = self.current_init.unwrap_or(0);
         let open = self.open.get_or_insert_with(|| {
             let discontinuity = std::mem::take(&mut self.pending_discontinuity);
@@ -223,9 +267,11 @@ impl RenditionWindow {
         self.segments.back().map(|s| s.msn)
     }
 
-    /// Whether segment `msn` has ended (it may have aged out since).
+    /// Whether segment `msn` is final: it has ended (it may have aged out since), or
+    /// the playlist has ended, so no segment or part will ever be added. Blocking
+    /// requests use this to answer at once after EXT-X-ENDLIST instead of holding.
     pub fn segment_complete(&self, msn: u64) -> bool {
-        self.last_complete_msn().is_some_and(|last| msn <= last)
+        self.ended || self.last_complete_msn().is_some_and(|last| msn <= last)
     }
 
     /// Bits per second of the newest complete segment: what is arriving now.
@@ -330,6 +376,34 @@ mod tests {
         assert!(w.segment(1).is_none());
         assert_eq!(w.discontinuity_sequence(), 1);
         assert_eq!(w.position(), Some(Position { msn: 3, part: 1 }));
+    }
+
+    #[test]
+    fn an_ended_window_is_final_and_a_restart_empties_it() {
+        let mut w = window(5);
+        fill_segment(&mut w, 2);
+        w.mark_discontinuity();
+        fill_segment(&mut w, 2);
+        w.add_part(Bytes::from_static(b"x"), 0.2, true, SystemTime::UNIX_EPOCH);
+        w.end_playlist();
+        assert!(w.is_ended());
+        // The segment in progress was completed; nothing more can come.
+        assert_eq!(w.last_complete_msn(), Some(2));
+        assert!(w.segment_complete(3));
+        w.add_part(Bytes::from_static(b"y"), 0.2, true, SystemTime::UNIX_EPOCH);
+        assert_eq!(w.position(), Some(Position { msn: 2, part: 0 }));
+
+        w.set_init(Bytes::from_static(b"init2"));
+        w.restart();
+        assert!(!w.is_ended());
+        assert_eq!(w.segments().count(), 0);
+        assert!(!w.segment_complete(3));
+        // One discontinuity aged out with the old segments, plus the new session.
+        assert_eq!(w.discontinuity_sequence(), 2);
+        fill_segment(&mut w, 1);
+        let seg = w.segments().next().expect("a segment");
+        assert_eq!((seg.msn, seg.discontinuity, seg.init_id), (3, false, 1));
+        assert!(w.init(0).is_none() && w.init(1).is_some());
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! One running GStreamer pipeline fed through an `appsrc`: start, bus errors,
-//! draining on end of stream, teardown.
+//! One running GStreamer pipeline fed through an `appsrc`: the bounded input, start,
+//! bus errors, draining on end of stream, teardown.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -16,11 +16,88 @@ use super::timing::PipelineClock;
 use super::{lock, LadderEvents, Pace, PipelineError};
 use crate::media::{AccessUnit, MediaEvent, TrackKind};
 
+/// How much the `appsrc` in front of a decoder holds, and which buffer goes when it
+/// is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputBound {
+    /// Buffers queued at most.
+    pub buffers: u64,
+    /// Bytes queued at most: the guard against frames far larger than planned for.
+    pub bytes: u64,
+    /// In real time, the buffer a full queue loses (offline a full queue blocks the
+    /// pusher instead, so every frame is encoded).
+    pub loses: Loses,
+}
+
+/// Which buffer a full real-time input drops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loses {
+    /// The one being pushed (`leaky-type=upstream`): what is queued stays a gapless
+    /// run, which video needs (the caller then skips to the next keyframe).
+    Newest,
+    /// The oldest queued (`leaky-type=downstream`): the newest media stays, for inputs
+    /// whose every frame decodes alone (AAC).
+    Oldest,
+}
+
+/// The `appsrc` of a branch, with the count of buffers its bound dropped.
+pub struct Input {
+    src: gst_app::AppSrc,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Input {
+    /// An `appsrc` for `caps` (time format) holding at most `bound`. In real time it
+    /// is live and never blocks: when full it drops one buffer per push as
+    /// `bound.loses` says, counted for [`Branch::take_dropped`]; offline a push waits
+    /// for room.
+    pub fn new(caps: &gst::Caps, pace: Pace, bound: InputBound) -> Self {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let realtime = pace == Pace::Realtime;
+        let mut builder = gst_app::AppSrc::builder()
+            .caps(caps)
+            .format(gst::Format::Time)
+            .is_live(realtime)
+            .block(!realtime)
+            .max_buffers(bound.buffers)
+            .max_bytes(bound.bytes)
+            .max_time(None);
+        if realtime {
+            let leaky = match bound.loses {
+                Loses::Newest => gst_app::AppLeakyType::Upstream,
+                Loses::Oldest => gst_app::AppLeakyType::Downstream,
+            };
+            let count = Arc::clone(&dropped);
+            // A full leaky appsrc calls enough-data on the pushing thread once for
+            // each buffer it then drops (gstappsrc.c, push_internal); GStreamer 1.22
+            // has no counter of its own.
+            builder = builder.leaky_type(leaky).callbacks(
+                gst_app::AppSrcCallbacks::builder()
+                    .enough_data(move |_| {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .build(),
+            );
+        }
+        Self {
+            src: builder.build(),
+            dropped,
+        }
+    }
+
+    /// The element, to add to the pipeline.
+    pub fn element(&self) -> &gst::Element {
+        self.src.upcast_ref()
+    }
+}
+
 /// A playing pipeline and the `appsrc` that feeds it. Dropping it stops the pipeline
 /// (state NULL), which joins its streaming threads.
 pub struct Branch {
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
+    /// Buffers the input's bound dropped, not yet taken.
+    dropped: Arc<AtomicU64>,
     eos: mpsc::Receiver<()>,
     failed: Arc<AtomicBool>,
 }
@@ -31,9 +108,10 @@ impl Branch {
     /// up (nothing polls this bus).
     pub fn start(
         pipeline: gst::Pipeline,
-        src: gst_app::AppSrc,
+        input: Input,
         events: Arc<dyn LadderEvents>,
     ) -> Result<Self, PipelineError> {
+        let Input { src, dropped } = input;
         let bus = pipeline
             .bus()
             .ok_or_else(|| PipelineError::Build("pipeline without a bus".into()))?;
@@ -71,20 +149,50 @@ impl Branch {
         Ok(Self {
             pipeline,
             src,
+            dropped,
             eos,
             failed,
         })
     }
 
     /// Hands one buffer to the pipeline; `false` once the pipeline stopped taking
-    /// data (it failed or is shutting down).
+    /// data (it failed or is shutting down). In real time it never blocks: a full
+    /// input drops a buffer (see [`Input::new`]), which [`Branch::take_dropped`] then
+    /// reports.
     pub fn push(&self, buffer: gst::Buffer) -> bool {
-        self.src.push_buffer(buffer).is_ok() && !self.failed()
+        let before = self.dropped.load(Ordering::Relaxed);
+        let taken = match self.src.push_buffer(buffer) {
+            Ok(_) => true,
+            // GStreamer 1.22.0 answers EOS for the buffer a full `leaky-type=upstream`
+            // input drops (later versions answer OK); the stream goes on.
+            Err(gst::FlowError::Eos) => self.dropped.load(Ordering::Relaxed) > before,
+            Err(_) => false,
+        };
+        taken && !self.failed()
     }
 
-    /// Buffers waiting in the `appsrc`: how far the first element lags behind.
+    /// Buffers waiting in the `appsrc`: how far the first element lags behind. Never
+    /// more than the input's bound.
     pub fn backlog(&self) -> u64 {
         self.src.current_level_buffers()
+    }
+
+    /// The pipeline, for tests that look inside.
+    #[cfg(test)]
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    /// Bytes waiting in the `appsrc`.
+    #[cfg(test)]
+    pub fn backlog_bytes(&self) -> u64 {
+        self.src.current_level_bytes()
+    }
+
+    /// Buffers the input's bound dropped since the last call. Drops happen inside
+    /// [`Branch::push`], so after a push this is up to date.
+    pub fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
     }
 
     pub fn failed(&self) -> bool {
@@ -132,8 +240,14 @@ pub fn add_chain(
         .map_err(|e| PipelineError::Build(e.to_string()))
 }
 
-/// The queue in front of a rung, holding at most `buffers`. In real time it is leaky:
-/// when full it drops its oldest buffer, reported through `events`; offline it blocks.
+/// The queue in front of a rung, holding at most `buffers`. In real time a decoded
+/// frame arriving at a full queue is dropped at its door and reported through
+/// `events`, so the decoder never waits for a slow encoder; offline the queue blocks.
+///
+/// Dropping the arriving frame rather than the oldest (`leaky=downstream`) keeps the
+/// count exact: a leaky queue signals `overrun` before it looks again and may then
+/// find room and drop nothing. Decoded frames stand alone, so which one goes does not
+/// matter to the encoder, and a full queue is as old either way.
 pub fn rung_queue(
     buffers: u32,
     pace: Pace,
@@ -146,12 +260,25 @@ pub fn rung_queue(
     queue.set_property("max-size-bytes", 0u32);
     queue.set_property("max-size-time", 0u64);
     if pace == Pace::Realtime {
-        queue.set_property_from_str("leaky", "downstream");
+        let door = queue
+            .static_pad("sink")
+            .ok_or_else(|| PipelineError::Build("queue without a sink pad".into()))?;
         let events = Arc::clone(events);
-        // A full leaky queue drops its oldest buffer right after this signal.
-        queue.connect("overrun", false, move |_| {
+        let weak = queue.downgrade();
+        // Only this pad's streaming thread fills the queue, so a level below the
+        // bound here still leaves room when the buffer gets in.
+        door.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let Some(queue) = weak.upgrade() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if queue.property::<u32>("current-level-buffers") < buffers {
+                return gst::PadProbeReturn::Ok;
+            }
             events.dropped(kind, index, 1);
-            None
+            // `Handled` rather than `Drop`: the binding already owns the buffer and
+            // frees it, and GStreamer 1.22 would then unref a null pointer (a
+            // GStreamer-CRITICAL per dropped frame).
+            gst::PadProbeReturn::Handled
         });
     }
     Ok(queue)
@@ -223,4 +350,69 @@ pub fn encoded_output(
             Ok(gst::FlowSuccess::Ok)
         })
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// What the drop count rests on: a full real-time input drops one buffer per push,
+    /// the one `loses` names, calls enough-data once for it, and never holds more
+    /// than its bound.
+    #[test]
+    fn a_full_input_drops_the_named_buffer_and_counts_each() {
+        crate::pipeline::init().expect("GStreamer");
+        for (loses, kept) in [(Loses::Newest, 0..5u64), (Loses::Oldest, 15..20u64)] {
+            let bound = InputBound {
+                buffers: 5,
+                bytes: 0,
+                loses,
+            };
+            let input = Input::new(
+                &gst::Caps::new_empty_simple("application/x-test"),
+                Pace::Realtime,
+                bound,
+            );
+            let sink = element("fakesink").expect("fakesink");
+            let pipeline = gst::Pipeline::new();
+            add_chain(&pipeline, &[input.element(), &sink]).expect("link");
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let log = Arc::clone(&seen);
+            sink.static_pad("sink").expect("sink pad").add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, info| {
+                    if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                        lock(&log).push(b.pts().map_or(u64::MAX, |t| t.seconds()));
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
+            // A live source hands out nothing before PLAYING: the queue only fills.
+            let _ = pipeline.set_state(gst::State::Paused);
+            for i in 0..20u64 {
+                let mut buffer = gst::Buffer::with_size(100).expect("buffer");
+                if let Some(b) = buffer.get_mut() {
+                    b.set_pts(gst::ClockTime::from_seconds(i));
+                }
+                let pushed = input.src.push_buffer(buffer);
+                // 1.22.0 answers EOS for a dropped newest buffer (see Branch::push).
+                let dropped_newest = loses == Loses::Newest && i >= 5;
+                assert!(
+                    pushed.is_ok() || (dropped_newest && pushed == Err(gst::FlowError::Eos)),
+                    "{loses:?} {i}: {pushed:?}"
+                );
+                assert!(input.src.current_level_buffers() <= 5, "{loses:?}");
+            }
+            assert_eq!(input.dropped.load(Ordering::Relaxed), 15, "{loses:?}");
+            pipeline.set_state(gst::State::Playing).expect("play");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while lock(&seen).len() < 5 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(*lock(&seen), kept.collect::<Vec<_>>(), "{loses:?}");
+            let _ = pipeline.set_state(gst::State::Null);
+        }
+    }
 }

@@ -12,6 +12,9 @@ pub mod sink;
 pub mod timing;
 pub mod video;
 
+#[cfg(test)]
+mod test_media;
+
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::media::{MediaEvent, TrackKind};
@@ -55,9 +58,11 @@ pub fn init() -> Result<(), PipelineError> {
 /// benchmark, which measures CPU per media second).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pace {
-    /// Queues are bounded and leaky: a rung that falls behind drops frames and the
-    /// decoder skips to the next keyframe, so nothing drifts behind the source.
+    /// Every queue is bounded and drops when full, counted per rung: the input in
+    /// front of each decoder (video skips to the next keyframe, audio loses its oldest
+    /// frame) and the queue in front of each encoder, so nothing drifts behind the
+    /// source and a push never blocks.
     Realtime,
-    /// Queues block: every frame is encoded.
+    /// The same bounds block the pusher: every frame is encoded.
     Offline,
 }

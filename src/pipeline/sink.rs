@@ -9,12 +9,12 @@ use super::audio::AudioLadder;
 use super::profile::{self, LadderProfile, RungPlan};
 use super::video::VideoLadder;
 use super::{lock, LadderEvents, Pace};
-use crate::media::{AacConfig, AvcConfig, MediaEvent, TrackKind, WallClockAnchor};
+use crate::media::{AacConfig, MediaEvent, TrackKind, VideoConfig, WallClockAnchor};
 use crate::packager::latency::LatencyStats;
 use crate::packager::output::{AudioRungReport, RungReport, TranscodeReport, TranscodeState};
 use crate::packager::stream::TrackRef;
-use crate::packager::{Outputs, PackagerConfig, StreamOutput, StreamPackager};
-use crate::streams::hub::{MediaSink, SinkFactory};
+use crate::packager::{Layout, Outputs, PackagerConfig, StreamOutput, StreamPackager};
+use crate::streams::worker::{MediaSink, SinkFactory};
 use crate::streams::StreamDef;
 
 /// How long a leaving publisher's encoders may drain before the pipeline stops.
@@ -33,18 +33,20 @@ pub struct LadderSinkFactory {
 }
 
 impl SinkFactory for LadderSinkFactory {
-    fn create(&self, stream: &StreamDef) -> Box<dyn MediaSink> {
-        let output = self.outputs.get_or_create(stream);
+    fn create(&self, stream: &Arc<StreamDef>) -> Box<dyn MediaSink> {
+        let output = self.outputs.get_or_create(&stream.slug);
         let packager = StreamPackager::new(
             self.packager,
             Arc::clone(&output),
             Arc::clone(&self.latency),
+            Layout::of(stream),
         );
         Box::new(LadderSink {
             packager: Arc::new(Mutex::new(packager)),
             output,
+            outputs: Arc::clone(&self.outputs),
             profiles: Arc::clone(&self.profiles),
-            stream: stream.clone(),
+            stream: Arc::clone(stream),
             session: None,
         })
     }
@@ -54,8 +56,11 @@ impl SinkFactory for LadderSinkFactory {
 pub struct LadderSink {
     packager: Arc<Mutex<StreamPackager>>,
     output: Arc<StreamOutput>,
+    /// Where `output` is published; it is removed from there when the stream goes.
+    outputs: Arc<Outputs>,
     profiles: Arc<BTreeMap<String, LadderProfile>>,
-    stream: StreamDef,
+    /// The newest definition; its ladder applies from the next publish session.
+    stream: Arc<StreamDef>,
     session: Option<LadderSession>,
 }
 
@@ -66,12 +71,12 @@ struct LadderSession {
     video: Option<VideoLadder>,
     audio: Option<AudioLadder>,
     /// Source parameters waiting for the first unit (its time is the pipeline's zero).
-    video_config: Option<Arc<AvcConfig>>,
+    video_config: Option<Arc<VideoConfig>>,
     audio_config: Option<Arc<AacConfig>>,
     /// The video rungs planned for the current source parameters.
     rungs: Vec<RungPlan>,
     /// The source parameters the ladders were built for.
-    source_video: Option<Arc<AvcConfig>>,
+    source_video: Option<Arc<VideoConfig>>,
     source_audio: Option<Arc<AacConfig>>,
 }
 
@@ -88,7 +93,7 @@ impl LadderSink {
         }
     }
 
-    fn on_video_config(&mut self, config: &Arc<AvcConfig>) {
+    fn on_video_config(&mut self, config: &Arc<VideoConfig>) {
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -105,8 +110,8 @@ impl LadderSink {
         let plan = profile::plan(
             &session.profile,
             self.stream.projection,
-            config.width,
-            config.height,
+            config.width(),
+            config.height(),
         );
         for (name, reason) in &plan.skipped {
             tracing::warn!(stream = %self.stream.slug, rung = %name, %reason, "ladder rung skipped: the ladder never upscales");
@@ -126,8 +131,8 @@ impl LadderSink {
             let names: Vec<&str> = plan.skipped.iter().map(|(n, _)| n.as_str()).collect();
             format!(
                 "skipped (would upscale the {}x{} source): {}",
-                config.width,
-                config.height,
+                config.width(),
+                config.height(),
                 names.join(", ")
             )
         });
@@ -152,8 +157,11 @@ impl LadderSink {
 }
 
 impl MediaSink for LadderSink {
-    fn set_stream(&mut self, stream: &StreamDef) {
-        self.stream = stream.clone();
+    fn set_stream(&mut self, stream: &Arc<StreamDef>) {
+        if stream.layout_differs(&self.stream) {
+            lock(&self.packager).set_layout(Layout::of(stream));
+        }
+        self.stream = Arc::clone(stream);
     }
 
     fn begin_session(&mut self, anchor: WallClockAnchor) {
@@ -230,6 +238,29 @@ impl MediaSink for LadderSink {
             });
         }
         lock(&self.packager).end_session();
+    }
+
+    fn end_live_session(&mut self) {
+        lock(&self.packager).end_live_session();
+    }
+
+    fn playable_msn(&self) -> Option<u64> {
+        let state = self.output.lock();
+        state.multivariant.as_ref()?;
+        let sources: Option<Vec<u64>> = state
+            .renditions
+            .iter()
+            .filter(|r| r.name() == "video" || r.name() == "audio")
+            .map(|r| r.window.last_complete_msn())
+            .collect();
+        sources?.into_iter().min()
+    }
+
+    fn close(&mut self) {
+        self.stop_ladders();
+        self.session = None;
+        self.outputs.remove(&self.stream.slug);
+        self.output.close();
     }
 }
 
@@ -428,7 +459,6 @@ mod tests {
     use super::*;
     use crate::media::AccessUnit;
     use crate::pipeline::profile::AudioRungConfig;
-    use crate::streams::{Orientation, Projection};
 
     fn factory() -> LadderSinkFactory {
         let mut profiles = profile::builtin_profiles();
@@ -456,13 +486,11 @@ mod tests {
         }
     }
 
-    fn stream(ladder: &str) -> StreamDef {
-        StreamDef {
-            slug: "cam".into(),
-            projection: Projection::Equirect,
-            orientation: Orientation::default(),
+    fn stream(ladder: &str) -> Arc<StreamDef> {
+        Arc::new(StreamDef {
             ladder: ladder.into(),
-        }
+            ..StreamDef::new("cam")
+        })
     }
 
     fn aac_frame(i: i64) -> MediaEvent {

@@ -1,6 +1,14 @@
-//! A stream as players and the packager see it.
+//! The stream record: the one type that holds a stream's definition.
+//!
+//! The catalog stores it, the config file seeds it, the API edits it, and the stream's
+//! task hands it (as `Arc<StreamDef>`) to ingest, the ladder and the packager. Nothing
+//! else copies its fields into a look-alike struct.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::ingest::rtsp::{RtspSource, RtspTransport};
 
 /// How the video frame maps onto the viewing sphere.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -29,6 +37,27 @@ impl Projection {
         )
     }
 
+    /// The name used in config files, the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Projection::Flat => "flat",
+            Projection::Equirect => "equirect",
+            Projection::EquirectStereoTb => "equirect-stereo-tb",
+            Projection::EquirectStereoSbs => "equirect-stereo-sbs",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Projection::Flat,
+            Projection::Equirect,
+            Projection::EquirectStereoTb,
+            Projection::EquirectStereoSbs,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+
     /// The HLS `REQ-VIDEO-LAYOUT` value, `None` for flat video (draft-pantos-hls-rfc8216bis
     /// 4.4.6.2: mono/rectilinear is the default and is not written).
     pub fn req_video_layout(self) -> Option<&'static str> {
@@ -54,15 +83,320 @@ pub struct Orientation {
     pub roll: f64,
 }
 
-/// What the server knows of one stream, without its secrets.
-#[derive(Clone, Debug, PartialEq)]
+/// Who may watch a stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Listed and playable by anyone.
+    #[default]
+    Public,
+    /// Playable by anyone with the URL, absent from public lists.
+    Unlisted,
+    /// Playable only with a playback token.
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Unlisted => "unlisted",
+            Visibility::Private => "private",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Visibility::Public),
+            "unlisted" => Some(Visibility::Unlisted),
+            "private" => Some(Visibility::Private),
+            _ => None,
+        }
+    }
+}
+
+/// A password or other credential. It is deserialized like a string but has no
+/// `Serialize` and its `Debug` prints `<redacted>`, so it cannot reach a log line or an
+/// API answer by accident; [`Secret::expose`] is the one way to read it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where a stream's media comes from.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum StreamSource {
+    /// An encoder publishes to `rtmp://HOST/<app>/<key>` (the default).
+    #[default]
+    RtmpPush,
+    /// panocast pulls an RTSP camera for as long as the stream is enabled.
+    RtspPull(RtspPull),
+}
+
+impl StreamSource {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StreamSource::RtmpPush => "rtmp-push",
+            StreamSource::RtspPull(_) => "rtsp-pull",
+        }
+    }
+}
+
+/// An RTSP camera. Credentials go either in the URL userinfo or in `username` and
+/// `password`; they are never logged and never shown.
+#[derive(Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RtspPull {
+    /// `rtsp://[user[:password]@]host[:port]/path`.
+    pub url: String,
+    #[serde(default)]
+    pub transport: RtspTransport,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Write-only: never returned or logged.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
+    pub password: Option<Secret>,
+}
+
+impl RtspPull {
+    /// The parsed source (URL without userinfo, credentials apart).
+    pub fn source(&self) -> Result<RtspSource, crate::ingest::rtsp::source::SourceError> {
+        RtspSource::new(
+            &self.url,
+            self.username.as_deref(),
+            self.password.as_ref().map(Secret::expose),
+            self.transport,
+        )
+    }
+
+    /// The URL with any userinfo removed, for logs and the API.
+    pub fn public_url(&self) -> String {
+        crate::ingest::rtsp::source::redact_userinfo(&self.url)
+    }
+
+    /// Whether a password is set, in the URL or apart.
+    pub fn has_password(&self) -> bool {
+        self.password.is_some() || url::Url::parse(&self.url).is_ok_and(|u| u.password().is_some())
+    }
+}
+
+impl fmt::Debug for RtspPull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RtspPull")
+            .field("url", &self.public_url())
+            .field("transport", &self.transport)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+/// A stream's source as the API shows it: no password, and the URL without userinfo.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SourceView {
+    /// `rtmp-push` (an encoder publishes with the stream key) or `rtsp-pull`.
+    pub kind: &'static str,
+    /// The camera URL without credentials (`rtsp-pull`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<RtspTransport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Whether a password is set (it is write-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_password: Option<bool>,
+}
+
+impl SourceView {
+    /// Serializes `source` as its view (for `#[serde(serialize_with)]`).
+    fn serialize<S: serde::Serializer>(source: &StreamSource, out: S) -> Result<S::Ok, S::Error> {
+        SourceView::from(source).serialize(out)
+    }
+}
+
+impl From<&StreamSource> for SourceView {
+    fn from(source: &StreamSource) -> Self {
+        match source {
+            StreamSource::RtmpPush => SourceView {
+                kind: source.kind(),
+                url: None,
+                transport: None,
+                username: None,
+                has_password: None,
+            },
+            StreamSource::RtspPull(pull) => SourceView {
+                kind: source.kind(),
+                url: Some(pull.public_url()),
+                transport: Some(pull.transport),
+                username: pull.username.clone().or_else(|| {
+                    url::Url::parse(&pull.url)
+                        .ok()
+                        .map(|u| u.username().to_string())
+                        .filter(|u| !u.is_empty())
+                }),
+                has_password: Some(pull.has_password()),
+            },
+        }
+    }
+}
+
+/// Default of [`StreamDef::reconnect_window_s`].
+pub const DEFAULT_RECONNECT_WINDOW_S: u32 = 60;
+/// Longest reconnect window a stream may ask for (one hour).
+pub const MAX_RECONNECT_WINDOW_S: u32 = 3600;
+
+/// Everything panocast knows of a stream, except its key (only a hash is stored).
+/// Serialized, it is the record as the API shows it: the source without credentials.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = StreamRecord)]
 pub struct StreamDef {
-    /// Public name used in playback URLs: `[a-z0-9-]`, 1–64 characters.
+    /// `st_…`, generated by the catalog.
+    pub id: String,
+    /// Public name used in playback URLs: `[a-z0-9-]`, 1–64 characters, fixed for the
+    /// life of the stream.
     pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    /// User id of the owner; absent for streams imported from the config file.
+    #[serde(rename = "owner")]
+    pub owner_id: Option<String>,
     pub projection: Projection,
+    /// Initial view direction in degrees.
     pub orientation: Orientation,
-    /// Transcoding ladder profile name (`default`: the source alone).
+    /// Transcoding ladder profile (`default`: the source alone). A change applies
+    /// from the next publisher on; while the current one runs another ladder,
+    /// `pending_ladder` says so.
     pub ladder: String,
+    pub visibility: Visibility,
+    /// A disabled stream refuses publishers and is not pulled.
+    pub enabled: bool,
+    /// A publisher that comes back within this many seconds continues the same live
+    /// session (one playlist, a discontinuity); after it the session ends.
+    pub reconnect_window_s: u32,
+    /// Where the media comes from (credentials are never shown).
+    #[serde(serialize_with = "SourceView::serialize")]
+    #[schema(value_type = SourceView)]
+    pub source: StreamSource,
+    /// RFC 3339.
+    pub scheduled_start: Option<String>,
+    pub scheduled_end: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl StreamDef {
+    /// A new stream named `slug` with every default; the catalog fills `id` and the
+    /// times when it stores it.
+    pub fn new(slug: &str) -> Self {
+        Self {
+            id: String::new(),
+            slug: slug.to_string(),
+            title: slug.to_string(),
+            description: String::new(),
+            tags: Vec::new(),
+            owner_id: None,
+            projection: Projection::Equirect,
+            orientation: Orientation::default(),
+            ladder: crate::pipeline::profile::PASSTHROUGH.into(),
+            visibility: Visibility::Public,
+            enabled: true,
+            reconnect_window_s: DEFAULT_RECONNECT_WINDOW_S,
+            source: StreamSource::RtmpPush,
+            scheduled_start: None,
+            scheduled_end: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// Whether the media a player receives depends on anything that differs between
+    /// `self` and `other` (the 360 boxes of the init segment, REQ-VIDEO-LAYOUT).
+    pub fn layout_differs(&self, other: &StreamDef) -> bool {
+        self.projection != other.projection || self.orientation != other.orientation
+    }
+
+    /// Refuses what a client must fix, with the reason.
+    pub fn validate(&self) -> Result<(), String> {
+        if !is_valid_slug(&self.slug) {
+            return Err("slug needs 1-64 characters a-z, 0-9 and -".into());
+        }
+        if self.title.trim().is_empty() || self.title.chars().count() > 200 {
+            return Err("title needs 1-200 characters".into());
+        }
+        if self.description.chars().count() > 5000 {
+            return Err("description may have at most 5000 characters".into());
+        }
+        if self.tags.len() > 20
+            || self
+                .tags
+                .iter()
+                .any(|t| t.trim().is_empty() || t.chars().count() > 32)
+        {
+            return Err("at most 20 tags of 1-32 characters".into());
+        }
+        let o = self.orientation;
+        if ![o.yaw, o.pitch, o.roll]
+            .iter()
+            .all(|v| v.is_finite() && (-360.0..=360.0).contains(v))
+        {
+            return Err("orientation angles must be degrees in -360..=360".into());
+        }
+        if self.ladder.is_empty()
+            || self.ladder.len() > 64
+            || !self
+                .ladder
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err("ladder needs 1-64 characters a-z, A-Z, 0-9, '-' or '_'".into());
+        }
+        if self.reconnect_window_s > MAX_RECONNECT_WINDOW_S {
+            return Err(format!(
+                "reconnect_window_s must be 0..={MAX_RECONNECT_WINDOW_S}"
+            ));
+        }
+        if let StreamSource::RtspPull(pull) = &self.source {
+            // The error text never contains the password.
+            pull.source().map_err(|e| format!("source url: {e}"))?;
+        }
+        let parse = |name: &str, v: &Option<String>| -> Result<Option<i64>, String> {
+            v.as_deref()
+                .map(|s| {
+                    chrono::DateTime::parse_from_rfc3339(s)
+                        .map(|t| t.timestamp())
+                        .map_err(|_| format!("{name} must be an RFC 3339 time"))
+                })
+                .transpose()
+        };
+        let start = parse("scheduled_start", &self.scheduled_start)?;
+        let end = parse("scheduled_end", &self.scheduled_end)?;
+        if let (Some(start), Some(end)) = (start, end) {
+            if end <= start {
+                return Err("scheduled_end must be after scheduled_start".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether `slug` is a valid public stream name.
@@ -72,4 +406,48 @@ pub fn is_valid_slug(slug: &str) -> bool {
         && slug
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_password_is_never_printed() {
+        let source: StreamSource = toml::from_str(
+            r#"kind = "rtsp-pull"
+               url = "rtsp://cam.example/live"
+               username = "admin"
+               password = "hunter2-secret""#,
+        )
+        .expect("toml");
+        let printed = format!("{source:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        let StreamSource::RtspPull(pull) = &source else {
+            panic!("not a pull source")
+        };
+        assert!(pull.has_password());
+        let in_url = RtspPull {
+            url: "rtsp://admin:hunter2-secret@cam.example/live".into(),
+            transport: RtspTransport::Tcp,
+            username: None,
+            password: None,
+        };
+        assert!(!format!("{in_url:?}").contains("hunter2"));
+        assert!(!in_url.public_url().contains("hunter2"));
+        assert!(in_url.has_password());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut def = StreamDef::new("cam");
+        assert_eq!(def.validate(), Ok(()));
+        def.reconnect_window_s = MAX_RECONNECT_WINDOW_S + 1;
+        assert!(def
+            .validate()
+            .is_err_and(|e| e.contains("reconnect_window_s")));
+        let mut def = StreamDef::new("Cam");
+        def.title = "x".into();
+        assert!(def.validate().is_err_and(|e| e.contains("slug")));
+    }
 }

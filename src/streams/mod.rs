@@ -1,15 +1,29 @@
-//! What streams exist and who is publishing them.
+//! Streams: their one record, and the one task per stream that owns its live state.
 //!
-//! [`StreamDirectory`] answers "which stream does this key publish?" and "which
-//! stream is this slug?"; the config-file directory implements it today and the
-//! catalog will replace it without ingest or delivery noticing. [`hub::StreamHub`]
-//! tracks the live publisher of each stream and hands its media to the packager.
+//! - [`definition`]: [`StreamDef`], the record the catalog stores, the config file
+//!   seeds and everything downstream reads.
+//! - [`owner`]: a task per stream that owns its publisher, live session and media
+//!   thread ([`worker`]: packager and ladder); ingest and the API talk to it through
+//!   typed commands.
+//! - [`registry`]: every stream's task by slug. [`service`]: catalog writes that reach
+//!   the live stream at once.
+//! - [`events`]: the lifecycle bus other rooms subscribe to.
+//!
+//! [`StreamDirectory`] answers "which stream does this key publish?" and "which stream
+//! is this slug?" (the catalog implements it).
 
-pub mod config_directory;
 pub mod definition;
-pub mod hub;
+pub mod events;
+pub mod owner;
+pub mod registry;
+pub mod service;
+pub mod session;
+pub mod status;
+pub mod worker;
 
-pub use definition::{Orientation, Projection, StreamDef};
+use std::sync::Arc;
+
+pub use definition::{Orientation, Projection, StreamDef, StreamSource, Visibility};
 
 use async_trait::async_trait;
 
@@ -18,7 +32,7 @@ use async_trait::async_trait;
 #[async_trait]
 pub trait StreamDirectory: Send + Sync + 'static {
     /// The stream that `stream_key` may publish, if any.
-    async fn by_publish_key(&self, stream_key: &str) -> Option<StreamDef>;
+    async fn by_publish_key(&self, stream_key: &str) -> Option<Arc<StreamDef>>;
     /// The stream with this public name, if any.
-    async fn by_slug(&self, slug: &str) -> Option<StreamDef>;
+    async fn by_slug(&self, slug: &str) -> Option<Arc<StreamDef>>;
 }

@@ -2,6 +2,8 @@
 //! real HTTP over loopback, and small readers for what players see.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -17,7 +19,8 @@ pub struct Server {
     /// Every line the server wrote (its log goes to stdout, panics to stderr; stderr is
     /// also echoed to ours).
     log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    /// The temporary data directory, when the server made its own.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -30,7 +33,15 @@ impl Server {
     /// `PANOCAST_ADMIN_PASSWORD` for the first admin account.
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config_path = dir.path().join("panocast.toml");
+        let mut server = Server::start_in(dir.path(), config, env);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// [`Server::start_with_env`] in `dir` (config file and `data/` inside), which
+    /// outlives the server: a restart on the same data directory.
+    pub fn start_in(dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
+        let config_path = dir.join("panocast.toml");
         std::fs::write(&config_path, config).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_panocast"))
             .arg("serve")
@@ -38,7 +49,7 @@ impl Server {
             .arg(&config_path)
             .args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"])
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
@@ -87,8 +98,14 @@ impl Server {
             http: http.unwrap_or_default(),
             rtmp: rtmp.unwrap_or_default(),
             log,
-            _dir: dir,
+            _dir: None,
         }
+    }
+
+    /// `kill -9`: the process gets no chance to flush or finish anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The server's log lines so far.
@@ -102,6 +119,24 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.http)
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the server to exit: its exit status
+    /// and how long it took, or `None` if it was still running (it is killed then).
+    pub fn terminate(&mut self, limit: Duration) -> Option<(std::process::ExitStatus, Duration)> {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        let sent = Instant::now();
+        // SAFETY: signalling our own child process, which has not been reaped yet.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        while sent.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status, sent.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// The server's process id, for [`proc_status`] and [`child_processes`].
@@ -238,7 +273,12 @@ pub struct Publisher {
 impl Publisher {
     /// Pushes `file` in real time with `-c copy`; `looped` repeats it forever.
     pub fn start(file: &Path, url: &str, looped: bool) -> Publisher {
-        let mut cmd = Command::new("ffmpeg");
+        Publisher::start_with(Path::new("ffmpeg"), file, url, looped)
+    }
+
+    /// [`Publisher::start`] with another ffmpeg, e.g. [`ffmpeg7`] for Enhanced RTMP.
+    pub fn start_with(ffmpeg: &Path, file: &Path, url: &str, looped: bool) -> Publisher {
+        let mut cmd = Command::new(ffmpeg);
         cmd.args(["-hide_banner", "-loglevel", "error", "-re"]);
         if looped {
             cmd.args(["-stream_loop", "-1"]);
@@ -331,6 +371,57 @@ pub fn source_file_sized(width: u32, height: u32, seconds: u32, gop: u32) -> Pat
     path
 }
 
+/// The static ffmpeg 7 of PyPI `imageio-ffmpeg` (installed by `scripts/ffmpeg7.sh` into
+/// a venv under the target dir on first use): its FLV muxer writes Enhanced RTMP for
+/// HEVC and AV1, which Debian 12's ffmpeg 5.1 cannot.
+pub fn ffmpeg7() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        // The venv goes next to this test binary's target dir, wherever that is.
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap_or(Path::new("target"))
+            .to_path_buf();
+        let out = Command::new(root.join("scripts/ffmpeg7.sh"))
+            .env("CARGO_TARGET_DIR", &target)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/ffmpeg7.sh");
+        assert!(out.status.success(), "scripts/ffmpeg7.sh failed");
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        assert!(path.is_file(), "scripts/ffmpeg7.sh printed {path:?}");
+        path
+    })
+}
+
+/// A clip encoded once per target dir by `ffmpeg` with `args` (inputs, codecs; the
+/// output path is appended) into `name` under the target's temp dir, under `nice`.
+pub fn encoded_clip(ffmpeg: &Path, name: &str, args: &[&str]) -> PathBuf {
+    static ENCODING: Mutex<()> = Mutex::new(());
+    let _one = ENCODING.lock().unwrap_or_else(|p| p.into_inner());
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if path.exists() {
+        return path;
+    }
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_extension(format!("{}.tmp.{ext}", std::process::id()));
+    let status = Command::new("nice")
+        .args(["-n", "10"])
+        .arg(ffmpeg)
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .arg(&tmp)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "encoding {path:?} failed");
+    std::fs::rename(&tmp, &path).expect("rename clip");
+    path
+}
+
 /// An HTTP response as a test sees it.
 pub struct Fetched {
     pub status: u16,
@@ -352,6 +443,50 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("http client")
+}
+
+/// A REST answer as a client sees it: status, media type, body as JSON (Null when it
+/// is not JSON) and as text.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub json: serde_json::Value,
+    pub text: String,
+}
+
+/// `method url` with an optional bearer token and JSON body.
+pub async fn call(
+    client: &reqwest::Client,
+    method: &str,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<String>,
+) -> Answer {
+    let mut req = client.request(method.parse().expect("method"), url);
+    if let Some(t) = bearer {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp.text().await.unwrap_or_default();
+    Answer {
+        status,
+        content_type,
+        json: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        text,
+    }
 }
 
 pub async fn get(client: &reqwest::Client, url: &str) -> Fetched {
@@ -626,4 +761,40 @@ pub async fn wait_for_segments(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Once `slug` plays: the URL of its first variant's media playlist with `_HLS_msn`
+/// two segments beyond the newest, a request the server holds for up to three target
+/// durations (the LL-HLS limit) before it can answer.
+pub async fn held_playlist_url(server: &Server, client: &reqwest::Client, slug: &str) -> String {
+    let index_url = server.url(&format!("/hls/{slug}/index.m3u8"));
+    let index = wait_ok(client, &index_url, Duration::from_secs(30)).await;
+    let media_url = resolve(
+        &index_url,
+        &read_multivariant(&index.text()).variants[0].uri,
+    );
+    let playlist = read_ll_playlist(
+        &wait_ok(client, &media_url, Duration::from_secs(10))
+            .await
+            .text(),
+    );
+    let ahead = playlist.media_sequence + playlist.segments.len() as u64 + 2;
+    format!("{media_url}?_HLS_msn={ahead}")
+}
+
+/// The value of the first `/metrics` line that starts with `line_start` (name and
+/// labels, then a space or not).
+pub async fn metric(server: &Server, line_start: &str) -> f64 {
+    let text = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric line {line_start} in:\n{text}"))
 }

@@ -18,6 +18,7 @@ pub const PATH: &str = "/cam";
 
 const PORT_VAR: &str = "PANOCAST_TEST_CAMERA_PORT";
 const AUTH_VAR: &str = "PANOCAST_TEST_CAMERA_AUTH";
+const CODEC_VAR: &str = "PANOCAST_TEST_CAMERA_CODEC";
 const READY: &str = "camera listening on port ";
 
 /// 30 fps 1920x960 (2:1, equirectangular-shaped), a keyframe every 2 s, no B-frames
@@ -26,6 +27,17 @@ const LAUNCH: &str = "( videotestsrc is-live=true \
     ! video/x-raw,width=1920,height=960,framerate=30/1 \
     ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=2000 \
     ! rtph264pay name=pay0 pt=96 config-interval=-1 \
+    audiotestsrc is-live=true wave=sine \
+    ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
+    ! avenc_aac ! rtpmp4gpay name=pay1 pt=97 )";
+
+/// The H.265 camera: 640x320 (x265 in real time must leave CI's two cores room), a
+/// keyframe every second, zerolatency (no B-frames), parameter sets in band before
+/// every IDR as most cameras send them; the same AAC.
+const LAUNCH_H265: &str = "( videotestsrc is-live=true \
+    ! video/x-raw,format=I420,width=640,height=320,framerate=30/1 \
+    ! x265enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=800 \
+    ! rtph265pay name=pay0 pt=96 config-interval=-1 \
     audiotestsrc is-live=true wave=sine \
     ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
     ! avenc_aac ! rtpmp4gpay name=pay1 pt=97 )";
@@ -40,10 +52,16 @@ impl Camera {
     /// Starts a camera on `port` (0: a free one); with `auth`, only that user and
     /// password may play (digest).
     pub fn start(port: u16, auth: Option<(&str, &str)>) -> Camera {
+        Camera::start_codec(port, auth, "h264")
+    }
+
+    /// [`Camera::start`] serving `codec`: `h264` or `h265`.
+    pub fn start_codec(port: u16, auth: Option<(&str, &str)>, codec: &str) -> Camera {
         let exe = std::env::current_exe().expect("test binary path");
         let mut cmd = Command::new(exe);
         cmd.args(["--exact", "rtsp_camera_process", "--ignored", "--nocapture"])
             .env(PORT_VAR, port.to_string())
+            .env(CODEC_VAR, codec)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -114,7 +132,10 @@ pub fn serve_from_env() {
     server.set_address("127.0.0.1");
     server.set_service(&port);
     let factory = rtsp_server::RTSPMediaFactory::new();
-    factory.set_launch(LAUNCH);
+    match std::env::var(CODEC_VAR).as_deref() {
+        Ok("h265") => factory.set_launch(LAUNCH_H265),
+        _ => factory.set_launch(LAUNCH),
+    }
     if let Ok(auth_var) = std::env::var(AUTH_VAR) {
         let (user, pass) = auth_var.split_once(':').expect("user:pass");
         let auth = rtsp_server::RTSPAuth::new();

@@ -49,6 +49,8 @@ pub enum ConnectionError {
     SecondPublish,
     #[error("publish refused: unknown stream key")]
     UnknownKey,
+    #[error("publish refused: {0}")]
+    Refused(String),
     #[error("publish refused: empty stream key")]
     EmptyKey,
     #[error("peer sent {0} bytes without publishing")]
@@ -318,6 +320,31 @@ mod tests {
     use crate::ingest::avc::tests::X264_640X320_RECORD;
     use crate::media::TrackKind;
 
+    /// fuzz/rtmp_chunks's first find: rml_rtmp's chunk deserializer indexes past a
+    /// slice on these bytes. Until the chunk layer is ours (issue 18 item 2) the panic
+    /// is caught and ends the connection with an error; it must never get further.
+    #[test]
+    fn the_fuzzed_chunk_stream_that_panics_rml_rtmp_ends_the_connection_with_an_error() {
+        let input = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/fuzz/rtmp_chunks-rml_rtmp-slice-index.bin"
+        ))
+        .unwrap();
+        let (&size, rest) = input.split_first().unwrap();
+        let mut conn = RtmpConnection::new("live").unwrap();
+        let mut ended = None;
+        for piece in rest.chunks(usize::from(size).max(1) * 16) {
+            if let Err(e) = conn.feed(piece, Instant::now()) {
+                ended = Some(e);
+                break;
+            }
+        }
+        assert!(
+            matches!(ended, Some(ConnectionError::Panicked)),
+            "{ended:?}"
+        );
+    }
+
     /// An rml_rtmp client wired to an [`RtmpConnection`] without sockets.
     struct Pair {
         client: ClientSession,
@@ -438,7 +465,7 @@ mod tests {
         match &p.events[..] {
             [Event::Media(MediaEvent::VideoConfig(v)), Event::Media(MediaEvent::Unit(u)), Event::Media(MediaEvent::AudioConfig(a))] =>
             {
-                assert_eq!((v.width, v.height), (640, 320));
+                assert_eq!((v.width(), v.height()), (640, 320));
                 assert_eq!(
                     (u.kind, u.dts, u.pts, u.keyframe),
                     (TrackKind::Video, 10, 77, true)

@@ -12,20 +12,16 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{ConnectionError, Event, RtmpConnection};
 use super::handshake::{HandshakeError, HandshakeStep, ServerHandshake};
 use crate::ingest::demux::DemuxStats;
-use crate::streams::hub::{PublishSession, StreamHub};
+use crate::limits::Limits;
+use crate::streams::owner::{Protocol, PublishSession};
+use crate::streams::registry::StreamRegistry;
 use crate::streams::StreamDirectory;
-
-/// Connections served at once; the next one is closed right after `accept`. With the
-/// per-connection bounds of [`super::connection`] this caps what peers can make the
-/// server hold.
-pub const MAX_CONNECTIONS: usize = 256;
 
 /// One socket read. Also bounds what one [`RtmpConnection::feed`] call parses.
 const READ_BUF: usize = 64 * 1024;
@@ -53,8 +49,11 @@ impl Default for RtmpConfig {
 
 struct Shared {
     directory: Arc<dyn StreamDirectory>,
-    hub: Arc<StreamHub>,
+    streams: Arc<StreamRegistry>,
     config: RtmpConfig,
+    /// Connection caps (with the per-connection bounds of [`super::connection`] they
+    /// bound what peers can make the server hold) and the failed-publish budget.
+    limits: Arc<Limits>,
     shutdown: CancellationToken,
 }
 
@@ -63,17 +62,18 @@ struct Shared {
 pub async fn serve(
     listener: TcpListener,
     directory: Arc<dyn StreamDirectory>,
-    hub: Arc<StreamHub>,
+    streams: Arc<StreamRegistry>,
     config: RtmpConfig,
+    limits: Arc<Limits>,
     shutdown: CancellationToken,
 ) {
     let shared = Arc::new(Shared {
         directory,
-        hub,
+        streams,
         config,
+        limits,
         shutdown: shutdown.clone(),
     });
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
@@ -86,14 +86,18 @@ pub async fn serve(
             }
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        tracing::warn!(%peer, limit = MAX_CONNECTIONS, "RTMP connection refused: too many connections");
+                    // Refused connections are closed at once, unread; the gate and the
+                    // budget count them and log a summary, not a line each.
+                    if !shared.limits.publish_failures.allows(peer.ip(), Instant::now()) {
+                        continue;
+                    }
+                    let Ok(admission) = shared.limits.rtmp.admit(peer.ip()) else {
                         continue;
                     };
                     let shared = Arc::clone(&shared);
                     tasks.spawn(async move {
                         serve_connection(socket, peer, &shared).await;
-                        drop(slot);
+                        drop(admission);
                     });
                 }
                 Err(e) => {
@@ -127,7 +131,9 @@ impl fmt::Display for Closed {
         f.write_str(match self {
             Closed::ByPeer => "peer closed the connection",
             Closed::Unpublished => "publisher ended the stream",
-            Closed::TakenOver => "another publisher took the stream over",
+            Closed::TakenOver => {
+                "the server ended this publisher (taken over, key rotated, stream disabled or deleted)"
+            }
             Closed::Shutdown => "server shutting down",
         })
     }
@@ -221,7 +227,7 @@ async fn run(
     };
     let result = session.run(&leftover, &mut buf).await;
     session.cx.stats = session.conn.stats();
-    // Dropping `session.publish` here ends the publish at the hub.
+    // Dropping `session.publish` here detaches the publisher from its stream.
     result
 }
 
@@ -244,6 +250,8 @@ impl Session<'_> {
         }
         loop {
             let read = tokio::select! {
+                // At shutdown the stream also detaches its publisher; say why truly.
+                biased;
                 _ = self.shared.shutdown.cancelled() => return Ok(Closed::Shutdown),
                 _ = superseded(&self.publish) => return Ok(Closed::TakenOver),
                 read = tokio::time::timeout(idle, self.socket.read(buf)) => read,
@@ -312,6 +320,10 @@ impl Session<'_> {
                     .await
                     .map_err(|_| Failure::LookupTimeout(limit))?;
                 let Some(stream) = found else {
+                    self.shared
+                        .limits
+                        .publish_failures
+                        .failed(peer.ip(), Instant::now());
                     self.conn.reject_publish(request_id)?;
                     let _ = self.flush().await;
                     return Err(ConnectionError::UnknownKey.into());
@@ -319,14 +331,27 @@ impl Session<'_> {
                 self.cx.slug = Some(stream.slug.clone());
                 // Take the stream before answering, so media that follows the answer has
                 // a session to go to.
-                self.publish = Some(self.shared.hub.start_publish(&stream, peer));
+                let attached = self
+                    .shared
+                    .streams
+                    .publish(&stream, peer, Protocol::Rtmp)
+                    .await;
+                let publish = match attached {
+                    Ok(publish) => publish,
+                    Err(refused) => {
+                        self.conn.reject_publish(request_id)?;
+                        let _ = self.flush().await;
+                        return Err(ConnectionError::Refused(refused.to_string()).into());
+                    }
+                };
+                self.publish = Some(publish);
                 self.conn.accept_publish(request_id)?;
                 self.flush().await?;
                 tracing::info!(%peer, stream = %stream.slug, "RTMP publish started");
             }
             Event::Media(media) => {
                 if let Some(session) = self.publish.as_ref() {
-                    if session.push(media).is_err() {
+                    if session.push(media).await.is_err() {
                         return Ok(Some(Closed::TakenOver));
                     }
                     self.cx.units += 1;

@@ -18,7 +18,8 @@ use bytes::Bytes;
 use super::timing::{DecodeTimes, TimestampJump};
 use crate::ingest::aac::{self, AacError};
 use crate::ingest::avc::{self, AvcError};
-use crate::media::{AacConfig, AccessUnit, MediaEvent, TrackKind};
+use crate::ingest::hevc::{self, HevcError};
+use crate::media::{AacConfig, AccessUnit, MediaEvent, TrackKind, VideoCodec, VideoConfig};
 
 /// Frame duration assumed for the reorder delay when the SPS gives no frame rate.
 const FALLBACK_FPS: f64 = 30.0;
@@ -27,11 +28,19 @@ const FALLBACK_FPS: f64 = 30.0;
 pub enum RtspMediaError {
     #[error("video parameters: {0}")]
     VideoParameters(#[source] AvcError),
+    #[error("H.265 video parameters: {0}")]
+    HevcParameters(#[source] HevcError),
     #[error("video frame at {pts}: {source}")]
     VideoFrame {
         pts: i64,
         #[source]
         source: AvcError,
+    },
+    #[error("H.265 video frame at {pts}: {source}")]
+    HevcFrame {
+        pts: i64,
+        #[source]
+        source: HevcError,
     },
     #[error("audio parameters: {0}")]
     AudioParameters(#[source] AacError),
@@ -53,6 +62,7 @@ pub struct RtspDemuxStats {
 }
 
 struct Video {
+    codec: VideoCodec,
     /// The record as retina gave it, to recognise repeats.
     received: Bytes,
     times: DecodeTimes,
@@ -77,30 +87,46 @@ impl RtspDemuxer {
         self.stats
     }
 
-    /// The video track's `AVCDecoderConfigurationRecord`, at session start and again
-    /// whenever retina reports new parameters. Returns an event only when it changed.
+    /// The video track's decoder configuration record (`AVCDecoderConfigurationRecord`
+    /// or, for H.265, `HEVCDecoderConfigurationRecord`, as retina builds them from the
+    /// SDP and in-band parameter sets), at session start and again whenever retina
+    /// reports new parameters. Returns an event only when it changed.
     pub fn video_parameters(
         &mut self,
+        codec: VideoCodec,
         record: &[u8],
         clock_rate: u32,
     ) -> Result<Option<MediaEvent>, RtspMediaError> {
-        if self.video.as_ref().is_some_and(|v| v.received == record) {
+        if self
+            .video
+            .as_ref()
+            .is_some_and(|v| v.codec == codec && v.received == record)
+        {
             return Ok(None);
         }
         let received = Bytes::copy_from_slice(record);
-        let parsed =
-            avc::parse_decoder_config(received.clone()).map_err(RtspMediaError::VideoParameters)?;
-        let config = Arc::new(parsed.config);
+        let (config, reorder) = match codec {
+            VideoCodec::Avc => {
+                let parsed = avc::parse_decoder_config(received.clone())
+                    .map_err(RtspMediaError::VideoParameters)?;
+                let reorder = parsed
+                    .config
+                    .sps
+                    .first()
+                    .and_then(|sps| avc::max_reorder_frames(sps));
+                (VideoConfig::Avc(parsed.config), reorder)
+            }
+            VideoCodec::Hevc => {
+                let parsed = hevc::parse_decoder_config(received.clone())
+                    .map_err(RtspMediaError::HevcParameters)?;
+                (VideoConfig::Hevc(parsed.config), parsed.max_num_reorder)
+            }
+        };
         let fps = config
-            .frame_rate
+            .frame_rate()
             .filter(|f| *f > 0.0)
             .unwrap_or(FALLBACK_FPS);
         let frame_ticks = (f64::from(clock_rate) / fps).round() as i64;
-        let reorder = config
-            .sps
-            .first()
-            .and_then(|sps| avc::max_reorder_frames(sps))
-            .unwrap_or(0);
         let mut times = match self.video.take() {
             Some(previous) => {
                 self.stats.parameter_changes += 1;
@@ -108,9 +134,13 @@ impl RtspDemuxer {
             }
             None => DecodeTimes::new(clock_rate),
         };
-        times.announce_reorder(reorder, frame_ticks);
-        self.video = Some(Video { received, times });
-        Ok(Some(MediaEvent::VideoConfig(config)))
+        times.announce_reorder(reorder.unwrap_or(0), frame_ticks);
+        self.video = Some(Video {
+            codec,
+            received,
+            times,
+        });
+        Ok(Some(MediaEvent::VideoConfig(Arc::new(config))))
     }
 
     /// One access unit: AVCC NAL units with 4-byte lengths, as retina gives them,
@@ -132,8 +162,12 @@ impl RtspDemuxer {
             return Ok(None);
         }
         // Checks the framing; the NAL types decide the keyframe flag, as for RTMP.
-        let (data, idr) = avc::to_four_byte_lengths(Bytes::from(data), 4)
-            .map_err(|source| RtspMediaError::VideoFrame { pts, source })?;
+        let (data, idr) = match video.codec {
+            VideoCodec::Avc => avc::to_four_byte_lengths(Bytes::from(data), 4)
+                .map_err(|source| RtspMediaError::VideoFrame { pts, source })?,
+            VideoCodec::Hevc => hevc::to_four_byte_lengths(Bytes::from(data), 4)
+                .map_err(|source| RtspMediaError::HevcFrame { pts, source })?,
+        };
         let dts = video.times.dts(pts)?;
         self.stats.video_units += 1;
         Ok(Some(MediaEvent::Unit(AccessUnit {
@@ -216,11 +250,13 @@ mod tests {
             .video_frame(0, 90_000, vec![0, 0, 0, 1, 0x41], 0, now)
             .unwrap()
             .is_none());
-        let ev = d.video_parameters(X264_640X320_RECORD, 90_000).unwrap();
-        assert!(matches!(ev, Some(MediaEvent::VideoConfig(c)) if c.width == 640));
+        let ev = d
+            .video_parameters(VideoCodec::Avc, X264_640X320_RECORD, 90_000)
+            .unwrap();
+        assert!(matches!(ev, Some(MediaEvent::VideoConfig(c)) if c.width() == 640));
         // The same parameters again (retina repeats them) are not news.
         assert!(d
-            .video_parameters(X264_640X320_RECORD, 90_000)
+            .video_parameters(VideoCodec::Avc, X264_640X320_RECORD, 90_000)
             .unwrap()
             .is_none());
         let idr = unit(
@@ -243,12 +279,15 @@ mod tests {
     #[test]
     fn changed_parameters_are_followed() {
         let mut d = RtspDemuxer::new();
-        d.video_parameters(X264_640X320_RECORD, 90_000).unwrap();
+        d.video_parameters(VideoCodec::Avc, X264_640X320_RECORD, 90_000)
+            .unwrap();
         // Same SPS/PPS, different level in the record header: a new config.
         let mut other = X264_640X320_RECORD.to_vec();
         other[3] = 0x1f;
-        let ev = d.video_parameters(&other, 90_000).unwrap();
-        assert!(matches!(ev, Some(MediaEvent::VideoConfig(c)) if c.level_idc == 0x1f));
+        let ev = d.video_parameters(VideoCodec::Avc, &other, 90_000).unwrap();
+        assert!(
+            matches!(ev, Some(MediaEvent::VideoConfig(c)) if c.as_avc().is_some_and(|c| c.level_idc == 0x1f))
+        );
         assert_eq!(d.stats().parameter_changes, 1);
     }
 
@@ -256,13 +295,23 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         let now = Instant::now();
         let mut d = RtspDemuxer::new();
-        assert!(d.video_parameters(&[1, 2, 3], 90_000).is_err());
-        d.video_parameters(X264_640X320_RECORD, 90_000).unwrap();
+        assert!(d
+            .video_parameters(VideoCodec::Avc, &[1, 2, 3], 90_000)
+            .is_err());
+        assert!(d
+            .video_parameters(VideoCodec::Hevc, &[1, 2, 3], 90_000)
+            .is_err());
+        d.video_parameters(VideoCodec::Avc, X264_640X320_RECORD, 90_000)
+            .unwrap();
         let bad = d.video_frame(0, 90_000, vec![0, 0, 0, 9, 0x41], 0, now);
         assert!(matches!(bad, Err(RtspMediaError::VideoFrame { .. })));
         assert!(d.audio_parameters(&[0xf8, 0x01, 0x80]).is_err());
         for n in 0..X264_640X320_RECORD.len() {
-            let _ = RtspDemuxer::new().video_parameters(&X264_640X320_RECORD[..n], 90_000);
+            let _ = RtspDemuxer::new().video_parameters(
+                VideoCodec::Avc,
+                &X264_640X320_RECORD[..n],
+                90_000,
+            );
         }
     }
 
@@ -289,5 +338,34 @@ mod tests {
             unit(d.audio_frame(2048, 48_000, Bytes::from_static(&[0x21]), 0, now)).dts,
             2048
         );
+    }
+
+    #[test]
+    fn h265_parameters_then_irap_frames() {
+        use crate::ingest::hevc::tests::X265_640X320_RECORD;
+        let now = Instant::now();
+        let mut d = RtspDemuxer::new();
+        let ev = d
+            .video_parameters(VideoCodec::Hevc, X265_640X320_RECORD, 90_000)
+            .unwrap();
+        assert!(
+            matches!(ev, Some(MediaEvent::VideoConfig(c)) if c.codec_string() == "hvc1.1.6.L63.90")
+        );
+        assert!(d
+            .video_parameters(VideoCodec::Hevc, X265_640X320_RECORD, 90_000)
+            .unwrap()
+            .is_none());
+        // A CRA picture (type 21) is a sync sample, a TRAIL_R (type 1) is not.
+        let cra = vec![0, 0, 0, 2, 0x2a, 0x01];
+        let ev = d.video_frame(0, 90_000, cra, 0, now).unwrap();
+        assert!(matches!(ev, Some(MediaEvent::Unit(u)) if u.keyframe));
+        let trail = vec![0, 0, 0, 2, 0x02, 0x01];
+        let ev = d.video_frame(3000, 90_000, trail, 0, now).unwrap();
+        assert!(matches!(ev, Some(MediaEvent::Unit(u)) if !u.keyframe));
+        let broken = vec![0, 0, 0, 9, 0x02];
+        assert!(matches!(
+            d.video_frame(6000, 90_000, broken, 0, now),
+            Err(RtspMediaError::HevcFrame { .. })
+        ));
     }
 }

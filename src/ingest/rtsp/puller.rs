@@ -6,7 +6,6 @@
 //! [`PullError`] and leaves the rest of the server alone; [`super::supervisor`]
 //! decides when to try again.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -21,7 +20,7 @@ use super::demux::{RtspDemuxer, RtspMediaError};
 use super::source::{RtspSource, RtspTransport};
 use super::tracks::{choose_tracks, TrackError};
 use crate::media::MediaEvent;
-use crate::streams::hub::{PublishSession, StreamHub};
+use crate::streams::owner::{Protocol, PublishSession, StreamHandle};
 use crate::streams::StreamDef;
 
 /// Time limits of one attempt.
@@ -82,12 +81,12 @@ pub enum PullEnd {
 }
 
 /// Pulls `source` into `stream` until it fails or `shutdown` is cancelled. `on_live`
-/// is called once, when the first media unit goes to the hub (the publish session
+/// is called once, when the first media unit goes to the stream (the publish session
 /// starts there, so a camera that never delivers never shows as live).
 pub async fn pull(
     stream: &StreamDef,
     source: &RtspSource,
-    hub: &Arc<StreamHub>,
+    hub: &StreamHandle,
     settings: PullSettings,
     shutdown: &CancellationToken,
     on_live: &mut (dyn FnMut() + Send),
@@ -119,7 +118,7 @@ enum Never {}
 async fn run(
     stream: &StreamDef,
     source: &RtspSource,
-    hub: &Arc<StreamHub>,
+    hub: &StreamHandle,
     settings: PullSettings,
     on_live: &mut (dyn FnMut() + Send),
 ) -> Result<Never, PullError> {
@@ -169,7 +168,6 @@ async fn run(
 
     let mut demux = RtspDemuxer::new();
     let mut out = Output {
-        stream,
         source,
         hub,
         publish: None,
@@ -187,8 +185,8 @@ async fn run(
         .get(tracks.video)
         .and_then(|s| s.parameters())
     {
-        if let Some(ev) = demux.video_parameters(p.extra_data(), video_clock)? {
-            out.emit(ev)?;
+        if let Some(ev) = demux.video_parameters(tracks.video_codec, p.extra_data(), video_clock)? {
+            out.emit(ev).await?;
         }
     }
     if let Some(i) = audio {
@@ -199,7 +197,7 @@ async fn run(
         match asc.map(|asc| demux.audio_parameters(&asc)) {
             Some(Ok(ev)) => {
                 if let Some(ev) = ev {
-                    out.emit(ev)?;
+                    out.emit(ev).await?;
                 }
             }
             Some(Err(e)) => {
@@ -239,9 +237,13 @@ async fn run(
                         .get(tracks.video)
                         .and_then(|s| s.parameters())
                     {
-                        match demux.video_parameters(p.extra_data(), video_clock) {
+                        match demux.video_parameters(
+                            tracks.video_codec,
+                            p.extra_data(),
+                            video_clock,
+                        ) {
                             Ok(Some(ev)) => {
-                                if let Err(e) = out.emit(ev) {
+                                if let Err(e) = out.emit(ev).await {
                                     break e;
                                 }
                             }
@@ -271,7 +273,7 @@ async fn run(
             Some(Ok(_)) => None,
         };
         if let Some(ev) = event {
-            if let Err(e) = out.emit(ev) {
+            if let Err(e) = out.emit(ev).await {
                 break e;
             }
             if out.publish.is_some() {
@@ -294,11 +296,10 @@ async fn run(
     Err(result)
 }
 
-/// Where events go: held until the first unit, then into the hub.
+/// Where events go: held until the first unit, then into the stream.
 struct Output<'a> {
-    stream: &'a StreamDef,
     source: &'a RtspSource,
-    hub: &'a Arc<StreamHub>,
+    hub: &'a StreamHandle,
     publish: Option<PublishSession>,
     /// Configs that came before the first unit; at most one per track.
     pending: Vec<MediaEvent>,
@@ -306,17 +307,27 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
-    fn emit(&mut self, event: MediaEvent) -> Result<(), PullError> {
+    async fn emit(&mut self, event: MediaEvent) -> Result<(), PullError> {
         if let Some(publish) = &self.publish {
-            return publish.push(event).map_err(|_| PullError::Superseded);
+            return publish.push(event).await.map_err(|_| PullError::Superseded);
         }
         match event {
             MediaEvent::Unit(_) => {
-                let publish = self.hub.start_publish(self.stream, self.source.peer());
+                let publish = self
+                    .hub
+                    .attach(self.source.peer(), Protocol::Rtsp)
+                    .await
+                    .map_err(|_| PullError::Superseded)?;
                 for config in self.pending.drain(..) {
-                    publish.push(config).map_err(|_| PullError::Superseded)?;
+                    publish
+                        .push(config)
+                        .await
+                        .map_err(|_| PullError::Superseded)?;
                 }
-                publish.push(event).map_err(|_| PullError::Superseded)?;
+                publish
+                    .push(event)
+                    .await
+                    .map_err(|_| PullError::Superseded)?;
                 self.publish = Some(publish);
                 (self.on_live)();
                 Ok(())

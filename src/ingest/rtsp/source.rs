@@ -10,14 +10,14 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use percent_encoding::percent_decode_str;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// The RTSP default port (RFC 2326 3.2).
 pub const DEFAULT_PORT: u16 = 554;
 
 /// How RTP reaches us.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RtspTransport {
     /// RTP interleaved on the RTSP TCP connection (RFC 2326 10.12): works through NAT

@@ -1,6 +1,6 @@
 //! One task per pulled stream: connect, pull, and on failure wait and try again.
 //!
-//! The hub shows what the task is doing: `connecting` during an attempt, `live` while
+//! The stream's status shows what the task is doing: `connecting` during an attempt, `live` while
 //! media flows (set by the publish session itself), `retrying` with the last error and
 //! the delay between attempts. Each attempt that delivers media is a new publish
 //! session, so the packager joins it to the previous one with EXT-X-DISCONTINUITY.
@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::puller::{pull, PullEnd, PullSettings};
 use super::source::RtspSource;
-use crate::streams::hub::{IngestState, StreamHub};
+use crate::streams::owner::StreamHandle;
+use crate::streams::status::IngestState;
 use crate::streams::StreamDef;
 
 /// Timing of the RTSP ingest, from `[rtsp_ingest]` in the config.
@@ -35,9 +36,9 @@ pub struct RtspIngestSettings {
 
 /// Pulls `source` into `stream` until `shutdown` is cancelled.
 pub async fn supervise(
-    stream: StreamDef,
+    stream: Arc<StreamDef>,
     source: RtspSource,
-    hub: Arc<StreamHub>,
+    hub: StreamHandle,
     settings: RtspIngestSettings,
     shutdown: CancellationToken,
 ) {
@@ -56,7 +57,7 @@ pub async fn supervise(
         "pulling RTSP source"
     );
     loop {
-        hub.set_state(&slug, IngestState::Connecting);
+        hub.set_pull_state(IngestState::Connecting).await;
         let mut live_since: Option<Instant> = None;
         let mut on_live = || {
             live_since = Some(Instant::now());
@@ -100,18 +101,16 @@ pub async fn supervise(
         }
         // The publish session (if any) was dropped inside `pull`, which set the state
         // to idle; say why and when the next attempt comes.
-        hub.set_state(
-            &slug,
-            IngestState::Retrying {
-                last_error: summary,
-                retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            },
-        );
+        hub.set_pull_state(IngestState::Retrying {
+            last_error: summary,
+            retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        })
+        .await;
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}
         }
     }
-    hub.set_state(&slug, IngestState::Idle);
+    hub.set_pull_state(IngestState::Idle).await;
     tracing::debug!(stream = %slug, "RTSP puller stopped");
 }

@@ -2,14 +2,17 @@
 //!
 //! Pure: takes `(media, encoding name)` pairs as the `DESCRIBE` answer lists them
 //! (RFC 4566 `m=` and `a=rtpmap`, encoding names lower-cased by retina) and picks the
-//! first H.264 video and the first AAC audio. A camera offering only another video
+//! first H.264 or H.265 video and the first AAC audio. A camera offering only another video
 //! codec is refused with a message that says what to change; audio in another codec
 //! (G.711 on many IP cameras) is left out and the stream goes on as video only.
+
+use crate::media::VideoCodec;
 
 /// The streams to set up, as indices into the session's stream list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tracks {
     pub video: usize,
+    pub video_codec: VideoCodec,
     pub audio: Option<usize>,
     /// An audio stream was offered but not in AAC.
     pub audio_skipped: Option<usize>,
@@ -20,7 +23,7 @@ pub enum TrackError {
     #[error("the camera offers no video stream")]
     NoVideo,
     #[error(
-        "video codec {0} is not supported (panocast packages H.264 only); set the camera to H.264"
+        "video codec {0} is not supported (panocast packages H.264 and H.265); set the camera to H.264 or H.265"
     )]
     UnsupportedVideo(String),
 }
@@ -47,7 +50,10 @@ pub fn choose_tracks<'a>(
     for (i, (media, encoding)) in streams.into_iter().enumerate() {
         match media {
             "video" if encoding == "h264" => {
-                video.get_or_insert(i);
+                video.get_or_insert((i, VideoCodec::Avc));
+            }
+            "video" if encoding == "h265" => {
+                video.get_or_insert((i, VideoCodec::Hevc));
             }
             "video" => {
                 other_video.get_or_insert(encoding.to_owned());
@@ -61,7 +67,7 @@ pub fn choose_tracks<'a>(
             _ => {}
         }
     }
-    let Some(video) = video else {
+    let Some((video, video_codec)) = video else {
         return Err(match other_video {
             Some(encoding) => TrackError::UnsupportedVideo(codec_name(&encoding)),
             None => TrackError::NoVideo,
@@ -69,6 +75,7 @@ pub fn choose_tracks<'a>(
     };
     Ok(Tracks {
         video,
+        video_codec,
         audio,
         audio_skipped: if audio.is_some() { None } else { audio_skipped },
     })
@@ -85,6 +92,7 @@ mod tests {
             t,
             Tracks {
                 video: 0,
+                video_codec: VideoCodec::Avc,
                 audio: Some(1),
                 audio_skipped: None
             }
@@ -103,17 +111,19 @@ mod tests {
     }
 
     #[test]
-    fn h265_is_refused_clearly() {
-        let e = choose_tracks([("video", "h265"), ("audio", "mpeg4-generic")]).unwrap_err();
-        assert_eq!(e, TrackError::UnsupportedVideo("H.265/HEVC".into()));
+    fn h265_is_taken_other_codecs_refused_clearly() {
+        let t = choose_tracks([("video", "h265"), ("audio", "mpeg4-generic")]).unwrap();
+        assert_eq!((t.video, t.video_codec), (0, VideoCodec::Hevc));
+        let e = choose_tracks([("video", "jpeg"), ("audio", "mpeg4-generic")]).unwrap_err();
+        assert_eq!(e, TrackError::UnsupportedVideo("Motion JPEG".into()));
         assert!(e.to_string().contains("set the camera to H.264"));
         assert_eq!(
             choose_tracks([("audio", "mpeg4-generic")]),
             Err(TrackError::NoVideo)
         );
-        // A second, H.264 stream wins over an unsupported first one.
+        // A second, supported stream wins over an unsupported first one.
         assert_eq!(
-            choose_tracks([("video", "h265"), ("video", "h264")]).map(|t| t.video),
+            choose_tracks([("video", "vp8"), ("video", "h264")]).map(|t| t.video),
             Ok(1)
         );
     }

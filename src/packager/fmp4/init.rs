@@ -9,7 +9,7 @@ use super::boxes::{
     put_unity_matrix, put_zeros, u32_len, write_box, write_full_box, Fmp4Error, FourCc, Result,
 };
 use super::spherical::write_spherical_boxes;
-use crate::media::{AacConfig, AvcConfig};
+use crate::media::{AacConfig, VideoConfig};
 use crate::streams::{Orientation, Projection};
 
 /// Parameters of a video init segment.
@@ -18,7 +18,7 @@ pub struct VideoInit<'a> {
     pub track_id: u32,
     /// Ticks per second of the fragments' decode times and durations.
     pub timescale: u32,
-    pub config: &'a AvcConfig,
+    pub config: &'a VideoConfig,
     pub projection: Projection,
     pub orientation: Orientation,
 }
@@ -58,24 +58,24 @@ struct TrackSpec<'a> {
     sample_entry: &'a dyn Fn(&mut Vec<u8>) -> Result<()>,
 }
 
-/// The init segment for an H.264 track, or an error if a field would overflow its
-/// size (impossible for a real stream; see [`Fmp4Error::TooLarge`]).
+/// The init segment for an H.264 or HEVC track, or an error if a field would overflow
+/// its size (impossible for a real stream; see [`Fmp4Error::TooLarge`]).
 pub fn try_video_init_segment(v: &VideoInit) -> Result<Bytes> {
-    let entry = |out: &mut Vec<u8>| write_avc1(out, v);
+    let entry = |out: &mut Vec<u8>| write_visual_sample_entry(out, v);
     init_segment(&TrackSpec {
         track_id: v.track_id,
         timescale: v.timescale,
         handler: *b"vide",
         handler_name: "VideoHandler",
-        width: v.config.width,
-        height: v.config.height,
+        width: v.config.width(),
+        height: v.config.height(),
         volume: 0,
         media_header: write_vmhd,
         sample_entry: &entry,
     })
 }
 
-/// The init segment for an H.264 track. Returns empty [`Bytes`] only in the impossible
+/// The init segment for a video track. Returns empty [`Bytes`] only in the impossible
 /// case that [`try_video_init_segment`] fails.
 pub fn video_init_segment(v: &VideoInit) -> Bytes {
     try_video_init_segment(v).unwrap_or_default()
@@ -289,17 +289,23 @@ fn put_sample_entry_header(out: &mut Vec<u8>) {
     out.put_u16(1);
 }
 
-/// `avc1` VisualSampleEntry (§12.1.3) with `avcC` (ISO/IEC 14496-15 §5.4.2) and, for
-/// spherical projections, the 360° boxes. No `pasp`: pixels are square, which is also
-/// what a reader assumes without one.
-fn write_avc1(out: &mut Vec<u8>, v: &VideoInit) -> Result<()> {
-    write_box(out, *b"avc1", |out| {
+/// The VisualSampleEntry (§12.1.3) of the track's codec with its configuration box —
+/// `avc1` + `avcC` (ISO/IEC 14496-15 §5.4.2), `hvc1` + `hvcC` (§8.4.1; `hvc1`, not
+/// `hev1`: the parameter sets are in the sample description, as Apple's HLS authoring
+/// rules ask) — and, for spherical projections, the 360° boxes. No `pasp`: pixels are
+/// square, which is also what a reader assumes without one.
+fn write_visual_sample_entry(out: &mut Vec<u8>, v: &VideoInit) -> Result<()> {
+    let (entry, config_box, record) = match v.config {
+        VideoConfig::Avc(c) => (*b"avc1", *b"avcC", &c.record),
+        VideoConfig::Hevc(c) => (*b"hvc1", *b"hvcC", &c.record),
+    };
+    write_box(out, entry, |out| {
         put_sample_entry_header(out);
         out.put_u16(0); // pre_defined
         out.put_u16(0); // reserved
         put_zeros(out, 3 * 4); // pre_defined
-        out.put_u16(dimension_u16(v.config.width));
-        out.put_u16(dimension_u16(v.config.height));
+        out.put_u16(dimension_u16(v.config.width()));
+        out.put_u16(dimension_u16(v.config.height()));
         out.put_u32(0x0048_0000); // horizresolution 72 dpi
         out.put_u32(0x0048_0000); // vertresolution 72 dpi
         out.put_u32(0); // reserved
@@ -307,11 +313,11 @@ fn write_avc1(out: &mut Vec<u8>, v: &VideoInit) -> Result<()> {
         put_zeros(out, 32); // compressorname: empty Pascal string
         out.put_u16(0x0018); // depth: colour, no alpha
         out.put_i16(-1); // pre_defined
-        write_box(out, *b"avcC", |out| {
-            out.put_slice(&v.config.record);
+        write_box(out, config_box, |out| {
+            out.put_slice(record);
             Ok(())
         })?;
-        // After avcC, before pasp/clap: FFmpeg reads these children in order.
+        // After avcC/hvcC, before pasp/clap: FFmpeg reads these children in order.
         write_spherical_boxes(out, v.projection, v.orientation)
     })
 }
@@ -408,6 +414,7 @@ fn dimension_u16(pixels: u32) -> u16 {
 mod tests {
     use super::super::boxes::reader::{boxes, child, path, u32_at};
     use super::*;
+    use crate::media::AvcConfig;
 
     fn avc_config() -> AvcConfig {
         // A plausible record: version 1, High profile level 3.1, 4-byte lengths,
@@ -445,7 +452,7 @@ mod tests {
         video_init_segment(&VideoInit {
             track_id: 1,
             timescale: 90_000,
-            config: &config,
+            config: &VideoConfig::Avc(config.clone()),
             projection,
             orientation: Orientation::default(),
         })
@@ -517,6 +524,29 @@ mod tests {
             entry_children(&tb, b"avc1", 78),
             [*b"avcC", *b"st3d", *b"sv3d"]
         );
+    }
+
+    #[test]
+    fn hvc1_with_verbatim_hvcc_and_the_360_boxes() {
+        use crate::ingest::hevc::{parse_decoder_config, tests::X265_640X320_RECORD};
+        let hevc = parse_decoder_config(Bytes::from_static(X265_640X320_RECORD))
+            .unwrap()
+            .config;
+        let init = video_init_segment(&VideoInit {
+            track_id: 1,
+            timescale: 90_000,
+            config: &VideoConfig::Hevc(hevc),
+            projection: Projection::Equirect,
+            orientation: Orientation::default(),
+        });
+        assert_eq!(
+            entry_children(&init, b"hvc1", 78),
+            [*b"hvcC", *b"st3d", *b"sv3d", *b"vexu"]
+        );
+        let stsd = child(path(&init, &STBL).body, b"stsd").body;
+        let hvc1 = child(&stsd[8..], b"hvc1").body;
+        assert_eq!(&hvc1[24..28], &[0x02, 0x80, 0x01, 0x40]); // 640 x 320
+        assert_eq!(child(&hvc1[78..], b"hvcC").body, X265_640X320_RECORD);
     }
 
     #[test]
@@ -606,7 +636,7 @@ mod tests {
         let video = video_init_segment(&VideoInit {
             track_id: 0,
             timescale: 0,
-            config: &config,
+            config: &VideoConfig::Avc(config.clone()),
             projection: Projection::EquirectStereoSbs,
             orientation: Orientation {
                 yaw: f64::NAN,
@@ -636,7 +666,7 @@ mod tests {
         let init = video_init_segment(&VideoInit {
             track_id: u32::MAX,
             timescale: 0,
-            config: &config,
+            config: &VideoConfig::Avc(config.clone()),
             projection: Projection::Equirect,
             orientation: Orientation::default(),
         });

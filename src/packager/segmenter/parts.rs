@@ -1,17 +1,17 @@
-//! Where one track's parts and segments end. Pure: samples in, cut decisions out.
+//! One track's part and segment assembly. Pure: samples in, parts out.
 //!
 //! Parts never exceed the part target (draft-pantos-hls-rfc8216bis 4.4.3.7: every
 //! EXT-X-PART duration ≤ PART-TARGET). A part is closed as soon as the next sample is
 //! not expected to fit, so it is published at the arrival of its own last sample,
 //! not one sample later; when a sample turns out longer than expected it starts the
-//! next part instead. Segment starts are decided by the caller (keyframes for video,
-//! the video's cut times for audio) and always begin a new, independent part.
+//! next part instead. Segment starts are decided by the cut policy ([`super::cut`])
+//! and always begin a new, independent part.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::fmp4::Sample;
+use crate::packager::fmp4::Sample;
 
 /// A sample whose duration is known, in the track's timescale.
 #[derive(Clone, Debug)]

@@ -1,0 +1,34 @@
+//! AVC and HEVC decoder configuration records, NAL length conversion, and the AAC
+//! AudioSpecificConfig: the first byte picks the parser, the rest is its input.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use panocast::ingest::{aac, avc, hevc};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let input = Bytes::copy_from_slice(rest);
+    match selector % 6 {
+        0 => {
+            let _ = avc::parse_decoder_config(input);
+        }
+        1 => {
+            let _ = hevc::parse_decoder_config(input);
+        }
+        2 => {
+            let _ = aac::parse_audio_specific_config(input);
+        }
+        3 => {
+            let _ = avc::max_reorder_frames(rest);
+        }
+        4 => {
+            let _ = avc::to_four_byte_lengths(input, 1 + (selector / 6) % 4);
+        }
+        _ => {
+            let _ = hevc::to_four_byte_lengths(input, 1 + (selector / 6) % 4);
+        }
+    }
+});

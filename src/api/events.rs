@@ -1,0 +1,252 @@
+//! `/api/v1/events`: scheduled events. Any signed-in account reads them; admins and
+//! broadcasters create and change them. A client moves an event only from `draft` to
+//! `scheduled` or to `cancelled`; `starting_soon`, `live` and `ended` are the server's
+//! (see [`crate::schedule`]).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use super::access::Authed;
+use super::body::{ApiJson, Page};
+use super::problem::{ApiError, Problem};
+use super::AppState;
+use crate::auth::request::Caller;
+use crate::auth::Role;
+use crate::schedule::store::{EventFields, ScheduleError};
+use crate::schedule::{EventState, ScheduledEvent};
+
+/// Events `GET /api/v1/events` lists, soonest start first.
+pub const EVENT_LIST_ITEMS: i64 = 500;
+
+/// Body of `POST /api/v1/events`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    #[schema(schema_with = super::openapi::fields::event_title)]
+    pub title: String,
+    #[serde(default)]
+    #[schema(max_length = 5000)]
+    pub description: String,
+    #[serde(default)]
+    #[schema(schema_with = super::openapi::fields::tags)]
+    pub tags: Vec<String>,
+    /// Id or slug of the stream the event is shown on.
+    pub stream: String,
+    /// RFC 3339 with zone.
+    #[schema(format = DateTime)]
+    pub scheduled_start: String,
+    /// RFC 3339 with zone, after `scheduled_start`.
+    #[schema(format = DateTime)]
+    pub scheduled_end: Option<String>,
+    /// Seconds before the start at which it becomes `starting_soon`: 0–86400,
+    /// default 900.
+    #[schema(maximum = 86400)]
+    #[serde(default, deserialize_with = "whole_seconds")]
+    pub starting_soon_lead_s: Option<u32>,
+    /// `draft` or `scheduled` (default).
+    pub state: Option<EventState>,
+}
+
+/// Body of `PATCH /api/v1/events/{event}`: absent fields stay; `state` may only
+/// publish a draft (`scheduled`) or cancel (`cancelled`); moving the start or lead of
+/// an event that is `starting_soon` makes it `scheduled` again.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventPatch {
+    #[schema(schema_with = super::openapi::fields::event_title)]
+    pub title: Option<String>,
+    #[schema(max_length = 5000)]
+    pub description: Option<String>,
+    #[schema(schema_with = super::openapi::fields::tags_patch)]
+    pub tags: Option<Vec<String>>,
+    #[schema(format = DateTime)]
+    pub scheduled_start: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub scheduled_end: Option<Option<String>>,
+    #[schema(maximum = 86400)]
+    #[serde(default, deserialize_with = "whole_seconds")]
+    pub starting_soon_lead_s: Option<u32>,
+    pub state: Option<EventState>,
+}
+
+/// A whole number of seconds; JSON Schema's `integer` includes `900.0`.
+fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|v| u32::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "starting_soon_lead_s: {n} is not a whole number of seconds"
+            ))
+        })
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+fn manager(caller: &Caller) -> Result<(), ApiError> {
+    if caller.role == Role::Viewer {
+        return Err(Problem::forbidden("viewers cannot manage events").into());
+    }
+    Ok(())
+}
+
+fn schedule_error(e: ScheduleError) -> ApiError {
+    match e {
+        ScheduleError::Invalid(why) => Problem::unprocessable(why).into(),
+        ScheduleError::Conflict(why) => Problem::conflict(why).into(),
+        ScheduleError::Db(e) => Problem::internal(&e).into(),
+    }
+}
+
+fn no_event(id: &str) -> ApiError {
+    Problem::not_found(format!("there is no event {id}")).into()
+}
+
+/// Schedule an event on a stream (admins and broadcasters).
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", operation_id = "create_event",
+    security(("bearer" = [])), request_body = NewEvent,
+    responses((status = 201, body = ScheduledEvent), (status = 403, description = "viewers cannot manage events"),
+              (status = 422, description = "the body breaks the schema, `stream` names no stream the caller may see, or `scheduled_end` is not after `scheduled_start`"),
+              (status = 500)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    ApiJson(req): ApiJson<NewEvent>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let stream = state
+        .catalog
+        .get(&req.stream)
+        .filter(|s| caller.may_see(s))
+        .ok_or_else(|| Problem::unprocessable(format!("there is no stream {}", req.stream)))?;
+    let event = state
+        .schedule
+        .create(EventFields {
+            title: Some(req.title),
+            description: Some(req.description),
+            tags: Some(req.tags),
+            stream_id: Some(stream.id.clone()),
+            scheduled_start: Some(req.scheduled_start),
+            scheduled_end: Some(req.scheduled_end),
+            lead_s: req.starting_soon_lead_s,
+            state: req.state,
+        })
+        .await
+        .map_err(schedule_error)?;
+    Ok((StatusCode::CREATED, Json(event)))
+}
+
+/// List events, soonest start first (at most 500).
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", operation_id = "list_events",
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<ScheduledEvent>), (status = 500)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authed(_caller): Authed,
+) -> Result<Json<Page<ScheduledEvent>>, ApiError> {
+    let items = state
+        .schedule
+        .list(EVENT_LIST_ITEMS)
+        .await
+        .map_err(|e| ApiError::from(Problem::internal(&e)))?;
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// One event.
+#[utoipa::path(get, path = "/api/v1/events/{event}", tag = "events", operation_id = "get_event",
+    security(("bearer" = [])), params(("event" = String, Path, description = "event id (`ev_…`)")),
+    responses((status = 200, body = ScheduledEvent), (status = 404), (status = 500)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Authed(_caller): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<ScheduledEvent>, ApiError> {
+    match state
+        .schedule
+        .get(&id)
+        .await
+        .map_err(|e| ApiError::from(Problem::internal(&e)))?
+    {
+        Some(event) => Ok(Json(event)),
+        None => Err(no_event(&id)),
+    }
+}
+
+/// Change an event (admins and broadcasters).
+#[utoipa::path(patch, path = "/api/v1/events/{event}", tag = "events", operation_id = "update_event",
+    security(("bearer" = [])), params(("event" = String, Path, description = "event id (`ev_…`)")),
+    request_body = EventPatch,
+    responses((status = 200, body = ScheduledEvent), (status = 403, description = "viewers cannot manage events"),
+              (status = 404), (status = 409, description = "the event cannot move to that state"),
+              (status = 422, description = "the body breaks the schema, or `scheduled_end` would not be after `scheduled_start`"),
+              (status = 500)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<EventPatch>,
+) -> Result<Json<ScheduledEvent>, ApiError> {
+    manager(&caller)?;
+    let fields = EventFields {
+        title: patch.title,
+        description: patch.description,
+        tags: patch.tags,
+        stream_id: None,
+        scheduled_start: patch.scheduled_start,
+        scheduled_end: patch.scheduled_end,
+        lead_s: patch.starting_soon_lead_s,
+        state: patch.state,
+    };
+    match state
+        .schedule
+        .update(&id, fields)
+        .await
+        .map_err(schedule_error)?
+    {
+        Some(event) => Ok(Json(event)),
+        None => Err(no_event(&id)),
+    }
+}
+
+/// Remove an event (admins and broadcasters); to tell subscribers, cancel it instead.
+#[utoipa::path(delete, path = "/api/v1/events/{event}", tag = "events", operation_id = "delete_event",
+    security(("bearer" = [])), params(("event" = String, Path, description = "event id (`ev_…`)")),
+    responses((status = 204, description = "deleted"), (status = 403, description = "viewers cannot manage events"),
+              (status = 404), (status = 500)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    manager(&caller)?;
+    if state
+        .schedule
+        .delete(&id)
+        .await
+        .map_err(|e| ApiError::from(Problem::internal(&e)))?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_event(&id))
+    }
+}

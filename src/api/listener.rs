@@ -1,0 +1,131 @@
+//! The HTTP accept loop: each connection is admitted by the port's [`ConnectionGate`]
+//! (per address and in total), read under deadlines ([`IdleDeadline`], hyper's header
+//! timeout), and served as HTTP/1.1 or h2c by hyper. axum::serve has no place for
+//! either, which is why this is ours.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::limits::idle::{IdleDeadline, InFlight};
+use crate::limits::Limits;
+
+/// How long open connections get to finish their requests at shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// What a refused client is told before the connection closes; HTTP/1 only (an h2c
+/// client sees the connection close). Browsers retry after `Retry-After`.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/problem+json\r\n\
+retry-after: 5\r\n\
+connection: close\r\n\
+content-length: 97\r\n\r\n\
+{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,\"detail\":\"too many connections\"}";
+
+/// Serves `app` on `listener` until `shutdown`, then lets open connections finish for
+/// up to [`DRAIN`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Arc<Limits>,
+    shutdown: CancellationToken,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.http_header_timeout);
+    let builder = Arc::new(builder);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let gate = Arc::clone(&limits.http);
+                    let Ok(admission) = gate.admit(peer.ip()) else {
+                        connections.spawn(refuse(socket));
+                        continue;
+                    };
+                    let app = app.clone();
+                    let builder = Arc::clone(&builder);
+                    let limits = Arc::clone(&limits);
+                    let shutdown = shutdown.clone();
+                    connections.spawn(async move {
+                        serve_connection(socket, peer, app, &builder, &limits, shutdown).await;
+                        drop(admission);
+                    });
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning on the error.
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+async fn serve_connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    builder: &auto::Builder<TokioExecutor>,
+    limits: &Limits,
+    shutdown: CancellationToken,
+) {
+    let _ = socket.set_nodelay(true);
+    let io = IdleDeadline::new(socket, limits.http_header_timeout, limits.http_idle_timeout);
+    let busy = io.busy();
+    // Handlers read the peer address (login rate limits) from ConnectInfo, as with
+    // axum::serve's connect info.
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let answering = InFlight::enter(&busy);
+        let response = app.clone().oneshot(request.map(axum::body::Body::new));
+        async move {
+            let response = response.await;
+            drop(answering);
+            response
+        }
+    });
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            match tokio::time::timeout(DRAIN, connection.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = result {
+        // Timeouts and resets are what clients do; nothing here is the server's fault.
+        tracing::debug!(%peer, error = %e, "HTTP connection ended");
+    }
+}
+
+/// Tells a refused client why (best effort, bounded) and closes.
+async fn refuse(mut socket: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.write_all(REFUSED)).await;
+    let _ = socket.shutdown().await;
+}

@@ -1,0 +1,267 @@
+//! The `assets` and `renditions` rows. Every write is one statement or transaction;
+//! readers get whole [`Asset`]s with their renditions.
+
+use sqlx::Row;
+
+use super::{Asset, AssetSource, AssetState, NewAsset, Rendition, RenditionKind, RenditionState};
+use crate::db::{self, Pool};
+use crate::streams::{Orientation, Projection, Visibility};
+
+const COLUMNS: &str = "id, source, title, owner_id, visibility, projection, yaw, pitch, roll, \
+     filename, duration_ms, state, message, created_at, updated_at";
+
+/// Assets in the catalog database.
+#[derive(Clone)]
+pub struct AssetStore {
+    pool: Pool,
+}
+
+fn asset_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Asset, sqlx::Error> {
+    let bad = |what: &str| sqlx::Error::Decode(format!("assets.{what}").into());
+    let source: String = row.try_get("source")?;
+    let visibility: String = row.try_get("visibility")?;
+    let projection: String = row.try_get("projection")?;
+    let state: String = row.try_get("state")?;
+    let duration_ms: Option<i64> = row.try_get("duration_ms")?;
+    Ok(Asset {
+        id: row.try_get("id")?,
+        source: AssetSource::parse(&source).ok_or_else(|| bad("source"))?,
+        title: row.try_get("title")?,
+        owner_id: row.try_get("owner_id")?,
+        visibility: Visibility::parse(&visibility).ok_or_else(|| bad("visibility"))?,
+        projection: Projection::parse(&projection).ok_or_else(|| bad("projection"))?,
+        orientation: Orientation {
+            yaw: row.try_get("yaw")?,
+            pitch: row.try_get("pitch")?,
+            roll: row.try_get("roll")?,
+        },
+        duration_s: duration_ms.map(|ms| ms as f64 / 1000.0),
+        state: AssetState::parse(&state).ok_or_else(|| bad("state"))?,
+        message: row.try_get("message")?,
+        renditions: Vec::new(),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl AssetStore {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// Stores a new `preparing` asset with pending audio renditions.
+    pub async fn create(&self, new: NewAsset) -> Result<Asset, sqlx::Error> {
+        let id = db::new_id("as");
+        let now = db::now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO assets ({COLUMNS}) VALUES \
+             ($1, 'upload', $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'preparing', NULL, $10, $10)"
+        ))
+        .bind(&id)
+        .bind(&new.title)
+        .bind(&new.owner_id)
+        .bind(new.visibility.as_str())
+        .bind(new.projection.as_str())
+        .bind(new.orientation.yaw)
+        .bind(new.orientation.pitch)
+        .bind(new.orientation.roll)
+        .bind(&new.filename)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for kind in RenditionKind::ALL {
+            sqlx::query(
+                "INSERT INTO renditions (asset_id, kind, state, size_bytes, message, updated_at) \
+                 VALUES ($1, $2, 'pending', NULL, NULL, $3)",
+            )
+            .bind(&id)
+            .bind(kind.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.get(&id).await?.ok_or_else(|| sqlx::Error::RowNotFound)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Asset>, sqlx::Error> {
+        let Some(row) = sqlx::query(&format!("SELECT {COLUMNS} FROM assets WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut asset = asset_from_row(&row)?;
+        asset.renditions = self.renditions(id).await?;
+        Ok(Some(asset))
+    }
+
+    async fn renditions(&self, id: &str) -> Result<Vec<Rendition>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT kind, state, size_bytes, message FROM renditions WHERE asset_id = $1 ORDER BY kind",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let kind: String = row.try_get("kind")?;
+            let state: String = row.try_get("state")?;
+            let size: Option<i64> = row.try_get("size_bytes")?;
+            let (Some(kind), Some(state)) =
+                (RenditionKind::parse(&kind), RenditionState::parse(&state))
+            else {
+                continue;
+            };
+            out.push(Rendition {
+                kind,
+                state,
+                size_bytes: size.and_then(|s| u64::try_from(s).ok()),
+                url: (state == RenditionState::Ready)
+                    .then(|| format!("/api/v1/assets/{id}/{}", kind.file_name())),
+                message: row.try_get("message")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Assets ordered by id after `cursor`, kept by `visible`; at most `limit`, with the
+    /// next cursor when there are more.
+    pub async fn list(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        visible: impl Fn(&Asset) -> bool,
+    ) -> Result<(Vec<Asset>, Option<String>), sqlx::Error> {
+        // Filtering happens here, not in SQL, so reads by role stay in one place
+        // (`visible`); pages are read in chunks until full.
+        let mut items = Vec::new();
+        let mut after = cursor.unwrap_or("").to_string();
+        loop {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM assets WHERE id > $1 ORDER BY id LIMIT 200"
+            ))
+            .bind(&after)
+            .fetch_all(&self.pool)
+            .await?;
+            let done = rows.len() < 200;
+            for row in &rows {
+                let asset = asset_from_row(row)?;
+                after = asset.id.clone();
+                if visible(&asset) {
+                    items.push(asset);
+                    if items.len() > limit {
+                        break;
+                    }
+                }
+            }
+            if done || items.len() > limit {
+                break;
+            }
+        }
+        let next = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            items.last().map(|a| a.id.clone()).unwrap_or_default()
+        });
+        for asset in &mut items {
+            asset.renditions = self.renditions(&asset.id).await?;
+        }
+        Ok((items, next))
+    }
+
+    /// Back to `preparing` (a retried job), renditions pending again.
+    pub async fn set_preparing(&self, id: &str) -> Result<(), sqlx::Error> {
+        let now = db::now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE assets SET state = 'preparing', message = NULL, updated_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE renditions SET state = 'pending', message = NULL, size_bytes = NULL, updated_at = $1 \
+             WHERE asset_id = $2 AND state <> 'ready'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn set_duration(&self, id: &str, duration_ms: u64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE assets SET duration_ms = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::try_from(duration_ms).unwrap_or(i64::MAX))
+            .bind(db::now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_rendition(
+        &self,
+        id: &str,
+        kind: RenditionKind,
+        state: RenditionState,
+        size_bytes: Option<u64>,
+        message: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE renditions SET state = $1, size_bytes = $2, message = $3, updated_at = $4 \
+             WHERE asset_id = $5 AND kind = $6",
+        )
+        .bind(state.as_str())
+        .bind(size_bytes.and_then(|s| i64::try_from(s).ok()))
+        .bind(message)
+        .bind(db::now())
+        .bind(id)
+        .bind(kind.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Ready or errored (with the message); pending renditions of an errored asset
+    /// become errored with it.
+    pub async fn settle(
+        &self,
+        id: &str,
+        state: AssetState,
+        message: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let now = db::now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE assets SET state = $1, message = $2, updated_at = $3 WHERE id = $4")
+            .bind(state.as_str())
+            .bind(message)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if state == AssetState::Errored {
+            sqlx::query(
+                "UPDATE renditions SET state = 'errored', message = $1, updated_at = $2 \
+                 WHERE asset_id = $3 AND state = 'pending'",
+            )
+            .bind(message)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM assets WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

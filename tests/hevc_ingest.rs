@@ -1,0 +1,421 @@
+//! HEVC and AV1 end to end (issue 16): the real server fed over Enhanced RTMP by a real
+//! ffmpeg 7 (PyPI imageio-ffmpeg, the publisher Debian's ffmpeg 5.1 cannot be), its
+//! LL-HLS read over real HTTP and checked with ffprobe and ffmpeg.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const KEY: &str = "cam-secret-key-1";
+
+/// Transcoding and HEVC decoding are CPU-bound on CI's two cores: one test at a time.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// 1920x960 HEVC (x265 ultrafast: 3 B-frames, open GOPs, so CRA pictures after the
+/// first IDR) with a keyframe every 2 s, plus 48 kHz AAC; 12 s, in Matroska.
+fn hevc_source() -> PathBuf {
+    encoded_clip(
+        ffmpeg7(),
+        "hevc-1920x960-12s-g60.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x960:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "12",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-x265-params",
+            "keyint=60:min-keyint=60:bframes=3:log-level=error",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ac",
+            "2",
+        ],
+    )
+}
+
+fn cam(extra: &str) -> String {
+    format!(
+        r#"
+[[streams]]
+slug = "cam"
+key = "{KEY}"
+projection = "equirect"
+{extra}
+"#
+    )
+}
+
+/// ffprobe's JSON on `file` for `entries` of the first video stream.
+fn probe(file: &Path, entries: &str) -> Value {
+    let out = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            entries,
+            "-of",
+            "json",
+        ],
+        &file.to_string_lossy(),
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ffprobe JSON: {e}\n{out}"))
+}
+
+/// The HEVC CODECS prefix ffprobe's view of `file` implies: `hvc1.<profile idc>.`
+/// with the compatibility flag of that profile, then `.L<level>` (Main tier).
+fn expected_hevc_codecs(file: &Path) -> (String, String) {
+    let v = probe(file, "stream=profile,level");
+    let s = &v["streams"][0];
+    let profile = match s["profile"].as_str().unwrap_or_default() {
+        "Main" => "1.6",
+        "Main 10" => "2.4",
+        other => panic!("unexpected HEVC profile {other}"),
+    };
+    let level = s["level"].as_i64().expect("level");
+    (format!("hvc1.{profile}."), format!(".L{level}"))
+}
+
+/// `ffmpeg -v error` decoding `file`: it must succeed without a word on stderr.
+///
+/// The window is decoded as the file of its bytes rather than through ffmpeg's HLS
+/// reader: the looped publisher leaves a one-frame timestamp gap at each loop of the
+/// clip, which the HLS reader's null output reports as non-monotonic, whatever the
+/// server does.
+fn decodes_cleanly(file: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg is installed (scripts/deps.sh)");
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && errors.trim().is_empty(),
+        "{file:?}: {errors}"
+    );
+}
+
+/// Fetches the init segment and every listed segment of the media playlist at `url`
+/// into one file.
+async fn fetch_window(client: &reqwest::Client, url: &str, dir: &Path) -> (PathBuf, f64) {
+    let text = get(client, url).await.text();
+    let p = read_ll_playlist(&text);
+    let map = p.map_uri.clone().expect("EXT-X-MAP");
+    let init = get(client, &resolve(url, &map)).await;
+    assert_eq!(init.status, 200);
+    let mut bodies = vec![init.body];
+    let mut seconds = 0.0;
+    for (duration, uri) in &p.segments {
+        let seg = get(client, &resolve(url, uri)).await;
+        assert_eq!(seg.status, 200, "{uri}");
+        bodies.push(seg.body);
+        seconds += duration;
+    }
+    let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
+    (concat_file(dir, "window.mp4", &refs), seconds)
+}
+
+/// Every INDEPENDENT part of the playlist at `url` starts with a key frame (an IRAP
+/// picture for HEVC), and the init segment says 360.
+async fn independent_parts_start_with_keyframes(client: &reqwest::Client, url: &str, dir: &Path) {
+    let text = get(client, url).await.text();
+    let p = read_ll_playlist(&text);
+    let map = p.map_uri.clone().expect("EXT-X-MAP");
+    let init = get(client, &resolve(url, &map)).await;
+    let mut checked = 0;
+    for part in p.parts.iter().filter(|x| x.independent) {
+        let body = get(client, &resolve(url, &part.uri)).await;
+        if body.status != 200 {
+            continue; // slid out of the window meanwhile
+        }
+        let file = concat_file(dir, "part.mp4", &[&init.body, &body.body]);
+        let first = ffprobe(
+            &[
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "frame=key_frame",
+                "-read_intervals",
+                "%+#1",
+                "-of",
+                "csv=p=0",
+            ],
+            &file.to_string_lossy(),
+        );
+        assert_eq!(
+            first.trim().trim_end_matches(','),
+            "1",
+            "the first frame of INDEPENDENT part {} is not a key frame:\n{text}",
+            part.uri
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no INDEPENDENT part:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enhanced_rtmp_hevc_is_packaged_as_hvc1() {
+    let _turn = TURN.lock().await;
+    let source = hevc_source();
+    let server = Server::start(&cam(""));
+    let client = client();
+    let _publisher = Publisher::start_with(ffmpeg7(), &source, &server.publish_url(KEY), true);
+
+    let index_url = server.url("/hls/cam/index.m3u8");
+    let index = wait_ok(&client, &index_url, Duration::from_secs(30)).await;
+    let text = index.text();
+    let m = read_multivariant(&text);
+    let video = m
+        .variants
+        .iter()
+        .find(|v| v.uri == "video.m3u8")
+        .unwrap_or_else(|| {
+            panic!(
+                "no video variant:\n{text}\nserver log:\n{}",
+                server.log_lines().join("\n")
+            )
+        });
+    let codecs = &video.attrs["CODECS"];
+    let (prefix, level) = expected_hevc_codecs(&source);
+    let (video_codec, audio_codec) = codecs.split_once(',').expect("video,audio");
+    assert!(
+        video_codec.starts_with(&prefix) && video_codec.contains(&level),
+        "CODECS {codecs}, expected {prefix}…{level}…:\n{text}"
+    );
+    assert_eq!(audio_codec, "mp4a.40.2");
+    assert_eq!(video.attrs["RESOLUTION"], "1920x960", "{text}");
+    let fps: f64 = video.attrs["FRAME-RATE"].parse().expect("FRAME-RATE");
+    assert!((fps - 30.0).abs() < 0.01, "{text}");
+    assert_eq!(video.attrs["REQ-VIDEO-LAYOUT"], "PROJ-EQUI", "{text}");
+
+    let info = get_json(&client, &server.url("/api/v1/streams/cam")).await;
+    assert_eq!(info["ingest"]["status"], "live", "{info}");
+
+    let video_url = server.url("/hls/cam/video.m3u8");
+    wait_for_segments(&client, &video_url, 3, Duration::from_secs(30)).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    independent_parts_start_with_keyframes(&client, &video_url, dir.path()).await;
+
+    // The window as one file: HEVC in hvc1 (parameter sets in the sample entry), 360,
+    // B-frames kept, and every frame there.
+    let (window, seconds) = fetch_window(&client, &video_url, dir.path()).await;
+    let v = probe(
+        &window,
+        "stream=codec_name,codec_tag_string,width,height,has_b_frames:stream_side_data_list",
+    );
+    let s = &v["streams"][0];
+    assert_eq!(s["codec_name"], "hevc", "{v}");
+    assert_eq!(s["codec_tag_string"], "hvc1", "{v}");
+    assert_eq!(
+        (s["width"].as_i64(), s["height"].as_i64()),
+        (Some(1920), Some(960))
+    );
+    assert!(s["has_b_frames"].as_i64().unwrap_or(0) > 0, "{v}");
+    let side = v.to_string();
+    assert!(
+        side.contains("Spherical Mapping") && side.contains("equirectangular"),
+        "{side}"
+    );
+    decodes_cleanly(&window);
+    let frames = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
+        &window.to_string_lossy(),
+    )
+    .trim()
+    .trim_end_matches(',')
+    .parse::<f64>()
+    .expect("a frame count");
+    let expected = (seconds * 30.0).round();
+    assert!(
+        (frames - expected).abs() <= 1.0,
+        "{frames} frames decoded in a window of {seconds} s"
+    );
+}
+
+/// Two H.264 rungs below the 1920x960 HEVC source.
+const H264_LADDER: &str = r#"
+[ladders.h264x2]
+preset = "ultrafast"
+rungs = [
+  { name = "r640", width = 1280, height = 640, bitrate_kbps = 1200 },
+  { name = "r320", width = 640,  height = 320, bitrate_kbps = 400 },
+]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hevc_source_decodes_once_into_h264_rungs() {
+    let _turn = TURN.lock().await;
+    let source = hevc_source();
+    let server = Server::start(&format!("{H264_LADDER}{}", cam("ladder = \"h264x2\"")));
+    let client = client();
+    let _publisher = Publisher::start_with(ffmpeg7(), &source, &server.publish_url(KEY), true);
+
+    // Each variant with its true CODECS: a Vision Pro finds the HEVC source, a
+    // browser without HEVC the H.264 rungs.
+    let index_url = server.url("/hls/cam/index.m3u8");
+    let index = wait_ok(&client, &index_url, Duration::from_secs(60)).await;
+    let text = index.text();
+    let m = read_multivariant(&text);
+    let codecs = |uri: &str| -> String {
+        m.variants
+            .iter()
+            .find(|v| v.uri == uri)
+            .unwrap_or_else(|| panic!("no variant {uri}:\n{text}"))
+            .attrs["CODECS"]
+            .clone()
+    };
+    assert!(codecs("video.m3u8").starts_with("hvc1.1.6."), "{text}");
+    for (uri, resolution) in [("r640.m3u8", "1280x640"), ("r320.m3u8", "640x320")] {
+        let c = codecs(uri);
+        let video = c.split(',').next().unwrap_or_default();
+        assert!(
+            video.starts_with("avc1.") && video.len() == 11,
+            "{uri}: {c}\n{text}"
+        );
+        let v = m.variants.iter().find(|v| v.uri == uri).expect("variant");
+        assert_eq!(v.attrs["RESOLUTION"], resolution, "{text}");
+        assert_eq!(v.attrs["REQ-VIDEO-LAYOUT"], "PROJ-EQUI", "{text}");
+    }
+
+    // Three segments everywhere. (Segment alignment between the HEVC source and
+    // its rungs is not asserted yet: it is off by a few frames at times, see the
+    // issue notes.)
+    let uris = ["video.m3u8", "r640.m3u8", "r320.m3u8"];
+    for uri in uris {
+        wait_for_segments(
+            &client,
+            &resolve(&index_url, uri),
+            3,
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+
+    let dir = tempfile::tempdir().expect("tmp");
+    for uri in &uris[1..] {
+        let url = resolve(&index_url, uri);
+        independent_parts_start_with_keyframes(&client, &url, dir.path()).await;
+        let (window, _) = fetch_window(&client, &url, dir.path()).await;
+        let v = probe(&window, "stream=codec_name,codec_tag_string");
+        assert_eq!(v["streams"][0]["codec_name"], "h264", "{uri}: {v}");
+        assert_eq!(v["streams"][0]["codec_tag_string"], "avc1", "{uri}: {v}");
+        decodes_cleanly(&window);
+    }
+}
+
+/// Publishes `clip` once with ffmpeg 7 and returns the server's log lines that mention
+/// `needle` once the publish ended.
+async fn publish_and_find(server: &Server, clip: &Path, needle: &str) -> Vec<String> {
+    let mut publisher = Publisher::start_with(ffmpeg7(), clip, &server.publish_url(KEY), false);
+    let status = publisher.wait_exit(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the publisher was cut off ({status:?}): the connection must survive"
+    );
+    server
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains(needle))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_video_is_refused_clearly_and_audio_stays_live() {
+    let _turn = TURN.lock().await;
+    let tone = [
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-c:a",
+        "aac",
+        "-t",
+        "4",
+    ];
+    let av1 = encoded_clip(
+        ffmpeg7(),
+        "av1-320x160-4s.mkv",
+        &[
+            &["-f", "lavfi", "-i", "testsrc2=size=320x160:rate=30"][..],
+            &tone[..],
+            &[
+                "-c:v",
+                "libaom-av1",
+                "-usage",
+                "realtime",
+                "-cpu-used",
+                "8",
+                "-b:v",
+                "200k",
+            ][..],
+        ]
+        .concat(),
+    );
+    let hevc_422 = encoded_clip(
+        ffmpeg7(),
+        "hevc422-320x160-4s.mkv",
+        &[
+            &["-f", "lavfi", "-i", "testsrc2=size=320x160:rate=30"][..],
+            &tone[..],
+            &[
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv422p",
+                "-x265-params",
+                "log-level=error",
+            ][..],
+        ]
+        .concat(),
+    );
+    let server = Server::start(&cam(""));
+    let client = client();
+
+    // AV1: the video track is dropped with one line naming the FourCC, the audio is
+    // packaged, the publisher is not cut off.
+    let lines = publish_and_find(&server, &av1, "'av01'").await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("hvc1"),
+        "{lines:?}"
+    );
+    let audio = get(&client, &server.url("/hls/cam/audio.m3u8")).await;
+    assert_eq!(audio.status, 200);
+    let index = get(&client, &server.url("/hls/cam/index.m3u8"))
+        .await
+        .text();
+    assert!(!index.contains("video.m3u8"), "{index}");
+
+    // HEVC 4:2:2: refused by name, once, the same way.
+    let lines = publish_and_find(&server, &hevc_422, "4:2:2").await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("players decode 4:2:0 only"), "{lines:?}");
+}

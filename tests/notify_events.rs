@@ -1,0 +1,283 @@
+//! Scheduled events end to end: the real binary, a real ffmpeg publisher, and the
+//! standardwebhooks receiver (tests/webhook_receiver) seeing each transition in order.
+
+mod common;
+
+use std::time::Duration;
+
+use common::receiver::Receiver;
+use common::{call, client, source_file, Answer, Publisher, Server};
+use serde_json::{json, Value};
+
+const ADMIN_PASSWORD: &str = "events-admin-pass-1";
+const CONFIG: &str = r#"
+[webhooks]
+allow_private_targets = true
+retry_delays_ms = [300, 600, 1200]
+"#;
+
+async fn api(
+    c: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    call(
+        c,
+        method,
+        &server.url(path),
+        Some(token),
+        body.map(|b| b.to_string()),
+    )
+    .await
+}
+
+fn rfc3339_in(secs: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The `event.*` types the receiver got for event `id`, in arrival order.
+fn transitions(receiver: &Receiver, id: &str) -> Vec<String> {
+    receiver
+        .verified()
+        .iter()
+        .filter(|r| r.payload["data"]["event"]["id"] == id)
+        .filter_map(|r| r.payload["type"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn event_state(c: &reqwest::Client, server: &Server, token: &str, id: &str) -> String {
+    let a = api(
+        c,
+        server,
+        token,
+        "GET",
+        &format!("/api/v1/events/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.json["state"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_goes_starting_soon_live_and_ended_with_a_webhook_for_each() {
+    let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let c = client();
+    let login = call(
+        &c,
+        "POST",
+        &server.url("/api/v1/auth/login"),
+        None,
+        Some(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string()),
+    )
+    .await;
+    let token = login.json["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let receiver = Receiver::start();
+    let hook = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": receiver.url(), "event_types": [
+            "event.scheduled", "event.starting_soon", "event.live", "event.ended", "event.cancelled"
+        ]})),
+    )
+    .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    receiver
+        .control(&c, json!({"secret": hook.json["secret"]}))
+        .await;
+    let stream = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/streams",
+        Some(json!({"slug": "class", "reconnect_window_s": 0})),
+    )
+    .await;
+    assert_eq!(stream.status, 201, "{}", stream.text);
+    let key = stream.json["stream_key"].as_str().expect("key").to_string();
+
+    // Times without a zone are refused.
+    let bad = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/events",
+        Some(json!({
+            "title": "VR class", "stream": "class", "scheduled_start": "2030-01-01T10:00:00"
+        })),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert_eq!(bad.content_type, "application/problem+json");
+
+    // A few seconds ahead with a short lead: starting_soon comes by itself.
+    let created = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/events",
+        Some(json!({
+            "title": "VR class", "stream": "class", "tags": ["vr"],
+            "scheduled_start": rfc3339_in(4), "starting_soon_lead_s": 2
+        })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.json["state"], "scheduled");
+    let id = created.json["id"].as_str().expect("id").to_string();
+    receiver
+        .wait_for(Duration::from_secs(15), "event.starting_soon", |_| {
+            transitions(&receiver, &id).contains(&"event.starting_soon".to_string())
+        })
+        .await;
+    assert_eq!(event_state(&c, &server, &token, &id).await, "starting_soon");
+
+    // ffmpeg publishes: live; ffmpeg stops: the session ends (no reconnect window).
+    let mut publisher = Publisher::start(source_file(), &server.publish_url(&key), true);
+    receiver
+        .wait_for(Duration::from_secs(30), "event.live", |_| {
+            transitions(&receiver, &id).contains(&"event.live".to_string())
+        })
+        .await;
+    let live = api(
+        &c,
+        &server,
+        &token,
+        "GET",
+        &format!("/api/v1/events/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(live.json["state"], "live");
+    assert!(live.json["session_id"].is_string(), "{}", live.text);
+    let _ = publisher.child.kill();
+    receiver
+        .wait_for(Duration::from_secs(30), "event.ended", |_| {
+            transitions(&receiver, &id).contains(&"event.ended".to_string())
+        })
+        .await;
+    drop(publisher);
+    assert_eq!(
+        transitions(&receiver, &id),
+        [
+            "event.scheduled",
+            "event.starting_soon",
+            "event.live",
+            "event.ended"
+        ]
+    );
+    assert_eq!(event_state(&c, &server, &token, &id).await, "ended");
+    // The server's transitions are not the client's to make.
+    let refused = api(
+        &c,
+        &server,
+        &token,
+        "PATCH",
+        &format!("/api/v1/events/{id}"),
+        Some(json!({"state": "cancelled"})),
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_the_start_re_arms_the_reminder_and_drafts_stay_quiet() {
+    let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let c = client();
+    let login = call(
+        &c,
+        "POST",
+        &server.url("/api/v1/auth/login"),
+        None,
+        Some(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string()),
+    )
+    .await;
+    let token = login.json["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let a = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/streams",
+        Some(json!({"slug": "match"})),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+
+    let far = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/events",
+        Some(json!({
+            "title": "Final", "stream": "match", "scheduled_start": rfc3339_in(3600)
+        })),
+    )
+    .await;
+    assert_eq!(far.status, 201, "{}", far.text);
+    assert_eq!(far.json["starting_soon_lead_s"], 900);
+    let id = far.json["id"].as_str().expect("id").to_string();
+    let draft = api(&c, &server, &token, "POST", "/api/v1/events", Some(json!({
+        "title": "Rehearsal", "stream": "match", "scheduled_start": rfc3339_in(1), "state": "draft"
+    })))
+    .await;
+    assert_eq!(draft.status, 201, "{}", draft.text);
+    let draft_id = draft.json["id"].as_str().expect("id").to_string();
+
+    // Moved to 2 s ahead (inside the 900 s lead): starting_soon at once.
+    let moved = api(
+        &c,
+        &server,
+        &token,
+        "PATCH",
+        &format!("/api/v1/events/{id}"),
+        Some(json!({"scheduled_start": rfc3339_in(2)})),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while event_state(&c, &server, &token, &id).await != "starting_soon" {
+        assert!(std::time::Instant::now() < deadline, "never starting_soon");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Moved back out: scheduled again, and the reminder will come again.
+    let back = api(
+        &c,
+        &server,
+        &token,
+        "PATCH",
+        &format!("/api/v1/events/{id}"),
+        Some(json!({"scheduled_start": rfc3339_in(7200)})),
+    )
+    .await;
+    assert_eq!(back.json["state"], "scheduled", "{}", back.text);
+    // The draft, long past its reminder time, never moved.
+    assert_eq!(event_state(&c, &server, &token, &draft_id).await, "draft");
+    let cancelled = api(
+        &c,
+        &server,
+        &token,
+        "PATCH",
+        &format!("/api/v1/events/{draft_id}"),
+        Some(json!({"state": "cancelled"})),
+    )
+    .await;
+    assert_eq!(cancelled.json["state"], "cancelled", "{}", cancelled.text);
+}
