@@ -130,12 +130,46 @@ impl HevcConfig {
     }
 }
 
+/// AV1 decoder configuration, parsed from an `AV1CodecConfigurationRecord`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Av1Config {
+    /// The whole record as received (with the sequence header OBU), written into `av1C`.
+    pub record: Bytes,
+    /// `seq_profile` (0 Main, 1 High, 2 Professional).
+    pub profile: u8,
+    /// `seq_level_idx_0`: (major − 2) × 4 + minor (level 4.0 = 8).
+    pub level_idx: u8,
+    /// `seq_tier_0`.
+    pub high_tier: bool,
+    /// 8, 10 or 12.
+    pub bit_depth: u8,
+    pub monochrome: bool,
+    /// Maximum frame size from the sequence header.
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second from the sequence header's timing info, when present.
+    pub frame_rate: Option<f64>,
+}
+
+impl Av1Config {
+    /// The codec string of AV1-ISOBMFF §5 (`av01.<profile>.<level><tier>.<bit depth>`),
+    /// the optional colour fields left out: players read them from the sequence header.
+    pub fn codec_string(&self) -> String {
+        let tier = if self.high_tier { 'H' } else { 'M' };
+        format!(
+            "av01.{}.{:02}{tier}.{:02}",
+            self.profile, self.level_idx, self.bit_depth
+        )
+    }
+}
+
 /// The video codecs panocast ingests (FLV `CodecID` 7 or FourCC `avc1`, FourCC
-/// `hvc1`; RTP `H264`, `H265`).
+/// `hvc1`, FourCC `av01`; RTP `H264`, `H265`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
     Avc,
     Hevc,
+    Av1,
 }
 
 /// The video codecs panocast packages, each with its decoder configuration.
@@ -143,6 +177,7 @@ pub enum VideoCodec {
 pub enum VideoConfig {
     Avc(AvcConfig),
     Hevc(HevcConfig),
+    Av1(Av1Config),
 }
 
 impl VideoConfig {
@@ -151,6 +186,7 @@ impl VideoConfig {
         match self {
             VideoConfig::Avc(c) => c.codec_string(),
             VideoConfig::Hevc(c) => c.codec_string(),
+            VideoConfig::Av1(c) => c.codec_string(),
         }
     }
 
@@ -159,6 +195,7 @@ impl VideoConfig {
         match self {
             VideoConfig::Avc(c) => c.width,
             VideoConfig::Hevc(c) => c.width,
+            VideoConfig::Av1(c) => c.width,
         }
     }
 
@@ -167,6 +204,7 @@ impl VideoConfig {
         match self {
             VideoConfig::Avc(c) => c.height,
             VideoConfig::Hevc(c) => c.height,
+            VideoConfig::Av1(c) => c.height,
         }
     }
 
@@ -175,6 +213,7 @@ impl VideoConfig {
         match self {
             VideoConfig::Avc(c) => c.frame_rate,
             VideoConfig::Hevc(c) => c.frame_rate,
+            VideoConfig::Av1(c) => c.frame_rate,
         }
     }
 
@@ -191,6 +230,7 @@ impl VideoConfig {
         match self {
             VideoConfig::Avc(_) => "H.264",
             VideoConfig::Hevc(_) => "HEVC",
+            VideoConfig::Av1(_) => "AV1",
         }
     }
 }
@@ -204,6 +244,12 @@ impl From<AvcConfig> for VideoConfig {
 impl From<HevcConfig> for VideoConfig {
     fn from(c: HevcConfig) -> Self {
         VideoConfig::Hevc(c)
+    }
+}
+
+impl From<Av1Config> for VideoConfig {
+    fn from(c: Av1Config) -> Self {
+        VideoConfig::Av1(c)
     }
 }
 

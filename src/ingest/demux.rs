@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::aac::{self, AacError};
+use super::av1::{self, Av1Error};
 use super::avc::{self, AvcError};
 use super::clock::SessionClock;
 use super::flv::{self, AudioTag, FlvError, VideoCodec, VideoTag};
@@ -46,6 +47,12 @@ pub enum DemuxError {
         #[source]
         source: HevcError,
     },
+    #[error("video tag at {timestamp} ms: {source}")]
+    Av1 {
+        timestamp: u32,
+        #[source]
+        source: Av1Error,
+    },
     #[error("audio tag at {timestamp} ms: {source}")]
     Aac {
         timestamp: u32,
@@ -66,6 +73,10 @@ impl DemuxError {
                     source: HevcError::Unsupported(_),
                     ..
                 }
+                | DemuxError::Av1 {
+                    source: Av1Error::Unsupported(_),
+                    ..
+                }
         )
     }
 }
@@ -83,7 +94,7 @@ struct VideoState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct VideoParams {
     codec: VideoCodec,
-    /// The NAL length size (1, 2 or 4) the encoder uses in its samples.
+    /// The NAL length size (1, 2 or 4) the encoder uses in its samples; unused for AV1.
     nal_length_size: u8,
 }
 
@@ -113,18 +124,31 @@ impl VideoParams {
                 };
                 Ok((params, VideoConfig::Hevc(parsed.config)))
             }
+            VideoCodec::Av1 => {
+                let config = av1::parse_decoder_config(record)
+                    .map_err(|source| DemuxError::Av1 { timestamp, source })?;
+                let params = Self {
+                    codec,
+                    nal_length_size: 0,
+                };
+                Ok((params, VideoConfig::Av1(config)))
+            }
         }
     }
 
-    /// The sample with 4-byte NAL lengths and whether it is a sync sample: an IDR
-    /// picture for H.264, an IRAP picture for HEVC. The NAL types decide, not the FLV
-    /// frame type: a segment must start where a decoder can.
+    /// The sample with 4-byte NAL lengths (AV1: without temporal delimiters) and
+    /// whether it is a sync sample: an IDR picture for H.264, an IRAP picture for HEVC,
+    /// a shown key frame for AV1. The bitstream decides, not the FLV frame type: a
+    /// segment must start where a decoder can.
     fn sample(&self, data: Bytes, timestamp: u32) -> Result<(Bytes, bool), DemuxError> {
         match self.codec {
             VideoCodec::Avc => avc::to_four_byte_lengths(data, self.nal_length_size)
                 .map_err(|source| DemuxError::Avc { timestamp, source }),
             VideoCodec::Hevc => hevc::to_four_byte_lengths(data, self.nal_length_size)
                 .map_err(|source| DemuxError::Hevc { timestamp, source }),
+            VideoCodec::Av1 => {
+                av1::to_sample(data).map_err(|source| DemuxError::Av1 { timestamp, source })
+            }
         }
     }
 }

@@ -45,7 +45,7 @@ pub enum FlvError {
         need: usize,
         have: usize,
     },
-    #[error("unsupported video codec {0}; H.264 (FLV codec id 7 or FourCC avc1) and HEVC (FourCC hvc1) are accepted")]
+    #[error("unsupported video codec {0}; H.264 (FLV codec id 7 or FourCC avc1), HEVC (FourCC hvc1) and AV1 (FourCC av01) are accepted")]
     UnsupportedVideoCodec(String),
     #[error("unsupported audio codec {0}; only AAC (FLV sound format 10) is accepted")]
     UnsupportedAudioCodec(String),
@@ -60,10 +60,11 @@ pub use crate::media::VideoCodec;
 pub enum VideoTag {
     /// `AVCPacketType` 0 / `SequenceStart`: the decoder configuration record
     /// (`AVCDecoderConfigurationRecord` or `HEVCDecoderConfigurationRecord`, ISO/IEC
-    /// 14496-15 5.3.3.1 and 8.3.3.1). ffmpeg 7 sends an empty one before the real one.
+    /// 14496-15 5.3.3.1 and 8.3.3.1; `AV1CodecConfigurationRecord`, AV1-ISOBMFF 2.3).
+    /// ffmpeg 7 sends an empty one before the real one.
     SequenceHeader { codec: VideoCodec, record: Bytes },
     /// `AVCPacketType` 1 / `CodedFrames` / `CodedFramesX`: one access unit of
-    /// length-prefixed NAL units.
+    /// length-prefixed NAL units, or for AV1 one temporal unit of OBUs.
     Nalu {
         codec: VideoCodec,
         /// `FrameType` 1 (key frame) on the wire. Encoders set it for IDR pictures; the
@@ -104,7 +105,7 @@ fn need(body: &Bytes, n: usize, what: &'static str) -> Result<(), FlvError> {
 }
 
 /// Parses an FLV `VIDEODATA` body (E.4.3.1) that must hold AVC, or an Enhanced RTMP
-/// body with FourCC `avc1` or `hvc1`.
+/// body with FourCC `avc1`, `hvc1` or `av01`.
 pub fn parse_video(body: &Bytes) -> Result<VideoTag, FlvError> {
     need(body, 1, "video tag header")?;
     let first = body[0];
@@ -190,6 +191,7 @@ fn parse_enhanced_video(body: &Bytes) -> Result<VideoTag, FlvError> {
     let codec = match fourcc {
         b"avc1" => VideoCodec::Avc,
         b"hvc1" => VideoCodec::Hevc,
+        b"av01" => VideoCodec::Av1,
         // Naming the FourCC makes the log line say which encoder setting to change.
         other => {
             return Err(FlvError::UnsupportedVideoCodec(format!(
@@ -202,6 +204,14 @@ fn parse_enhanced_video(body: &Bytes) -> Result<VideoTag, FlvError> {
         PACKET_SEQUENCE_START => Ok(VideoTag::SequenceHeader {
             codec,
             record: body.slice(pos..),
+        }),
+        // AV1 has no reordering delay to signal: its CodedFrames carry no composition
+        // time, so they read like CodedFramesX.
+        PACKET_CODED_FRAMES if codec == VideoCodec::Av1 => Ok(VideoTag::Nalu {
+            codec,
+            key_flag: frame_type == 1,
+            composition_offset: 0,
+            data: body.slice(pos..),
         }),
         PACKET_CODED_FRAMES => {
             // avc1 and hvc1 carry a composition time here (the spec's CodedFrames).
@@ -391,6 +401,30 @@ mod tests {
         );
         let end = Bytes::from_static(&[0x92, b'a', b'v', b'c', b'1']);
         assert_eq!(parse_video(&end), Ok(VideoTag::EndOfSequence));
+    }
+
+    /// ffmpeg 7's FLV muxer for libaom: an `av01` CodedFrames tag has no composition
+    /// time; the OBUs (a sequence header, size 11) follow the FourCC at once.
+    #[test]
+    fn enhanced_rtmp_av1_coded_frames_have_no_composition_time() {
+        let key = Bytes::from_static(&[0x91, b'a', b'v', b'0', b'1', 0x0a, 0x0b, 0, 0]);
+        assert_eq!(
+            parse_video(&key),
+            Ok(VideoTag::Nalu {
+                codec: VideoCodec::Av1,
+                key_flag: true,
+                composition_offset: 0,
+                data: Bytes::from_static(&[0x0a, 0x0b, 0, 0]),
+            })
+        );
+        let start = Bytes::from_static(&[0x90, b'a', b'v', b'0', b'1', 0x81, 1, 0x0c, 0]);
+        assert_eq!(
+            parse_video(&start),
+            Ok(VideoTag::SequenceHeader {
+                codec: VideoCodec::Av1,
+                record: Bytes::from_static(&[0x81, 1, 0x0c, 0])
+            })
+        );
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub struct RungReport {
     pub width: u32,
     pub height: u32,
     pub bitrate_kbps: u32,
+    pub codec: crate::pipeline::profile::RungCodec,
     /// Frames dropped because the machine could not keep up, in this publish session.
     pub dropped_frames: u64,
 }

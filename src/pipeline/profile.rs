@@ -10,7 +10,21 @@ use crate::streams::Projection;
 /// Name of the profile every stream has unless it names another: no rungs.
 pub const PASSTHROUGH: &str = "default";
 
-/// x264 speed presets, fastest first.
+/// The codec a rung is encoded in.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RungCodec {
+    /// x264: every player decodes it.
+    #[default]
+    H264,
+    /// x265: half the bits for the same picture; Apple Vision Pro plays 360 natively only
+    /// in HEVC.
+    H265,
+}
+
+/// x264 speed presets, fastest first; x265 names its presets the same.
 pub const X264_PRESETS: [&str; 10] = [
     "ultrafast",
     "superfast",
@@ -61,6 +75,9 @@ pub struct RungConfig {
     pub bitrate_kbps: u32,
     #[serde(default)]
     pub preset: Option<String>,
+    /// `h264` (the default) or `h265`.
+    #[serde(default)]
+    pub codec: RungCodec,
 }
 
 /// One extra audio rendition.
@@ -113,7 +130,10 @@ impl LadderProfile {
                     return err(format!("rung {}: unknown x264 preset {p:?}", rung.name));
                 }
             }
-            if let Some(prev) = i.checked_sub(1).map(|p| &self.rungs[p]) {
+            // Each codec's rungs go down on their own: an H.265 rung may repeat the size
+            // of an H.264 one for the players that decode it.
+            let previous = self.rungs[..i].iter().rev().find(|r| r.codec == rung.codec);
+            if let Some(prev) = previous {
                 if rung.width >= prev.width || rung.height >= prev.height {
                     return err(format!(
                         "rung {} ({}x{}) is not smaller than rung {} ({}x{}): a ladder goes down \
@@ -166,6 +186,7 @@ pub fn builtin_profiles() -> BTreeMap<String, LadderProfile> {
         height,
         bitrate_kbps,
         preset: None,
+        codec: RungCodec::H264,
     };
     let audio_48k = AudioRungConfig {
         name: "audio-48k".into(),
@@ -215,6 +236,7 @@ pub struct RungPlan {
     pub height: u32,
     pub bitrate_kbps: u32,
     pub preset: String,
+    pub codec: RungCodec,
 }
 
 /// What a profile means for one source.
@@ -263,6 +285,7 @@ pub fn plan(
                 .preset
                 .clone()
                 .unwrap_or_else(|| profile.preset.clone()),
+            codec: rung.codec,
         });
     }
     out
@@ -332,5 +355,23 @@ mod tests {
         let mut p = profile();
         p.audio[0].name = "640p".into();
         assert!(p.validate("x").unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn h265_rungs_go_down_on_their_own() {
+        let mut p = profile();
+        let mut hevc = p.rungs[1].clone();
+        hevc.name = "960p-hevc".into();
+        hevc.codec = RungCodec::H265;
+        // The size of an H.264 rung above it, in the other codec: fine.
+        p.rungs.push(hevc.clone());
+        p.validate("x")
+            .expect("an H.265 rung beside the H.264 ones");
+        let plan = plan(&p, Projection::Equirect, 3840, 1920);
+        assert_eq!(plan.rungs[3].codec, RungCodec::H265);
+        // A second H.265 rung as large as the first: refused.
+        hevc.name = "960p-hevc-2".into();
+        p.rungs.push(hevc);
+        assert!(p.validate("x").unwrap_err().contains("upscale"));
     }
 }

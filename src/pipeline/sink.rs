@@ -358,6 +358,7 @@ impl RungEvents {
                     width: p.width,
                     height: p.height,
                     bitrate_kbps: p.bitrate_kbps,
+                    codec: p.codec,
                     dropped_frames: 0,
                 })
                 .collect();

@@ -1,6 +1,7 @@
-//! The video ladder: `appsrc ! avdec_h264 ! tee` (`avdec_h265` for an HEVC source; the
-//! rungs stay H.264 either way, the widest compatibility), then per rung
-//! `queue ! videoscale ! capsfilter ! x264enc ! appsink`.
+//! The video ladder: `appsrc ! avdec_h264 ! tee` (`avdec_h265` for an HEVC source,
+//! `av1dec` for AV1: the source is decoded once), then per rung
+//! `queue ! videoscale ! capsfilter ! x264enc ! appsink` — H.264 by default, the widest
+//! compatibility; `x265enc ! h265parse` for a rung that asks for `codec = "h265"`.
 //!
 //! Bounds, in real time: the `appsrc` holds at most `DECODER_BACKLOG_FRAMES` + 1
 //! compressed frames (about 1.5 s at 30 fps) and 64 MiB. Past
@@ -30,10 +31,10 @@ use gstreamer_video as gst_video;
 use super::branch::{
     add_chain, element, encoded_output, rung_queue, Branch, Input, InputBound, Loses,
 };
-use super::profile::RungPlan;
+use super::profile::{RungCodec, RungPlan};
 use super::timing::PipelineClock;
 use super::{lock, LadderEvents, Pace, PipelineError};
-use crate::ingest::avc;
+use crate::ingest::{avc, hevc};
 use crate::media::{AccessUnit, MediaEvent, TrackKind, VideoConfig};
 
 /// Decoded frames a rung may hold before its encoder: about 200 ms at 30 fps. A
@@ -115,13 +116,16 @@ impl VideoLadder {
         let pipeline = gst::Pipeline::new();
         // Length-prefixed NAL units with the configuration record as codec_data: what
         // the ingest hands on, so no parser is needed in front of the decoder.
-        let (media_type, stream_format, record, decoder) = match source {
-            VideoConfig::Avc(c) => ("video/x-h264", "avc", &c.record, "avdec_h264"),
-            VideoConfig::Hevc(c) => ("video/x-h265", "hvc1", &c.record, "avdec_h265"),
+        // AV1: temporal units of sized OBUs (what ingest hands on); libaom's decoder,
+        // the one AV1 decoder Debian 12's GStreamer has.
+        let (media_type, stream_format, alignment, record, decoder) = match source {
+            VideoConfig::Avc(c) => ("video/x-h264", "avc", "au", &c.record, "avdec_h264"),
+            VideoConfig::Hevc(c) => ("video/x-h265", "hvc1", "au", &c.record, "avdec_h265"),
+            VideoConfig::Av1(c) => ("video/x-av1", "obu-stream", "tu", &c.record, "av1dec"),
         };
         let mut caps = gst::Caps::builder(media_type)
             .field("stream-format", stream_format)
-            .field("alignment", "au")
+            .field("alignment", alignment)
             .field("codec_data", gst::Buffer::from_slice(record.clone()))
             .field("width", i32::try_from(source.width()).unwrap_or(0))
             .field("height", i32::try_from(source.height()).unwrap_or(0));
@@ -130,12 +134,16 @@ impl VideoLadder {
         }
         let input = Input::new(&caps.build(), pace, bound);
         let decoder = element(decoder)?;
-        // A damaged frame is dropped rather than encoded into every rung.
-        decoder.set_property("output-corrupt", false);
-        // Encoders send one slice per frame, so libav could only thread across frames,
-        // which holds a frame back per thread and spends more CPU on synchronising;
-        // one thread decodes a 4K30 source in about 40% of a core.
-        decoder.set_property("max-threads", 1i32);
+        if matches!(source, VideoConfig::Av1(_)) {
+            // A damaged frame is dropped rather than encoded into every rung.
+            decoder.set_property("discard-corrupted-frames", true);
+        } else {
+            decoder.set_property("output-corrupt", false);
+            // Encoders send one slice per frame, so libav could only thread across
+            // frames, which holds a frame back per thread and spends more CPU on
+            // synchronising; one thread decodes a 4K30 source in about 40% of a core.
+            decoder.set_property("max-threads", 1i32);
+        }
         let tee = element("tee")?;
         add_chain(&pipeline, &[input.element(), &decoder, &tee])?;
 
@@ -269,40 +277,47 @@ fn add_rung(
             .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
             .build(),
     );
-    let encoder = x264_encoder(rung)?;
-    let avc_caps = element("capsfilter")?;
-    avc_caps.set_property(
+    // Length-prefixed NAL units with the configuration record in the caps, as the
+    // packager takes them. x265enc writes Annex B only, so h265parse repackages it.
+    let (mut encode, media_type, stream_format): (Vec<gst::Element>, _, _) = match rung.codec {
+        RungCodec::H264 => (vec![x264_encoder(rung)?], "video/x-h264", "avc"),
+        RungCodec::H265 => (
+            vec![x265_encoder(rung)?, element("h265parse")?],
+            "video/x-h265",
+            "hvc1",
+        ),
+    };
+    let coded_caps = element("capsfilter")?;
+    coded_caps.set_property(
         "caps",
-        gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc")
+        gst::Caps::builder(media_type)
+            .field("stream-format", stream_format)
             .field("alignment", "au")
             .build(),
     );
+    encode.push(coded_caps);
     // The callback takes each sample at once; the bound is only a backstop.
     let sink = gst_app::AppSink::builder()
         .sync(false)
         .max_buffers(APPSINK_BUFFERS)
         .build();
-    add_chain(
-        pipeline,
-        &[
-            &queue,
-            &scale,
-            &size,
-            &encoder,
-            &avc_caps,
-            sink.upcast_ref(),
-        ],
-    )?;
+    let mut chain: Vec<&gst::Element> = vec![&queue, &scale, &size];
+    chain.extend(encode.iter());
+    chain.push(sink.upcast_ref());
+    add_chain(pipeline, &chain)?;
     tee.link(&queue)
         .map_err(|e| PipelineError::Build(e.to_string()))?;
     force_keyframes_at_source_keyframes(&size, Arc::clone(keyframes))?;
+    let parameters = match rung.codec {
+        RungCodec::H264 => avc_parameters,
+        RungCodec::H265 => hevc_parameters,
+    };
     sink.set_callbacks(encoded_output(
         TrackKind::Video,
         index,
         clock,
         Arc::clone(events),
-        video_parameters,
+        parameters,
     ));
     Ok(())
 }
@@ -321,6 +336,28 @@ fn x264_encoder(rung: &RungPlan) -> Result<gst::Element, PipelineError> {
     encoder.set_property("key-int-max", X264_MAX_KEYINT);
     // Keyframes come from the source's; a scene cut must not add its own.
     encoder.set_property("option-string", "scenecut=0");
+    Ok(encoder)
+}
+
+/// x265 with the same rate control and keyframe rules as [`x264_encoder`]: zero-latency
+/// tuning (no B-frames, no lookahead, one frame thread), CBR-like VBV of one second,
+/// IDR frames only where the source has a keyframe.
+fn x265_encoder(rung: &RungPlan) -> Result<gst::Element, PipelineError> {
+    let encoder = element("x265enc")?;
+    encoder.set_property_from_str("speed-preset", &rung.preset);
+    encoder.set_property_from_str("tune", "zerolatency");
+    encoder.set_property("bitrate", rung.bitrate_kbps);
+    encoder.set_property(
+        "key-int-max",
+        i32::try_from(X264_MAX_KEYINT).unwrap_or(i32::MAX),
+    );
+    let kbps = rung.bitrate_kbps;
+    encoder.set_property(
+        "option-string",
+        format!(
+            "vbv-maxrate={kbps}:vbv-bufsize={kbps}:scenecut=0:open-gop=0:repeat-headers=0:log-level=error"
+        ),
+    );
     Ok(encoder)
 }
 
@@ -363,13 +400,25 @@ fn force_keyframes_at_source_keyframes(
 }
 
 /// The rung's new parameters, from the encoder's avcC.
-fn video_parameters(record: Bytes) -> Option<MediaEvent> {
+fn avc_parameters(record: Bytes) -> Option<MediaEvent> {
     match avc::parse_decoder_config(record) {
         Ok(parsed) => Some(MediaEvent::VideoConfig(Arc::new(VideoConfig::Avc(
             parsed.config,
         )))),
         Err(e) => {
             tracing::warn!(error = %e, "encoder produced an unreadable avcC");
+            None
+        }
+    }
+}
+
+fn hevc_parameters(record: Bytes) -> Option<MediaEvent> {
+    match hevc::parse_decoder_config(record) {
+        Ok(parsed) => Some(MediaEvent::VideoConfig(Arc::new(VideoConfig::Hevc(
+            parsed.config,
+        )))),
+        Err(e) => {
+            tracing::warn!(error = %e, "encoder produced an unreadable hvcC");
             None
         }
     }
@@ -488,6 +537,7 @@ mod tests {
             height: 160,
             bitrate_kbps: 300,
             preset: "ultrafast".into(),
+            codec: RungCodec::H264,
         }];
         let events = Recorder::default();
         let mut ladder = VideoLadder::start_with_input(

@@ -42,6 +42,9 @@ pub enum RtspMediaError {
         #[source]
         source: HevcError,
     },
+    /// Track selection ([`super::tracks`]) offers H.264 and H.265 only.
+    #[error("video codec {0:?} is not taken from RTSP cameras")]
+    UnsupportedCodec(VideoCodec),
     #[error("audio parameters: {0}")]
     AudioParameters(#[source] AacError),
     #[error(transparent)]
@@ -121,6 +124,7 @@ impl RtspDemuxer {
                     .map_err(RtspMediaError::HevcParameters)?;
                 (VideoConfig::Hevc(parsed.config), parsed.max_num_reorder)
             }
+            VideoCodec::Av1 => return Err(RtspMediaError::UnsupportedCodec(codec)),
         };
         let fps = config
             .frame_rate()
@@ -167,6 +171,7 @@ impl RtspDemuxer {
                 .map_err(|source| RtspMediaError::VideoFrame { pts, source })?,
             VideoCodec::Hevc => hevc::to_four_byte_lengths(Bytes::from(data), 4)
                 .map_err(|source| RtspMediaError::HevcFrame { pts, source })?,
+            VideoCodec::Av1 => return Err(RtspMediaError::UnsupportedCodec(video.codec)),
         };
         let dts = video.times.dts(pts)?;
         self.stats.video_units += 1;

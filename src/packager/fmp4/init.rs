@@ -292,12 +292,14 @@ fn put_sample_entry_header(out: &mut Vec<u8>) {
 /// The VisualSampleEntry (§12.1.3) of the track's codec with its configuration box —
 /// `avc1` + `avcC` (ISO/IEC 14496-15 §5.4.2), `hvc1` + `hvcC` (§8.4.1; `hvc1`, not
 /// `hev1`: the parameter sets are in the sample description, as Apple's HLS authoring
-/// rules ask) — and, for spherical projections, the 360° boxes. No `pasp`: pixels are
-/// square, which is also what a reader assumes without one.
+/// rules ask), `av01` + `av1C` (AV1-ISOBMFF §2.2) — and, for spherical projections,
+/// the 360° boxes. No `pasp`: pixels are square, which is also what a reader assumes
+/// without one.
 fn write_visual_sample_entry(out: &mut Vec<u8>, v: &VideoInit) -> Result<()> {
     let (entry, config_box, record) = match v.config {
         VideoConfig::Avc(c) => (*b"avc1", *b"avcC", &c.record),
         VideoConfig::Hevc(c) => (*b"hvc1", *b"hvcC", &c.record),
+        VideoConfig::Av1(c) => (*b"av01", *b"av1C", &c.record),
     };
     write_box(out, entry, |out| {
         put_sample_entry_header(out);
