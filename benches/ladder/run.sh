@@ -30,6 +30,9 @@
 #   BENCH_RT_SECONDS   (realtime) media seconds per real-time run [30]
 #   BENCH_SRC_SECONDS  length of the generated sources; must cover the two above [60]
 #   BENCH_PRESET       x264 speed preset, every way [veryfast]
+#   BENCH_SOURCE_CODEC h264, or hevc: the same sources in HEVC (x265, 3 B-frames),
+#                      sent as Enhanced RTMP FLV; every ffmpeg way then runs the
+#                      static ffmpeg 7 of scripts/ffmpeg7.sh, which reads it [h264]
 #   BENCH_NICE         niceness of everything this script starts [10]
 #   BENCH_OUT          cache for the sources (generated once, slow); results and
 #                      logs go to $BENCH_OUT/ladder [<repo>/bench-out]
@@ -52,6 +55,12 @@ BENCH_SRC_SECONDS="${BENCH_SRC_SECONDS:-60}"
 BENCH_PRESET="${BENCH_PRESET:-veryfast}"
 BENCH_NICE="${BENCH_NICE:-10}"
 BENCH_OUT="${BENCH_OUT:-$repo/bench-out}"
+BENCH_SOURCE_CODEC="${BENCH_SOURCE_CODEC:-h264}"
+case "$BENCH_SOURCE_CODEC" in
+h264) FFMPEG=ffmpeg ;;
+hevc) FFMPEG="$("$repo/scripts/ffmpeg7.sh")" ;;
+*) echo "BENCH_SOURCE_CODEC must be h264 or hevc" >&2; exit 1 ;;
+esac
 
 FPS=30
 GOP=60 # frames: 2 s, the source's keyframe interval
@@ -63,6 +72,7 @@ SOURCES=("$TOP" 2880x1440 2560x1280 1920x960)
 LADDER=(2560x1280:8000 1920x960:5000 1280x640:2500)
 
 dir="$BENCH_OUT/ladder"
+[[ "$BENCH_SOURCE_CODEC" == hevc ]] && dir="$BENCH_OUT/ladder-hevc"
 NICE=(nice -n "$BENCH_NICE")
 
 ladder() { python3 "$here/ladder.py" "$@"; }
@@ -129,12 +139,23 @@ rm -f "$dir"/*.json "$dir"/*.log "$dir"/*.progress
 
 # --- sources: generated once, cached in $BENCH_OUT ---------------------------
 
-src_file() { echo "$BENCH_OUT/ladder-src-$1-${BENCH_SRC_SECONDS}s.flv"; }
+src_file() {
+    local codec=""
+    [[ "$BENCH_SOURCE_CODEC" == hevc ]] && codec="hevc-"
+    echo "$BENCH_OUT/ladder-src-$codec$1-${BENCH_SRC_SECONDS}s.flv"
+}
 
 # The source's video settings: H.264 High, B-frames at x264's defaults, CBR-ish
 # with a 2 s buffer, a keyframe every GOP frames and nowhere else (closed GOPs).
 # veryfast, because generating the top source on 2 cores takes minutes even so.
+# In HEVC: x265 ultrafast (3 B-frames), the same GOP and VBV.
 source_x264() { # KBPS
+    if [[ "$BENCH_SOURCE_CODEC" == hevc ]]; then
+        echo -c:v libx265 -preset ultrafast -pix_fmt yuv420p \
+            -b:v "${1}k" -maxrate "${1}k" -bufsize "$((2 * $1))k" \
+            -x265-params "keyint=$GOP:min-keyint=$GOP:scenecut=0:open-gop=0:log-level=error"
+        return
+    fi
     echo -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p \
         -b:v "${1}k" -maxrate "${1}k" -bufsize "$((2 * $1))k" \
         -g "$GOP" -keyint_min "$GOP" -sc_threshold 0 -flags +cgop
@@ -159,6 +180,7 @@ content_graph() { # W H
 }
 
 describe() { # FILE: one line of what is in it
+    [[ "$BENCH_SOURCE_CODEC" == hevc ]] && { log "$(basename "$1"): HEVC + AAC, Enhanced RTMP FLV"; return; }
     local v a dur size
     v="$(ffprobe -v error -select_streams v:0 -show_entries stream=codec_name,profile,width,height,r_frame_rate \
         -of csv=p=0 "$1")"
@@ -177,7 +199,7 @@ make_top_source() {
     read -r -a x264 <<<"$(source_x264 "$TOP_KBPS")"
     log "generating $(basename "$out") (once; minutes on 2 cores)"
     step "$dir/source.log" "generating $(basename "$out")" \
-        ffmpeg -nostdin -hide_banner -loglevel error -y \
+        "$FFMPEG" -nostdin -hide_banner -loglevel error -y \
         -filter_complex "$(content_graph "$w" "$h")" \
         -f lavfi -i "sine=frequency=440:sample_rate=48000" \
         -map '[v]' -map 0:a -t "$BENCH_SRC_SECONDS" \
@@ -195,7 +217,7 @@ make_source() { # WxH
     read -r -a x264 <<<"$(source_x264 "$kbps")"
     log "generating $(basename "$out") from $(basename "$top") at ${kbps} kb/s (once)"
     step "$dir/source.log" "generating $(basename "$out")" \
-        ffmpeg -nostdin -hide_banner -loglevel error -y -i "$top" \
+        "$FFMPEG" -nostdin -hide_banner -loglevel error -y -i "$top" \
         -map 0:v -map 0:a -vf "scale=$(width "$1"):$(height "$1")" \
         "${x264[@]}" -c:a copy -f flv "$out.tmp"
     mv "$out.tmp" "$out"
@@ -254,7 +276,7 @@ cpu_ffmpeg() {
         graph+=";[s$i]scale=$(width "$rung"):$(height "$rung")[r$i]"
     done
     # -t before -i: stop decoding, not only encoding, after BENCH_SECONDS.
-    args=(ffmpeg -nostdin -hide_banner -loglevel error -y -t "$BENCH_SECONDS" -i "$src"
+    args=("$FFMPEG" -nostdin -hide_banner -loglevel error -y -t "$BENCH_SECONDS" -i "$src"
         -filter_complex "$graph" -progress "$dir/ffmpeg.progress")
     for i in "${!LADDER[@]}"; do
         read -r -a x264 <<<"$(ladder_x264 "${LADDER[$i]#*:}")"
@@ -275,10 +297,10 @@ cpu_floor() {
     for rung in "${LADDER[@]}"; do
         size="${rung%%:*}" w="$(width "$rung")" h="$(height "$rung")"
         read -r -a x264 <<<"$(ladder_x264 "${rung#*:}")"
-        producer=(ffmpeg -nostdin -hide_banner -loglevel error -t "$BENCH_SECONDS" -i "$src"
+        producer=("$FFMPEG" -nostdin -hide_banner -loglevel error -t "$BENCH_SECONDS" -i "$src"
             -map 0:v -vf "scale=$w:$h,format=yuv420p" -fps_mode passthrough -f rawvideo -)
         # No source here to take keyframes from: a fixed GOP, the source's.
-        consumer=(ffmpeg -nostdin -hide_banner -loglevel error -y
+        consumer=("$FFMPEG" -nostdin -hide_banner -loglevel error -y
             -f rawvideo -pix_fmt yuv420p -s "${w}x$h" -r "$FPS" -i -
             "${x264[@]}" -g "$GOP" -keyint_min "$GOP" -x264-params scenecut=0
             -progress "$dir/floor-$size.progress" -f null /dev/null)
@@ -295,7 +317,7 @@ cpu_decode() {
     log "decode alone: ${BENCH_SECONDS}s of $TOP"
     step "$dir/cpu-decode.log" "decode alone" \
         python3 "$here/ladder.py" run "$dir/cpu-decode.json" --progress "$dir/decode.progress" -- \
-        ffmpeg -nostdin -hide_banner -loglevel error -t "$BENCH_SECONDS" -i "$src" \
+        "$FFMPEG" -nostdin -hide_banner -loglevel error -t "$BENCH_SECONDS" -i "$src" \
         -map 0:v -fps_mode passthrough -progress "$dir/decode.progress" -f null /dev/null
 }
 
@@ -355,7 +377,7 @@ fi
 has "$BENCH_PARTS" realtime && realtime_search
 
 echo
-echo "transcoding to the 360 ladder (${LADDER[*]} kb/s), x264 $BENCH_PRESET, tune zerolatency, no B-frames"
+echo "transcoding a $BENCH_SOURCE_CODEC source to the 360 ladder (${LADDER[*]} kb/s), x264 $BENCH_PRESET, tune zerolatency, no B-frames"
 echo "source $(basename "$(src_file "$TOP")"); CPU part: ${BENCH_SECONDS} media s per way;" \
     "real-time part: ${BENCH_RT_SECONDS} media s per run; $(nproc) cores"
 echo

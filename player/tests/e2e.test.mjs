@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, Publisher, Server, sourceClip } from './support/server.mjs';
+import { ARTIFACTS, Publisher, Server, ffmpeg7, hevcClip, sourceClip } from './support/server.mjs';
 
 const CHROMIUM = process.env.PANOCAST_CHROMIUM || '/usr/bin/chromium';
 
@@ -34,6 +34,16 @@ orientation = { yaw = 90.0, pitch = 10.0, roll = 0.0 }
 slug = "private"
 key = "private-secret-key"
 projection = "equirect"
+
+[[streams]]
+slug = "hevc"
+key = "hevc-secret-key"
+projection = "equirect"
+ladder = "h264-below-hevc"
+
+[ladders.h264-below-hevc]
+preset = "ultrafast"
+rungs = [{ name = "r320", width = 640, height = 320, bitrate_kbps = 500 }]
 `;
 
 /** The first admin of the test server (it makes `private` private). */
@@ -374,6 +384,33 @@ describe('the 360 player', () => {
     assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
     return res.json();
   }
+
+  // An HEVC source with an H.264 rung: headless Chromium has no HEVC decoder, so hls.js
+  // must leave the hvc1 variant aside and play the H.264 one.
+  test('an HEVC stream plays its H.264 rung where the browser has no HEVC decoder', async () => {
+    const ffmpeg = ffmpeg7();
+    const p = new Publisher(hevcClip(ffmpeg), server.publishUrl('hevc-secret-key'), ffmpeg);
+    publishers.push(p);
+    try {
+      const page = await openPage('/watch/hevc');
+      await waitState(page, 'playing', 60000);
+      const [hevcSupported, playing] = await page.evaluate(() => {
+        const hls = window.__panocast.hls;
+        const level = hls.levels[hls.currentLevel];
+        return [
+          MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L120.90"'),
+          { codecs: level.attrs.CODECS, height: level.height },
+        ];
+      });
+      if (!hevcSupported) assert.match(playing.codecs, /^avc1\./, JSON.stringify(playing));
+      const t0 = await page.evaluate(() => window.__panocast.video.currentTime);
+      await page.waitForFunction((t) => window.__panocast.video.currentTime > t + 2, t0, { timeout: 20000 });
+      assert.deepEqual(unexpected(page.problems), []);
+      await page.close();
+    } finally {
+      await p.stop();
+    }
+  });
 
   // The real server gate: `private` is made private over the REST API and the page
   // gets a real playback token. The browser only watches the requests: every one to

@@ -81,11 +81,11 @@ export class Server {
   }
 }
 
-/** A real ffmpeg pushing `file` over RTMP in real time, looped forever. */
+/** A real ffmpeg (`ffmpeg` from PATH unless named) pushing `file` over RTMP in real time, looped forever. */
 export class Publisher {
-  constructor(file, url) {
+  constructor(file, url, ffmpeg = 'ffmpeg') {
     this.child = spawn(
-      'ffmpeg',
+      ffmpeg,
       ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', url],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
@@ -124,6 +124,49 @@ export function sourceClip() {
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   if (r.status !== 0) throw new Error(`encoding the test clip failed (${r.error || r.status})`);
+  renameSync(tmp, path);
+  return path;
+}
+
+/**
+ * The static ffmpeg 7 (PyPI imageio-ffmpeg, installed by scripts/ffmpeg7.sh into the
+ * build tree) whose FLV muxer sends HEVC over Enhanced RTMP; Debian's ffmpeg 5.1 cannot.
+ */
+export function ffmpeg7() {
+  const r = spawnSync('bash', [join(REPO, 'scripts/ffmpeg7.sh')], {
+    cwd: REPO,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`scripts/ffmpeg7.sh failed (${r.error || r.status})`);
+  return r.stdout.trim();
+}
+
+/**
+ * A 1280×640 HEVC clip (x265 ultrafast, 1 s GOP) + AAC, encoded once with `ffmpeg`
+ * (ffmpeg 7) and kept under target/.
+ */
+export function hevcClip(ffmpeg) {
+  const dir = join(REPO, 'target/player-e2e');
+  const path = join(dir, 'hevc-1280x640-gop30-6s.mkv');
+  if (existsSync(path)) return path;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp.mkv`;
+  const r = spawnSync(
+    ffmpeg,
+    [
+      '-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', 'testsrc2=size=1280x640:rate=30',
+      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-t', '6',
+      '-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
+      '-x265-params', 'keyint=30:min-keyint=30:log-level=error',
+      '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
+      tmp,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  if (r.status !== 0) throw new Error(`encoding the HEVC clip failed (${r.error || r.status})`);
   renameSync(tmp, path);
   return path;
 }
