@@ -171,6 +171,43 @@ async fn independent_parts_start_with_keyframes(client: &reqwest::Client, url: &
     assert!(checked > 0, "no INDEPENDENT part:\n{text}");
 }
 
+/// The live window of the media playlist at `url` as one file: `codec` with sample
+/// entry `tag`, `size`, the spherical side data, a clean decode, and every frame of
+/// the listed seconds (30 fps). Returns ffprobe's view of the stream.
+async fn check_window(
+    client: &reqwest::Client,
+    url: &str,
+    dir: &Path,
+    (codec, tag): (&str, &str),
+    size: (i64, i64),
+) -> Value {
+    let (window, seconds) = fetch_window(client, url, dir).await;
+    let v = probe(
+        &window,
+        "stream=codec_name,codec_tag_string,width,height,has_b_frames:stream_side_data_list",
+    );
+    let s = &v["streams"][0];
+    assert_eq!(s["codec_name"], codec, "{v}");
+    assert_eq!(s["codec_tag_string"], tag, "{v}");
+    assert_eq!(
+        (s["width"].as_i64(), s["height"].as_i64()),
+        (Some(size.0), Some(size.1))
+    );
+    let side = v.to_string();
+    assert!(
+        side.contains("Spherical Mapping") && side.contains("equirectangular"),
+        "{side}"
+    );
+    decodes_cleanly(&window);
+    let frames = video_frames(&[], &window.to_string_lossy()) as f64;
+    let expected = (seconds * 30.0).round();
+    assert!(
+        (frames - expected).abs() <= 1.0,
+        "{frames} frames decoded in a window of {seconds} s"
+    );
+    v
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enhanced_rtmp_hevc_is_packaged_as_hvc1() {
     let _turn = TURN.lock().await;
@@ -216,45 +253,17 @@ async fn enhanced_rtmp_hevc_is_packaged_as_hvc1() {
 
     // The window as one file: HEVC in hvc1 (parameter sets in the sample entry), 360,
     // B-frames kept, and every frame there.
-    let (window, seconds) = fetch_window(&client, &video_url, dir.path()).await;
-    let v = probe(
-        &window,
-        "stream=codec_name,codec_tag_string,width,height,has_b_frames:stream_side_data_list",
-    );
-    let s = &v["streams"][0];
-    assert_eq!(s["codec_name"], "hevc", "{v}");
-    assert_eq!(s["codec_tag_string"], "hvc1", "{v}");
-    assert_eq!(
-        (s["width"].as_i64(), s["height"].as_i64()),
-        (Some(1920), Some(960))
-    );
-    assert!(s["has_b_frames"].as_i64().unwrap_or(0) > 0, "{v}");
-    let side = v.to_string();
-    assert!(
-        side.contains("Spherical Mapping") && side.contains("equirectangular"),
-        "{side}"
-    );
-    decodes_cleanly(&window);
-    let frames = ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ],
-        &window.to_string_lossy(),
+    let v = check_window(
+        &client,
+        &video_url,
+        dir.path(),
+        ("hevc", "hvc1"),
+        (1920, 960),
     )
-    .trim()
-    .trim_end_matches(',')
-    .parse::<f64>()
-    .expect("a frame count");
-    let expected = (seconds * 30.0).round();
+    .await;
     assert!(
-        (frames - expected).abs() <= 1.0,
-        "{frames} frames decoded in a window of {seconds} s"
+        v["streams"][0]["has_b_frames"].as_i64().unwrap_or(0) > 0,
+        "{v}"
     );
 }
 
@@ -437,45 +446,7 @@ async fn enhanced_rtmp_av1_is_packaged_as_av01() {
     let dir = tempfile::tempdir().expect("tmp");
     independent_parts_start_with_keyframes(&client, &video_url, dir.path()).await;
 
-    let (window, seconds) = fetch_window(&client, &video_url, dir.path()).await;
-    let v = probe(
-        &window,
-        "stream=codec_name,codec_tag_string,width,height:stream_side_data_list",
-    );
-    let s = &v["streams"][0];
-    assert_eq!(s["codec_name"], "av1", "{v}");
-    assert_eq!(s["codec_tag_string"], "av01", "{v}");
-    assert_eq!(
-        (s["width"].as_i64(), s["height"].as_i64()),
-        (Some(640), Some(320))
-    );
-    let side = v.to_string();
-    assert!(
-        side.contains("Spherical Mapping") && side.contains("equirectangular"),
-        "{side}"
-    );
-    decodes_cleanly(&window);
-    let frames = ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ],
-        &window.to_string_lossy(),
-    )
-    .trim()
-    .trim_end_matches(',')
-    .parse::<f64>()
-    .expect("a frame count");
-    let expected = (seconds * 30.0).round();
-    assert!(
-        (frames - expected).abs() <= 1.0,
-        "{frames} frames decoded in a window of {seconds} s"
-    );
+    check_window(&client, &video_url, dir.path(), ("av1", "av01"), (640, 320)).await;
 }
 
 /// One H.264 rung below the 640x320 AV1 source.

@@ -286,25 +286,13 @@ async fn published_rtmp_plays_as_ll_hls_with_360_signaling() {
         .expect("ffmpeg finished");
     assert!(status.success());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let frames = ffprobe(
-        &[
-            "-live_start_index",
-            "0",
-            "-m3u8_hold_counters",
-            "2",
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ],
+    let frames = video_frames(
+        &["-live_start_index", "0", "-m3u8_hold_counters", "2"],
         &server.url("/hls/cam/video.m3u8"),
     );
     assert_eq!(
-        first_value(&frames),
-        (SOURCE_SECONDS * SOURCE_FPS).to_string(),
+        frames,
+        u64::from(SOURCE_SECONDS * SOURCE_FPS),
         "decoded frames"
     );
     let decode = std::process::Command::new("ffmpeg")

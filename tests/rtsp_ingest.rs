@@ -187,23 +187,7 @@ source = {{ kind = "rtsp-pull", url = "{}", username = "{USER}", password = "{PA
         side.contains("\"width\": 1920") && side.contains("\"height\": 960"),
         "{side}"
     );
-    let frames = ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ],
-        &path,
-    );
-    let frames: u64 = frames
-        .trim()
-        .trim_end_matches(',')
-        .parse()
-        .expect("frame count");
+    let frames = video_frames(&[], &path);
     assert!(frames >= 60, "{frames} frames in two segments");
     let decode = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])

@@ -7,8 +7,10 @@ codec the release server gets BENCH_STREAMS (4) passthrough streams, each pushed
 static ffmpeg 7 (scripts/ffmpeg7.sh; Enhanced RTMP for HEVC) with -re -c copy, looped,
 and one LL-HLS reader per stream fetching every new part as a player would. After
 BENCH_WARMUP_S (5) the server's CPU time (/proc/PID/stat) is sampled over
-BENCH_SECONDS (20). It prints CPU per stream for each codec and the ratio HEVC/H.264
-against the 1.1x target, as a table and one JSON line.
+BENCH_SECONDS (20). The two codecs take turns for BENCH_ROUNDS (3) rounds, so that
+other load on the machine falls on both alike; it prints the median CPU per stream of
+each codec (with the spread) and the ratio HEVC/H.264 against the 1.1x target, as a
+table and one JSON line.
 
 Usage: benches/codecs/run.sh (builds target/release/panocast unless PANOCAST_BIN is
 set). Standard library only; everything listens on 127.0.0.1.
@@ -17,14 +19,16 @@ set). Standard library only; everything listens on 127.0.0.1.
 import json
 import os
 import re
-import shutil
+import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_server import BenchServer  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("PANOCAST_BIN", os.path.join(REPO, "target/release/panocast"))
@@ -32,6 +36,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 WARMUP_S = float(os.environ.get("BENCH_WARMUP_S", "5"))
 STREAMS = int(os.environ.get("BENCH_STREAMS", "4"))
 KBPS = int(os.environ.get("BENCH_KBPS", "6000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(REPO, "bench-out"))
 TARGET = 1.1
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -122,94 +127,74 @@ def rss_mib(pid):
 
 
 def measure(ffmpeg, codec, src):
-    tmp = tempfile.mkdtemp(prefix=f"panocast-codecs-{codec}.")
     keys = [f"codec-bench-key-{i:04d}-abcdef" for i in range(STREAMS)]
-    with open(os.path.join(tmp, "panocast.toml"), "w") as f:
-        f.write("".join(f'[[streams]]\nslug = "s{i}"\nkey = "{k}"\nprojection = "equirect"\n\n'
-                        for i, k in enumerate(keys)))
-    env = dict(os.environ, RUST_LOG="warn", NO_COLOR="1")
-    server = subprocess.Popen(
-        [BIN, "serve", "--config", os.path.join(tmp, "panocast.toml"),
-         "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
-    )
-    procs, stop, threads, counts = [], threading.Event(), [], {}
-    try:
-        http_base = rtmp_base = None
-        deadline = time.monotonic() + 30
-        while (http_base is None or rtmp_base is None) and time.monotonic() < deadline:
-            line = server.stdout.readline()
-            m = re.search(r"http://([0-9.]+:\d+)/api/v1", line)
-            if m:
-                http_base = "http://" + m.group(1)
-            m = re.search(r"rtmp://([0-9.]+:\d+)/live", line)
-            if m:
-                rtmp_base = "rtmp://" + m.group(1) + "/live"
-        if not http_base or not rtmp_base:
-            sys.exit("server did not print its addresses")
-        for k in keys:
-            procs.append(subprocess.Popen(
-                [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "quiet", "-re",
-                 "-stream_loop", "-1", "-i", src, "-c", "copy", "-f", "flv", f"{rtmp_base}/{k}"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 60
-        for i in range(STREAMS):
-            while True:
-                try:
-                    get(f"{http_base}/hls/s{i}/index.m3u8")
-                    break
-                except (urllib.error.URLError, OSError):
-                    if time.monotonic() > deadline:
-                        sys.exit(f"stream s{i} did not go live")
-                    time.sleep(0.2)
-        for i in range(STREAMS):
-            t = threading.Thread(target=reader, args=(http_base, f"s{i}", stop, counts), daemon=True)
-            t.start()
-            threads.append(t)
-        time.sleep(WARMUP_S)
-        c0, t0 = cpu_seconds(server.pid), time.monotonic()
-        time.sleep(SECONDS)
-        c1, t1 = cpu_seconds(server.pid), time.monotonic()
-        rss = rss_mib(server.pid)
-        served = sum(counts.values())
-        return {
-            "codec": codec,
-            "cpu_share_per_stream": (c1 - c0) / (t1 - t0) / STREAMS,
-            "rss_mib": rss,
-            "served_mbit_s": served * 8 / 1e6 / (t1 - t0 + WARMUP_S),
-        }
-    finally:
-        stop.set()
-        for p in procs:
-            p.kill()
-            p.wait()
-        server.terminate()
+    config = "".join(f'[[streams]]\nslug = "s{i}"\nkey = "{k}"\nprojection = "equirect"\n\n'
+                     for i, k in enumerate(keys))
+    procs, stop, counts = [], threading.Event(), {}
+    with BenchServer(BIN, config, prefix=f"panocast-codecs-{codec}.") as server:
         try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+            for k in keys:
+                procs.append(subprocess.Popen(
+                    [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "quiet", "-re",
+                     "-stream_loop", "-1", "-i", src, "-c", "copy", "-f", "flv",
+                     f"{server.rtmp}/{k}"],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL))
+            deadline = time.monotonic() + 60
+            for i in range(STREAMS):
+                while True:
+                    try:
+                        get(f"{server.http}/hls/s{i}/index.m3u8")
+                        break
+                    except (urllib.error.URLError, OSError):
+                        if time.monotonic() > deadline:
+                            sys.exit(f"stream s{i} did not go live")
+                        time.sleep(0.2)
+            for i in range(STREAMS):
+                threading.Thread(target=reader, args=(server.http, f"s{i}", stop, counts),
+                                 daemon=True).start()
+            time.sleep(WARMUP_S)
+            c0, t0 = cpu_seconds(server.pid), time.monotonic()
+            time.sleep(SECONDS)
+            c1, t1 = cpu_seconds(server.pid), time.monotonic()
+            return {
+                "codec": codec,
+                "cpu_share_per_stream": (c1 - c0) / (t1 - t0) / STREAMS,
+                "rss_mib": rss_mib(server.pid),
+                "served_mbit_s": sum(counts.values()) * 8 / 1e6 / (t1 - t0 + WARMUP_S),
+            }
+        finally:
+            stop.set()
+            for p in procs:
+                p.kill()
+                p.wait()
 
 
 def main():
     if not os.path.exists(BIN):
         sys.exit(f"{BIN} not built")
     ffmpeg = ffmpeg7()
-    results = {}
+    sources = {codec: source(ffmpeg, codec) for codec in ("h264", "hevc")}
+    runs = {"h264": [], "hevc": []}
+    for r in range(ROUNDS):
+        for codec in ("h264", "hevc"):
+            log(f"round {r + 1}/{ROUNDS}: {STREAMS} {codec} passthrough streams for {SECONDS:.0f} s")
+            runs[codec].append(measure(ffmpeg, codec, sources[codec]))
+    median = {c: statistics.median(x["cpu_share_per_stream"] for x in runs[c]) for c in runs}
+    ratio = median["hevc"] / median["h264"]
+    print(f"\npassthrough, {STREAMS} streams of 1920x960@30 at {KBPS} kb/s + AAC, one LL-HLS reader "
+          f"each, {os.cpu_count()} cores, median of {ROUNDS} alternating rounds")
+    print(f"{'codec':<8}{'CPU per stream (median, range)':<36}{'server RSS'}")
     for codec in ("h264", "hevc"):
-        src = source(ffmpeg, codec)
-        log(f"{STREAMS} {codec} passthrough streams for {SECONDS:.0f} s")
-        results[codec] = measure(ffmpeg, codec, src)
-    ratio = results["hevc"]["cpu_share_per_stream"] / results["h264"]["cpu_share_per_stream"]
-    print(f"\npassthrough, {STREAMS} streams of 1920x960@30 at {KBPS} kb/s + AAC, one LL-HLS reader each, {os.cpu_count()} cores")
-    print(f"{'codec':<8}{'CPU per stream':<18}{'server RSS':<14}")
-    for codec in ("h264", "hevc"):
-        r = results[codec]
-        print(f"{codec:<8}{r['cpu_share_per_stream'] * 100:>6.2f} % of a core  {r['rss_mib']:>7.1f} MiB")
+        shares = [x["cpu_share_per_stream"] * 100 for x in runs[codec]]
+        rss = max(x["rss_mib"] for x in runs[codec])
+        print(f"{codec:<8}{median[codec] * 100:>6.2f} % of a core ({min(shares):.2f}-{max(shares):.2f})"
+              f"{'':<6}{rss:>7.1f} MiB")
     verdict = "meets" if ratio <= TARGET else "misses"
     print(f"HEVC / H.264: {ratio:.2f}x ({verdict} the {TARGET}x target)")
     print(json.dumps({"bench": "codec-passthrough", "streams": STREAMS, "kbps": KBPS,
-                      "results": results, "hevc_vs_h264": ratio, "target": TARGET}))
+                      "rounds": runs, "median_cpu_share_per_stream": median,
+                      "hevc_vs_h264": ratio, "target": TARGET}))
 
 
 if __name__ == "__main__":

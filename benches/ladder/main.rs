@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use panocast::ingest::demux::FlvDemuxer;
 use panocast::media::{MediaEvent, TrackKind};
-use panocast::pipeline::profile::RungPlan;
+use panocast::pipeline::profile::{RungCodec, RungPlan};
 use panocast::pipeline::video::VideoLadder;
 use panocast::pipeline::{LadderEvents, Pace};
 
@@ -62,6 +62,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                 height: h.parse().map_err(|_| "bad height")?,
                 bitrate_kbps: kbps.parse().map_err(|_| "bad bitrate")?,
                 preset: preset.clone(),
+                codec: RungCodec::H264,
             })
         })
         .collect::<Result<Vec<_>, &str>>()?;

@@ -18,14 +18,15 @@ is set). Standard library only; everything listens on 127.0.0.1.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_server import BenchServer  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("PANOCAST_BIN", os.path.join(REPO, "target/release/panocast"))
@@ -91,34 +92,18 @@ def main():
     if not os.path.exists(BIN):
         sys.exit(f"{BIN} not built")
     src = source()
-    tmp = tempfile.mkdtemp(prefix="panocast-takeover.")
     keys = [f"takeover-key-{i:04d}-abcdef" for i in range(STREAMS)]
     config = "".join(
         f'[[streams]]\nslug = "s{i}"\nkey = "{k}"\n\n' for i, k in enumerate(keys)
     )
-    with open(os.path.join(tmp, "panocast.toml"), "w") as f:
-        f.write(config)
-    env = dict(os.environ, RUST_LOG="warn", PANOCAST_ADMIN_PASSWORD=PASSWORD, NO_COLOR="1")
-    server = subprocess.Popen(
-        [BIN, "serve", "--config", os.path.join(tmp, "panocast.toml"),
-         "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
-    )
+    with BenchServer(BIN, config, {"PANOCAST_ADMIN_PASSWORD": PASSWORD},
+                     prefix="panocast-takeover.") as server:
+        run(src, keys, server.http, server.rtmp)
+
+
+def run(src, keys, http_base, rtmp_base):
     procs = []
     try:
-        http_base = rtmp_base = None
-        deadline = time.monotonic() + 30
-        while (http_base is None or rtmp_base is None) and time.monotonic() < deadline:
-            line = server.stdout.readline()
-            m = re.search(r"http://([0-9.]+:\d+)/api/v1", line)
-            if m:
-                http_base = "http://" + m.group(1)
-            m = re.search(r"rtmp://([0-9.]+:\d+)/live", line)
-            if m:
-                rtmp_base = "rtmp://" + m.group(1) + "/live"
-        if not http_base or not rtmp_base:
-            sys.exit("server did not print its addresses")
-        threading.Thread(target=lambda: server.stdout.read(), daemon=True).start()
         token = json.loads(http(f"{http_base}/api/v1/auth/login",
                                 json.dumps({"username": "admin", "password": PASSWORD}).encode()))["access_token"]
         for i in range(STREAMS):
@@ -186,12 +171,6 @@ def main():
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -308,16 +308,13 @@ fn add_rung(
     tee.link(&queue)
         .map_err(|e| PipelineError::Build(e.to_string()))?;
     force_keyframes_at_source_keyframes(&size, Arc::clone(keyframes))?;
-    let parameters = match rung.codec {
-        RungCodec::H264 => avc_parameters,
-        RungCodec::H265 => hevc_parameters,
-    };
+    let codec = rung.codec;
     sink.set_callbacks(encoded_output(
         TrackKind::Video,
         index,
         clock,
         Arc::clone(events),
-        parameters,
+        move |record| rung_parameters(codec, record),
     ));
     Ok(())
 }
@@ -400,25 +397,21 @@ fn force_keyframes_at_source_keyframes(
 }
 
 /// The rung's new parameters, from the encoder's avcC.
-fn avc_parameters(record: Bytes) -> Option<MediaEvent> {
-    match avc::parse_decoder_config(record) {
-        Ok(parsed) => Some(MediaEvent::VideoConfig(Arc::new(VideoConfig::Avc(
-            parsed.config,
-        )))),
-        Err(e) => {
-            tracing::warn!(error = %e, "encoder produced an unreadable avcC");
-            None
-        }
-    }
-}
-
-fn hevc_parameters(record: Bytes) -> Option<MediaEvent> {
-    match hevc::parse_decoder_config(record) {
-        Ok(parsed) => Some(MediaEvent::VideoConfig(Arc::new(VideoConfig::Hevc(
-            parsed.config,
-        )))),
-        Err(e) => {
-            tracing::warn!(error = %e, "encoder produced an unreadable hvcC");
+/// The rung's decoder configuration record (from the caps' codec_data) as a config
+/// event for the packager.
+fn rung_parameters(codec: RungCodec, record: Bytes) -> Option<MediaEvent> {
+    let parsed = match codec {
+        RungCodec::H264 => avc::parse_decoder_config(record)
+            .map(|p| VideoConfig::Avc(p.config))
+            .map_err(|e| e.to_string()),
+        RungCodec::H265 => hevc::parse_decoder_config(record)
+            .map(|p| VideoConfig::Hevc(p.config))
+            .map_err(|e| e.to_string()),
+    };
+    match parsed {
+        Ok(config) => Some(MediaEvent::VideoConfig(Arc::new(config))),
+        Err(error) => {
+            tracing::warn!(%error, ?codec, "encoder produced an unreadable decoder configuration");
             None
         }
     }

@@ -670,6 +670,26 @@ pub fn ffprobe(args: &[&str], input: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// How many video frames ffprobe decodes from `input`, with `options` (input options
+/// such as `-live_start_index 0`) before its own.
+pub fn video_frames(options: &[&str], input: &str) -> u64 {
+    let count = [
+        "-select_streams",
+        "v:0",
+        "-count_frames",
+        "-show_entries",
+        "stream=nb_read_frames",
+        "-of",
+        "csv=p=0",
+    ];
+    let args: Vec<&str> = options.iter().chain(count.iter()).copied().collect();
+    let out = ffprobe(&args, input);
+    out.trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|e| panic!("ffprobe frame count {out:?}: {e}"))
+}
+
 /// Writes `parts` after each other into a temp file and returns it.
 pub fn concat_file(dir: &Path, name: &str, parts: &[&[u8]]) -> PathBuf {
     let path = dir.join(name);

@@ -1,0 +1,65 @@
+"""The release server for the Python benchmarks: started on free loopback ports with a
+config of the bench's own in a temporary directory, its printed addresses read, its
+stdout drained (a full pipe would stall it), and stopped with SIGTERM on exit.
+
+    with BenchServer(BIN, config_toml, {"PANOCAST_ADMIN_PASSWORD": ...}) as server:
+        server.http   # http://127.0.0.1:PORT
+        server.rtmp   # rtmp://127.0.0.1:PORT/live
+        server.pid
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+class BenchServer:
+    def __init__(self, binary, config, env=None, prefix="panocast-bench."):
+        self.binary, self.config, self.prefix = binary, config, prefix
+        self.env = dict(os.environ, RUST_LOG="warn", NO_COLOR="1", **(env or {}))
+        self.http = self.rtmp = None
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix=self.prefix)
+        config = os.path.join(self.dir, "panocast.toml")
+        with open(config, "w") as f:
+            f.write(self.config)
+        self.proc = subprocess.Popen(
+            [self.binary, "serve", "--config", config, "--http", "127.0.0.1:0",
+             "--rtmp", "127.0.0.1:0", "--data-dir", os.path.join(self.dir, "data")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env, text=True,
+        )
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + 30
+        while (self.http is None or self.rtmp is None) and time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line and self.proc.poll() is not None:
+                break
+            m = re.search(r"http://([0-9.]+:\d+)/api/v1", line)
+            if m:
+                self.http = "http://" + m.group(1)
+            m = re.search(r"rtmp://([0-9.]+:\d+)/live", line)
+            if m:
+                self.rtmp = "rtmp://" + m.group(1) + "/live"
+        if not self.http or not self.rtmp:
+            self.__exit__(None, None, None)
+            sys.exit("the server did not print its addresses")
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
