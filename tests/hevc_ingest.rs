@@ -495,6 +495,70 @@ async fn av1_source_decodes_once_into_an_h264_rung() {
     decodes_cleanly(&window);
 }
 
+/// A 10-bit HEVC source (Main 10, as phones and HDR cameras send): passed through as
+/// Main 10, and its H.264 rung is 8-bit High (not High 10, which browsers cannot decode).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_main10_hevc_source_gets_an_8_bit_h264_rung() {
+    let _turn = TURN.lock().await;
+    let source = encoded_clip(
+        ffmpeg7(),
+        "hevc-main10-640x320-6s-g30.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x320:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "6",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p10le",
+            "-x265-params",
+            "keyint=30:min-keyint=30:log-level=error",
+            "-c:a",
+            "aac",
+        ],
+    );
+    let server = Server::start(&format!("{AV1_LADDER}{}", cam("ladder = \"h264x1\"")));
+    let client = client();
+    let _publisher = Publisher::start_with(ffmpeg7(), &source, &server.publish_url(KEY), true);
+
+    let index_url = server.url("/hls/cam/index.m3u8");
+    let text = wait_ok(&client, &index_url, Duration::from_secs(60))
+        .await
+        .text();
+    let m = read_multivariant(&text);
+    let codecs = |uri: &str| {
+        m.variants
+            .iter()
+            .find(|v| v.uri == uri)
+            .unwrap_or_else(|| panic!("no variant {uri}:\n{text}"))
+            .attrs["CODECS"]
+            .clone()
+    };
+    assert!(codecs("video.m3u8").starts_with("hvc1.2.4."), "{text}");
+    let url = resolve(&index_url, "r320.m3u8");
+    wait_for_segments(&client, &url, 2, Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (window, _) = fetch_window(&client, &url, dir.path()).await;
+    let v = probe(&window, "stream=codec_name,profile,pix_fmt");
+    let s = &v["streams"][0];
+    assert_eq!(s["codec_name"], "h264", "{v}");
+    assert_eq!(s["pix_fmt"], "yuv420p", "{v}");
+    assert!(
+        !s["profile"].as_str().unwrap_or_default().contains("10"),
+        "{v}"
+    );
+    decodes_cleanly(&window);
+}
+
 /// Publishes `clip` once with ffmpeg 7 and returns the server's log lines that mention
 /// `needle` once the publish ended.
 async fn publish_and_find(server: &Server, clip: &Path, needle: &str) -> Vec<String> {

@@ -1,7 +1,8 @@
 //! The video ladder: `appsrc ! avdec_h264 ! tee` (`avdec_h265` for an HEVC source,
 //! `av1dec` for AV1: the source is decoded once), then per rung
-//! `queue ! videoscale ! capsfilter ! x264enc ! appsink` — H.264 by default, the widest
-//! compatibility; `x265enc ! h265parse` for a rung that asks for `codec = "h265"`.
+//! `queue ! videoscale ! videoconvert ! capsfilter ! x264enc ! appsink` — H.264 by
+//! default, the widest compatibility; `x265enc ! h265parse` for a rung that asks for
+//! `codec = "h265"`. Rungs are 8-bit 4:2:0 whatever the source.
 //!
 //! Bounds, in real time: the `appsrc` holds at most `DECODER_BACKLOG_FRAMES` + 1
 //! compressed frames (about 1.5 s at 30 fps) and 64 MiB. Past
@@ -272,6 +273,9 @@ fn add_rung(
     size.set_property(
         "caps",
         gst::Caps::builder("video/x-raw")
+            // 8-bit 4:2:0: Debian's x264 also takes 10 bits, and High 10 H.264 is what
+            // browsers cannot decode.
+            .field("format", "I420")
             .field("width", i32::try_from(rung.width).unwrap_or(0))
             .field("height", i32::try_from(rung.height).unwrap_or(0))
             .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
@@ -301,7 +305,10 @@ fn add_rung(
         .sync(false)
         .max_buffers(APPSINK_BUFFERS)
         .build();
-    let mut chain: Vec<&gst::Element> = vec![&queue, &scale, &size];
+    // A 10-bit source (HEVC Main 10 from phones and HDR cameras) meets 8-bit encoders
+    // here; for an 8-bit source videoconvert passes buffers through untouched.
+    let convert = element("videoconvert")?;
+    let mut chain: Vec<&gst::Element> = vec![&queue, &scale, &convert, &size];
     chain.extend(encode.iter());
     chain.push(sink.upcast_ref());
     add_chain(pipeline, &chain)?;
