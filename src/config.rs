@@ -30,6 +30,8 @@ pub struct Config {
     pub rtsp_ingest: RtspIngestConfig,
     /// Connection caps and timeouts on both ports.
     pub limits: LimitsConfig,
+    /// Browser access to the REST API (CORS).
+    pub api: ApiConfig,
     /// Accounts, tokens and playback gating.
     pub auth: AuthConfig,
     /// Webhook delivery (src/notify/webhooks).
@@ -92,6 +94,7 @@ impl Default for Config {
             rtmp_ingest: RtmpIngestConfig::default(),
             rtsp_ingest: RtspIngestConfig::default(),
             limits: LimitsConfig::default(),
+            api: ApiConfig::default(),
             auth: AuthConfig::default(),
             webhooks: WebhooksConfig::default(),
             mail: MailConfig::default(),
@@ -122,6 +125,51 @@ impl Default for HlsConfig {
             segment_target_ms: 2000,
             window_segments: 10,
         }
+    }
+}
+
+/// Which web origins may call the REST API from a browser. HLS, the player and media
+/// downloads stay open to every origin: WebGL players sample cross-origin video only
+/// with CORS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// `["*"]` (the default: the API authenticates with bearer tokens, never cookies)
+    /// or a list of origins such as `"https://portal.example.com"`.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: vec!["*".into()],
+        }
+    }
+}
+
+impl ApiConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.cors_origins.iter().any(|o| o == "*") {
+            return if self.cors_origins.len() == 1 {
+                Ok(())
+            } else {
+                Err(
+                    "api.cors_origins: \"*\" allows every origin and cannot be listed with others"
+                        .into(),
+                )
+            };
+        }
+        for origin in &self.cors_origins {
+            let parsed = url::Url::parse(origin)
+                .map_err(|e| format!("api.cors_origins: {origin:?}: {e}"))?;
+            let bare = parsed.path() == "/" && !origin.ends_with('/') && parsed.query().is_none();
+            if !matches!(parsed.scheme(), "http" | "https") || !bare || parsed.host().is_none() {
+                return Err(format!(
+                    "api.cors_origins: {origin:?} is not an origin (scheme://host[:port], no path)"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -680,6 +728,7 @@ impl Config {
             ));
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
+        self.api.validate().map_err(ConfigError::Invalid)?;
         if self.rtmp_ingest.app.is_empty() || self.rtmp_ingest.app.contains('/') {
             return bad("rtmp_ingest.app must be one non-empty path segment".into());
         }

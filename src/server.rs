@@ -168,6 +168,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         webhooks,
         schedule,
         vod,
+        api: Arc::new(config.api.clone()),
     };
     Ok(Built {
         app: api::app(state.clone()),

@@ -9,6 +9,7 @@ pub mod body;
 pub mod catalog;
 pub mod events;
 pub mod hls;
+pub mod http_policy;
 pub mod jobs;
 pub mod listener;
 pub mod metrics;
@@ -27,11 +28,10 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, Method};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, head, post};
 use axum::Router;
-use tower_http::cors::{Any, CorsLayer};
 
 use crate::auth::request::Authenticator;
 use crate::catalog::Catalog;
@@ -65,51 +65,31 @@ pub struct AppState {
     pub schedule: Arc<crate::schedule::store::Schedule>,
     /// On-demand assets, their jobs and uploads.
     pub vod: Arc<vod::Vod>,
+    /// Which origins may call the API from a browser.
+    pub api: Arc<crate::config::ApiConfig>,
 }
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
-    // WebGL players can only sample a cross-origin <video> with CORS on every
-    // playlist and segment.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([
-            Method::GET,
-            Method::HEAD,
-            Method::OPTIONS,
-            Method::POST,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers(
-            [header::AUTHORIZATION, header::RANGE, header::CONTENT_TYPE]
-                .into_iter()
-                .chain(uploads::TUS_HEADERS)
-                .collect::<Vec<_>>(),
-        )
-        // tus clients in browsers read Location and the Upload-* headers.
-        .expose_headers(
-            [
-                header::CONTENT_LENGTH,
-                header::CONTENT_TYPE,
-                header::CONTENT_RANGE,
-                header::CONTENT_DISPOSITION,
-                header::LOCATION,
-            ]
-            .into_iter()
-            .chain(uploads::TUS_HEADERS)
-            .collect::<Vec<_>>(),
-        );
-    Router::new()
+    // Media, the player and the probes are open to every origin; the REST API to the
+    // configured ones.
+    let public = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .merge(hls_routes(&state))
-        .merge(rest_api(&state))
-        .merge(vod_api())
         .route("/watch/{slug}", get(player::watch))
         .route("/player/{file}", get(player::bundle))
+        .layer(http_policy::media_cors());
+    let api = rest_api(&state)
+        .merge(vod_api())
+        .layer(http_policy::api_cors(&state.api.cors_origins));
+    Router::new()
+        .merge(public)
+        .merge(api)
         .fallback(|| async { Problem::not_found("no such resource") })
-        .layer(cors)
+        .layer(axum::middleware::from_fn(
+            http_policy::html_security_headers,
+        ))
         // Outside CORS, which answers every OPTIONS as a preflight.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

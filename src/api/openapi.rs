@@ -102,7 +102,20 @@ pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
 /// `GET /api/v1/docs`: a self-contained page listing every operation of the document
 /// with its parameters, body and answers; no script or style from elsewhere.
 pub async fn docs_page() -> impl IntoResponse {
-    Html(DOCS_HTML)
+    static CSP: std::sync::OnceLock<axum::http::HeaderValue> = std::sync::OnceLock::new();
+    (
+        [
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                super::http_policy::cached_csp(&CSP, DOCS_HTML),
+            ),
+            (
+                axum::http::header::X_FRAME_OPTIONS,
+                axum::http::HeaderValue::from_static("DENY"),
+            ),
+        ],
+        Html(DOCS_HTML),
+    )
 }
 
 const DOCS_HTML: &str = r#"<!doctype html>

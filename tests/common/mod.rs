@@ -684,10 +684,12 @@ pub fn video_frames(options: &[&str], input: &str) -> u64 {
     ];
     let args: Vec<&str> = options.iter().chain(count.iter()).copied().collect();
     let out = ffprobe(&args, input);
-    out.trim()
-        .trim_end_matches(',')
-        .parse()
-        .unwrap_or_else(|e| panic!("ffprobe frame count {out:?}: {e}"))
+    // An HLS input lists the stream once per program too: the first value counts.
+    out.lines()
+        .map(|l| l.trim().trim_end_matches(','))
+        .find(|l| !l.is_empty())
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("ffprobe frame count {out:?}"))
 }
 
 /// Writes `parts` after each other into a temp file and returns it.
