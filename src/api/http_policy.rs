@@ -118,7 +118,7 @@ pub fn inline_page_csp(html: &str) -> String {
         while let Some(start) = rest.find(&open) {
             let body = &rest[start + open.len()..];
             let Some(end) = body.find(&close) else { break };
-            let digest = Sha256::digest(body[..end].as_bytes());
+            let digest = Sha256::digest(&body.as_bytes()[..end]);
             let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
             out.push_str(&format!(" 'sha256-{b64}'"));
             rest = &body[end + close.len()..];
