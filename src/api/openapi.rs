@@ -26,7 +26,8 @@ use super::problem::Problem;
 #[cfg(test)]
 use super::problem::PROBLEM_JSON;
 use super::{
-    accounts, assets, catalog, events, jobs, streams, subscriptions, uploads, webhooks, AppState,
+    accounts, assets, catalog, events, jobs, live_feed, notifications, streams, subscriptions,
+    uploads, webhooks, AppState,
 };
 
 struct BearerAuth;
@@ -60,6 +61,8 @@ impl Modify for BearerAuth {
         events::create, events::list, events::get, events::update, events::delete,
         subscriptions::list, subscriptions::create, subscriptions::delete,
         subscriptions::get_preferences, subscriptions::put_preferences,
+        notifications::list, notifications::mark_read, notifications::mark_all_read,
+        notifications::stream, live_feed::live_state,
         assets::create, assets::list, assets::get, assets::delete, assets::download_m4a,
         assets::download_mp3, jobs::list, jobs::cancel, jobs::retry,
         uploads::options, uploads::create, uploads::head, uploads::patch, uploads::delete,
@@ -201,13 +204,13 @@ mod tests {
                     "{name} {code}: no description"
                 );
                 if code.starts_with('2') {
-                    // JSON, except the audio downloads.
+                    // JSON, except the audio downloads and the SSE feeds.
                     let download = name.ends_with("/audio.m4a") || name.ends_with("/audio.mp3");
+                    let feed = name.ends_with("/stream") && name.starts_with("get ");
                     assert!(
-                        types
-                            .iter()
-                            .all(|t| *t == "application/json"
-                                || (download && t.starts_with("audio/"))),
+                        types.iter().all(|t| *t == "application/json"
+                            || (download && t.starts_with("audio/"))
+                            || (feed && *t == "text/event-stream")),
                         "{name} {code}: {types:?}"
                     );
                     continue;

@@ -1,0 +1,106 @@
+//! The in-app dispatcher: reads the outbox after its cursor, writes the notifications
+//! each message causes and moves the cursor in one transaction, then announces the
+//! new rows on the hub. A crash before the commit re-reads the same messages after
+//! the restart; the unique (user, message) key makes that harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::db;
+use crate::notify::audience::{audience, slug_of, text, Channel};
+use crate::notify::outbox::{self, Message};
+use crate::notify::webhooks::MessageType;
+
+use super::{store, wording, InApp, Notification};
+
+/// Outbox messages read per transaction, at most.
+const READ_BATCH: i64 = 256;
+/// How often the outbox is looked at when it was empty.
+const POLL: Duration = Duration::from_millis(100);
+
+pub(super) fn spawn(in_app: Arc<InApp>) {
+    tokio::spawn(async move {
+        loop {
+            let more = match tick(&in_app).await {
+                Ok(read) => read == READ_BATCH as usize,
+                Err(e) => {
+                    tracing::warn!(error = %e, "in-app notification dispatch failed; retrying");
+                    false
+                }
+            };
+            if more {
+                continue;
+            }
+            tokio::select! {
+                _ = in_app.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    });
+}
+
+/// One batch; returns how many outbox messages it read.
+async fn tick(in_app: &InApp) -> Result<usize, sqlx::Error> {
+    let mut tx = in_app.pool.begin().await?;
+    let cursor: i64 = sqlx::query_scalar("SELECT last_seq FROM in_app_cursor WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let messages = outbox::after(&mut tx, cursor, READ_BATCH).await?;
+    let Some(last) = messages.last().map(|m| m.seq) else {
+        return Ok(0);
+    };
+    let mut committed = Vec::new();
+    for m in &messages {
+        for n in notifications_of(&mut tx, m).await? {
+            if let Some(n) = store::insert(&mut tx, &m.id, n).await? {
+                committed.push(n);
+            }
+        }
+    }
+    sqlx::query("UPDATE in_app_cursor SET last_seq = $1 WHERE id = 1")
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if !committed.is_empty() {
+        tracing::debug!(count = committed.len(), "in-app notifications written");
+    }
+    in_app.announce(committed);
+    Ok(messages.len())
+}
+
+/// The notifications `m` causes, one per user it reaches in-app (not written yet).
+async fn notifications_of(
+    conn: &mut sqlx::SqliteConnection,
+    m: &Message,
+) -> Result<Vec<Notification>, sqlx::Error> {
+    let Ok(kind) = serde_json::from_value::<MessageType>(serde_json::Value::String(m.kind.clone()))
+    else {
+        return Ok(Vec::new());
+    };
+    let members = audience(&mut *conn, m, Channel::InApp).await?;
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let slug = match text(&m.data, "/event/stream_id") {
+        Some(stream) => slug_of(&mut *conn, stream).await?,
+        None => None,
+    };
+    let Some((title, body, data)) = wording::word(m, slug.as_deref()) else {
+        return Ok(Vec::new());
+    };
+    Ok(members
+        .into_iter()
+        .map(|member| Notification {
+            id: db::new_id("ntf"),
+            kind,
+            created_at: m.occurred_at.clone(),
+            read_at: None,
+            title: title.clone(),
+            text: body.clone(),
+            data: data.clone(),
+            seq: 0,
+            user_id: member.user_id,
+        })
+        .collect())
+}
