@@ -91,3 +91,26 @@ pub fn json_event(name: &str, id: Option<&str>, data: &impl serde::Serialize) ->
         Err(_) => Event::default().event("error").data("unserializable event"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_is_dropped_at_the_bound() {
+        let (tx, _body) = feed("test");
+        for i in 0..CLIENT_BUFFER {
+            let id = i.to_string();
+            assert_eq!(tx.push(json_event("n", Some(&id), &i)), Ok(()));
+        }
+        assert_eq!(tx.push(json_event("n", None, &0)), Err(Gone::TooSlow));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_left_is_gone() {
+        let (tx, body) = feed("test");
+        drop(body);
+        assert_eq!(tx.push(json_event("n", None, &0)), Err(Gone::Closed));
+        tx.closed().await;
+    }
+}

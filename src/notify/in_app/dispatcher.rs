@@ -104,3 +104,51 @@ async fn notifications_of(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn count(pool: &crate::db::Pool) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM notifications")
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test]
+    async fn a_message_read_twice_notifies_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pool = db::open(dir.path()).await.expect("db");
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, role, created_at) \
+             VALUES ('usr_1', 'ida', 'x', 'viewer', 0)",
+        )
+        .execute(&pool)
+        .await
+        .expect("user");
+        let mut conn = pool.acquire().await.expect("conn");
+        outbox::enqueue(
+            &mut conn,
+            "user.created",
+            &serde_json::json!({"user": {"id": "usr_1", "username": "ida"}}),
+        )
+        .await
+        .expect("enqueue");
+        drop(conn);
+        let in_app = InApp::new(pool.clone(), Default::default());
+        let mut hub = in_app.subscribe();
+        assert_eq!(tick(&in_app).await.expect("tick"), 1);
+        assert_eq!(count(&pool).await, 1);
+        let announced = hub.try_recv().expect("announced");
+        assert_eq!(announced.title, "Welcome to panocast, ida");
+        // As after a crash before the cursor's commit: the same message again.
+        sqlx::query("UPDATE in_app_cursor SET last_seq = 0")
+            .execute(&pool)
+            .await
+            .expect("rewind");
+        assert_eq!(tick(&in_app).await.expect("tick"), 1);
+        assert_eq!(count(&pool).await, 1);
+        assert!(hub.try_recv().is_err(), "announced twice");
+    }
+}
