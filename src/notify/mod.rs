@@ -12,4 +12,5 @@ pub mod bus_writer;
 pub mod in_app;
 pub mod mail;
 pub mod outbox;
+pub mod payloads;
 pub mod webhooks;
