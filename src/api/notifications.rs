@@ -31,7 +31,7 @@ pub struct NotificationQuery {
     #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
     /// Only unread notifications.
     #[param(nullable = false)]

@@ -41,7 +41,19 @@ pub(super) fn spawn(in_app: Arc<InApp>) {
 
 /// One batch; returns how many outbox messages it read.
 async fn tick(in_app: &InApp) -> Result<usize, sqlx::Error> {
-    let mut tx = in_app.pool.begin().await?;
+    // A look without a lock first: most ticks find nothing.
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM outbox_messages WHERE seq > \
+         (SELECT last_seq FROM in_app_cursor WHERE id = 1))",
+    )
+    .fetch_one(&in_app.pool)
+    .await?;
+    if !waiting {
+        return Ok(0);
+    }
+    // IMMEDIATE: the transaction writes after reading, and a deferred one could not
+    // upgrade its read snapshot while another writer commits (SQLITE_BUSY_SNAPSHOT).
+    let mut tx = in_app.pool.begin_with("BEGIN IMMEDIATE").await?;
     let cursor: i64 = sqlx::query_scalar("SELECT last_seq FROM in_app_cursor WHERE id = 1")
         .fetch_one(&mut *tx)
         .await?;
