@@ -510,6 +510,22 @@ async fn the_live_state_feed_follows_the_publisher_and_honours_visibility() {
         .err()
         .expect("now private");
     assert_eq!(refused.status, 401);
+
+    // Open feeds end with the server instead of holding its shutdown for the drain.
+    let mut mine = SseReader::open(&fc, &feed_url(&s), Some(&viewer), None)
+        .await
+        .expect("feed");
+    let mut s = s;
+    let (status, took) = s
+        .terminate(Duration::from_secs(20))
+        .expect("the server exits");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < Duration::from_secs(4),
+        "shutdown took {took:?} with feeds open"
+    );
+    assert!(owners.ends_within(Duration::from_secs(2)).await);
+    assert!(mine.ends_within(Duration::from_secs(2)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
