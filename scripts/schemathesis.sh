@@ -157,7 +157,22 @@ new_upload() {
 }
 upload_id="$(new_upload)"
 doomed_upload_id="$(new_upload)"
-echo "schemathesis.sh: seeded asset $asset_id, job $job_id, upload $upload_id" >&2
+# The admin's welcome notification (written by the in-app dispatcher shortly after
+# the start), for POST /api/v1/me/notifications/{notification}/read.
+notification="$(TOKEN="$token" "$venv/bin/python" - "$base" <<'EOF'
+import json, os, sys, time, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/api/v1/me/notifications",
+                             headers={"Authorization": "Bearer " + os.environ["TOKEN"]})
+for _ in range(300):
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        items = json.load(resp)["items"]
+    if items:
+        print(items[-1]["id"])
+        break
+    time.sleep(0.1)
+EOF
+)"
+echo "schemathesis.sh: seeded asset $asset_id, job $job_id, upload $upload_id, notification $notification" >&2
 
 # The token reaches schemathesis through its config file's environment placeholder,
 # not the command line (which `ps` shows). Warnings fail the run too: one is what a
@@ -178,6 +193,7 @@ warnings = { fail-on = ["missing_auth", "missing_test_data", "base_url_mismatch"
 "path.webhook" = "${SEED_WEBHOOK}"
 "path.delivery" = "${SEED_DELIVERY}"
 "path.event" = "${SEED_EVENT}"
+"path.notification" = "${SEED_NOTIFICATION}"
 
 # DELETE gets its own webhook; not in stateful sequences, where it removes the webhook
 # a later step of the same sequence still uses (schemathesis then reports ST302).
@@ -201,6 +217,17 @@ parameters = { "path.subscription" = "${SEED_SUBSCRIPTION}" }
 # coverage phase too; why it is gone so early is not found yet), which fails the run
 # as missing test data. Its 204 and 404 answers are asserted in
 # tests/notify_mail.rs.
+enabled = false
+
+# The SSE feeds answer 200 with a body that does not end while the client stays, which
+# no generated case can wait out; tests/notify_in_app.rs reads them (events, resume,
+# 401/403/404).
+[[operations]]
+include-name = "GET /api/v1/me/notifications/stream"
+enabled = false
+
+[[operations]]
+include-name = "GET /api/v1/streams/{stream}/live-state/stream"
 enabled = false
 
 # The seeded asset and its job (see above).
@@ -250,7 +277,7 @@ status=0
 (cd "$work" && PANOCAST_TOKEN="$token" SEED_WEBHOOK="$webhook" \
     SEED_WEBHOOK_DELETE="$webhook_delete" SEED_DELIVERY="$delivery" \
     SEED_EVENT="$event" SEED_EVENT_DELETE="$event_delete" \
-    SEED_SUBSCRIPTION="$subscription" \
+    SEED_SUBSCRIPTION="$subscription" SEED_NOTIFICATION="$notification" \
     PANOCAST_ASSET="$asset_id" PANOCAST_JOB="$job_id" PANOCAST_UPLOAD="$upload_id" \
     PANOCAST_DOOMED_UPLOAD="$doomed_upload_id" SCHEMATHESIS_HOOKS=schemathesis_hooks \
     PYTHONPATH="$scripts" "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" \

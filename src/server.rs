@@ -134,6 +134,8 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
     crate::notify::bus_writer::spawn(pool.clone(), bus.subscribe(), shutdown.clone());
     webhooks.spawn(shutdown.clone());
     crate::notify::mail::Mailer::new(pool.clone(), config.mail.clone()).spawn(shutdown.clone());
+    let notifications = crate::notify::in_app::InApp::new(pool.clone(), shutdown.clone());
+    notifications.spawn();
     let schedule = Arc::new(Schedule::new(pool.clone()));
     schedule.spawn(bus.subscribe(), shutdown.clone());
     let registry = StreamRegistry::new(StreamContext {
@@ -169,6 +171,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         schedule,
         vod,
         api: Arc::new(config.api.clone()),
+        notifications,
     };
     Ok(Built {
         app: api::app(state.clone()),

@@ -12,11 +12,14 @@ pub mod hls;
 pub mod http_policy;
 pub mod jobs;
 pub mod listener;
+pub mod live_feed;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod player;
 pub mod problem;
 pub mod resource;
+pub mod sse_feed;
 pub mod stream_view;
 pub mod streams;
 pub mod subscriptions;
@@ -67,6 +70,8 @@ pub struct AppState {
     pub vod: Arc<vod::Vod>,
     /// Which origins may call the API from a browser.
     pub api: Arc<crate::config::ApiConfig>,
+    /// In-app notifications and the hub their SSE feeds follow.
+    pub notifications: Arc<crate::notify::in_app::InApp>,
 }
 
 /// The whole HTTP surface.
@@ -132,6 +137,10 @@ fn rest_api(state: &AppState) -> Router<AppState> {
         )
         .route("/api/v1/streams/{stream}/key", post(catalog::rotate_key))
         .route(
+            "/api/v1/streams/{stream}/live-state/stream",
+            get(live_feed::live_state),
+        )
+        .route(
             "/api/v1/streams/{stream}/playback-token",
             post(catalog::playback_token),
         )
@@ -176,6 +185,19 @@ fn rest_api(state: &AppState) -> Router<AppState> {
         .route(
             "/api/v1/me/notification-preferences",
             get(subscriptions::get_preferences).put(subscriptions::put_preferences),
+        )
+        .route("/api/v1/me/notifications", get(notifications::list))
+        .route(
+            "/api/v1/me/notifications/stream",
+            get(notifications::stream),
+        )
+        .route(
+            "/api/v1/me/notifications/read-all",
+            post(notifications::mark_all_read),
+        )
+        .route(
+            "/api/v1/me/notifications/{notification}/read",
+            post(notifications::mark_read),
         )
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/docs", get(openapi::docs_page))

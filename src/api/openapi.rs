@@ -10,6 +10,7 @@
 //! `scripts/schemathesis.sh` checks the whole document against the running server.
 
 mod errors;
+pub mod event_types;
 pub mod fields;
 
 use axum::extract::State;
@@ -21,12 +22,16 @@ use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
 use errors::ErrorResponses;
+use event_types::EventTypes;
+
+use crate::notify::payloads;
 
 use super::problem::Problem;
 #[cfg(test)]
 use super::problem::PROBLEM_JSON;
 use super::{
-    accounts, assets, catalog, events, jobs, streams, subscriptions, uploads, webhooks, AppState,
+    accounts, assets, catalog, events, jobs, live_feed, notifications, streams, subscriptions,
+    uploads, webhooks, AppState,
 };
 
 struct BearerAuth;
@@ -60,12 +65,16 @@ impl Modify for BearerAuth {
         events::create, events::list, events::get, events::update, events::delete,
         subscriptions::list, subscriptions::create, subscriptions::delete,
         subscriptions::get_preferences, subscriptions::put_preferences,
+        notifications::list, notifications::mark_read, notifications::mark_all_read,
+        notifications::stream, live_feed::live_state,
         assets::create, assets::list, assets::get, assets::delete, assets::download_m4a,
         assets::download_mp3, jobs::list, jobs::cancel, jobs::retry,
         uploads::options, uploads::create, uploads::head, uploads::patch, uploads::delete,
     ),
-    components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes)),
-    modifiers(&BearerAuth, &ErrorResponses)
+    components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes,
+        payloads::StreamChanged, payloads::StreamLive, payloads::StreamOffline,
+        payloads::UserCreated, payloads::EventChanged, payloads::WebhookTest)),
+    modifiers(&BearerAuth, &ErrorResponses, &EventTypes)
 )]
 pub struct ApiDoc;
 
@@ -93,9 +102,19 @@ pub fn document(ladders: &[String]) -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// [`document`] as served: with the top-level `webhooks` (which utoipa has no field
+/// for) from [`event_types::webhooks`].
+pub fn document_json(ladders: &[String]) -> serde_json::Value {
+    let mut doc = serde_json::to_value(document(ladders)).unwrap_or_default();
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("webhooks".into(), event_types::webhooks());
+    }
+    doc
+}
+
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    let body = document(&state.ladders).to_json().unwrap_or_default();
+    let body = document_json(&state.ladders).to_string();
     ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
@@ -166,7 +185,7 @@ mod tests {
 
     fn doc() -> Value {
         let ladders = ["default".to_string(), "360".to_string()];
-        serde_json::to_value(document(&ladders)).expect("document as JSON")
+        document_json(&ladders)
     }
 
     /// `(method path, operation)` of every operation.
@@ -214,13 +233,13 @@ mod tests {
                     "{name} {code}: no description"
                 );
                 if code.starts_with('2') {
-                    // JSON, except the audio downloads.
+                    // JSON, except the audio downloads and the SSE feeds.
                     let download = name.ends_with("/audio.m4a") || name.ends_with("/audio.mp3");
+                    let feed = name.ends_with("/stream") && name.starts_with("get ");
                     assert!(
-                        types
-                            .iter()
-                            .all(|t| *t == "application/json"
-                                || (download && t.starts_with("audio/"))),
+                        types.iter().all(|t| *t == "application/json"
+                            || (download && t.starts_with("audio/"))
+                            || (feed && *t == "text/event-stream")),
                         "{name} {code}: {types:?}"
                     );
                     continue;
@@ -286,6 +305,62 @@ mod tests {
                 .is_some_and(|alternatives| alternatives.iter().any(|a| a.get("bearer").is_some()));
             assert!(!bearer || documented.contains(&401), "{name}");
         }
+    }
+
+    #[test]
+    fn every_message_type_has_a_payload_schema_and_a_webhook() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let types = schemas["MessageType"]["enum"]
+            .as_array()
+            .expect("MessageType is an enum");
+        let members = schemas["WebhookPayload"]["oneOf"]
+            .as_array()
+            .expect("WebhookPayload is a oneOf");
+        let tagged: Vec<&Value> = members
+            .iter()
+            .map(|m| &m["properties"]["type"]["enum"][0])
+            .collect();
+        assert_eq!(tagged, types.iter().collect::<Vec<_>>());
+        for (member, kind) in members.iter().zip(types) {
+            let data = member["properties"]["data"]["$ref"]
+                .as_str()
+                .expect("data refers to a schema");
+            let name = data.trim_start_matches("#/components/schemas/");
+            assert!(schemas[name]["properties"].is_object(), "{kind}: {data}");
+            let kind = kind.as_str().expect("type");
+            assert_eq!(
+                doc["webhooks"][kind]["post"]["requestBody"]["content"]["application/json"]
+                    ["schema"],
+                *member,
+                "{kind}"
+            );
+        }
+        // The notification's type is the same enum.
+        assert_eq!(
+            schemas["Notification"]["properties"]["type"]["$ref"],
+            "#/components/schemas/MessageType"
+        );
+        // What the bus writer produces has the shape its schema states.
+        let live = crate::notify::payloads::StreamLive {
+            stream: crate::streams::events::StreamRef {
+                id: "st_1".into(),
+                slug: "a".into(),
+            },
+            session_id: "ls_1".into(),
+        };
+        let json = serde_json::to_value(live).expect("json");
+        let keys: Vec<&String> = json.as_object().expect("object").keys().collect();
+        let mut stated: Vec<&Value> = schemas["StreamLive"]["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .collect();
+        stated.sort_by_key(|v| v.as_str().map(str::to_string));
+        assert_eq!(
+            keys,
+            stated.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

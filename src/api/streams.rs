@@ -12,7 +12,8 @@ use super::access::{bearer, query_token};
 use super::catalog::{view, StreamView};
 use super::problem::{ApiError, Problem};
 use super::AppState;
-use crate::streams::Visibility;
+use crate::streams::{StreamDef, Visibility};
+use std::sync::Arc;
 
 /// The stream by slug (or id), with its live state.
 #[utoipa::path(get, path = "/api/v1/streams/{stream}", tag = "streams", operation_id = "get_stream",
@@ -30,18 +31,31 @@ pub async fn stream_info(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<StreamView>, ApiError> {
-    let Some(stream) = state.catalog.get(&slug) else {
+    let stream = visible_stream(&state, &slug, query.as_deref(), &headers)?;
+    Ok(Json(view(&state, &stream)))
+}
+
+/// Stream `slug` (or id) if the request may see it: anyone for public and unlisted
+/// streams; for a private one a playback token for it or its owner's or an admin's
+/// access token. Also the live-state feed's gate ([`super::live_feed`]).
+pub fn visible_stream(
+    state: &AppState,
+    slug: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Arc<StreamDef>, ApiError> {
+    let Some(stream) = state.catalog.get(slug) else {
         return Err(Problem::not_found(format!("there is no stream named {slug}")).into());
     };
     if stream.visibility == Visibility::Private {
-        let token = query_token(query.as_deref()).or_else(|| bearer(&headers));
+        let token = query_token(query).or_else(|| bearer(headers));
         // Access tokens only in the header: URLs end up in logs.
-        let managed = bearer(&headers)
+        let managed = bearer(headers)
             .and_then(|t| state.auth.caller(Some(t)).ok().flatten())
             .is_some_and(|caller| caller.may_manage(&stream));
         if !managed {
             state.auth.playback(&stream, token)?;
         }
     }
-    Ok(Json(view(&state, &stream)))
+    Ok(stream)
 }

@@ -137,7 +137,7 @@ pub async fn create_user_with_email(
             crate::notify::outbox::enqueue(
                 &mut tx,
                 crate::notify::webhooks::MessageType::UserCreated.as_str(),
-                &serde_json::json!({ "user": &user }),
+                &crate::notify::payloads::UserCreated { user: user.clone() },
             )
             .await?;
             tx.commit().await?;

@@ -340,10 +340,9 @@ async fn announce(
     def: &Arc<StreamDef>,
     changed: Option<Vec<&'static str>>,
 ) -> Result<(), sqlx::Error> {
-    let stream = StreamSummary::from(def);
-    let data = match changed {
-        Some(changed) => serde_json::json!({ "stream": stream, "changed": changed }),
-        None => serde_json::json!({ "stream": stream }),
+    let data = crate::notify::payloads::StreamChanged {
+        stream: StreamSummary::from(def),
+        changed,
     };
     outbox::enqueue(conn, kind.as_str(), &data).await?;
     Ok(())

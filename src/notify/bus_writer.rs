@@ -7,20 +7,23 @@
 //! Bound: the bus keeps [`crate::streams::events::BUS_CAPACITY`] events per subscriber;
 //! falling further behind loses the oldest, which is logged with the count.
 
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox;
+use super::payloads::{StreamLive, StreamOffline};
 use super::webhooks::MessageType;
 use crate::db::Pool;
 use crate::streams::events::{BusError, BusReceiver, StreamEvent};
 
 /// The outbox message a bus event becomes, if any: its type and data.
 pub fn message_of(event: &StreamEvent) -> Option<(MessageType, serde_json::Value)> {
-    match event {
+    let message = match event {
         StreamEvent::Active { stream, session_id } => Some((
             MessageType::StreamLive,
-            json!({ "stream": stream, "session_id": session_id }),
+            serde_json::to_value(StreamLive {
+                stream: stream.clone(),
+                session_id: session_id.clone(),
+            }),
         )),
         StreamEvent::LiveSessionEnded {
             stream,
@@ -28,10 +31,16 @@ pub fn message_of(event: &StreamEvent) -> Option<(MessageType, serde_json::Value
             reason,
         } => Some((
             MessageType::StreamOffline,
-            json!({ "stream": stream, "session": session, "reason": reason }),
+            serde_json::to_value(StreamOffline {
+                stream: stream.clone(),
+                session: session.clone(),
+                reason: *reason,
+            }),
         )),
         _ => None,
-    }
+    };
+    // Our own types always serialize.
+    message.and_then(|(kind, data)| Some((kind, data.ok()?)))
 }
 
 /// Records the bus's media-path events until `shutdown`. `bus` must be subscribed

@@ -2,7 +2,6 @@
 //! one transaction; state changes are guarded (`WHERE state IN (…)`), so the timer, the
 //! bus follower and the API never move an event twice.
 
-use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 use tokio::sync::Notify;
 
@@ -113,7 +112,14 @@ fn message_of(state: EventState) -> Option<MessageType> {
 
 async fn announce(conn: &mut SqliteConnection, event: &ScheduledEvent) -> Result<(), sqlx::Error> {
     if let Some(kind) = message_of(event.state) {
-        outbox::enqueue(conn, kind.as_str(), &json!({ "event": event })).await?;
+        outbox::enqueue(
+            conn,
+            kind.as_str(),
+            &crate::notify::payloads::EventChanged {
+                event: event.clone(),
+            },
+        )
+        .await?;
     }
     Ok(())
 }

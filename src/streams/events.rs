@@ -151,7 +151,7 @@ impl StreamEvent {
 }
 
 /// Which stream an event is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StreamRef {
     pub id: String,
     pub slug: String,
@@ -168,7 +168,7 @@ impl From<&StreamDef> for StreamRef {
 
 /// A stream's definition as events carry it: everything but secrets (no key, no
 /// source credentials).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct StreamSummary {
     pub id: String,
     pub slug: String,
@@ -179,6 +179,7 @@ pub struct StreamSummary {
     pub enabled: bool,
     pub source: &'static str,
     #[serde(skip)]
+    #[schema(ignore)]
     pub def: Arc<StreamDef>,
 }
 

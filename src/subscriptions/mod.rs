@@ -1,14 +1,14 @@
 //! Subscriptions and notification preferences (issue 12 item 2): a signed-in user
 //! follows a stream (the channel) or one scheduled event, and says which notification
-//! types reach them on which channel. The mail dispatcher reads both
-//! ([`crate::notify::mail::recipients`]); a missing preference means "on".
+//! types reach them on which channel. Mail and in-app delivery read both through
+//! [`crate::notify::audience`]; a missing preference means "on".
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::db::{self, Pool};
-use crate::notify::mail::recipients::{PREF_LIVE, PREF_STARTING_SOON};
+use crate::notify::audience::{PREF_LIVE, PREF_STARTING_SOON};
 
 /// A user's subscription.
 #[derive(Clone, Debug, Serialize, ToSchema)]

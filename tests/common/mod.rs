@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod receiver;
+pub mod sse;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};

@@ -444,7 +444,9 @@ impl Webhooks {
         let message = outbox::enqueue_at(
             &mut tx,
             MessageType::WebhookTest.as_str(),
-            &serde_json::json!({ "webhook_id": id }),
+            &crate::notify::payloads::WebhookTest {
+                webhook_id: id.to_string(),
+            },
             &outbox::timestamp_now(),
             Some(now),
         )
