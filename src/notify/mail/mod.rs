@@ -120,7 +120,19 @@ impl Mailer {
     /// Turns outbox messages after the cursor into mails, and moves the cursor, in one
     /// transaction.
     async fn read_outbox(&self) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox_messages WHERE seq > \
+             (SELECT last_seq FROM mail_cursor WHERE id = 1))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !waiting {
+            return Ok(());
+        }
+        // IMMEDIATE: the transaction writes after reading, and a deferred one could not
+        // upgrade its read snapshot while another writer commits (SQLITE_BUSY_SNAPSHOT,
+        // "database is locked" at once, whatever the busy timeout).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let cursor: i64 = sqlx::query_scalar("SELECT last_seq FROM mail_cursor WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
