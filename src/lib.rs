@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;

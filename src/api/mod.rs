@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod assets;
+pub mod audit;
 pub mod blocking;
 pub mod body;
 pub mod catalog;
@@ -87,6 +88,11 @@ pub fn app(state: AppState) -> Router {
         .layer(http_policy::media_cors());
     let api = rest_api(&state)
         .merge(vod_api())
+        // A route layer: the audit log names the route that matched.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record,
+        ))
         .layer(http_policy::api_cors(&state.api.cors_origins));
     Router::new()
         .merge(public)
@@ -128,6 +134,7 @@ fn rest_api(state: &AppState) -> Router<AppState> {
             get(accounts::list_users).post(accounts::create_user),
         )
         .route("/api/v1/users/me", get(accounts::me))
+        .route("/api/v1/admin/audit-log", get(audit::list))
         .route("/api/v1/streams", get(catalog::list).post(catalog::create))
         .route(
             "/api/v1/streams/{stream}",
