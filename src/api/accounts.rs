@@ -296,6 +296,6 @@ pub async fn list_users(
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.auth.keys.jwks().clone()),
+        Json(state.auth.keys.jwks()),
     )
 }

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod player;
 pub mod problem;
 pub mod resource;
+pub mod signing_keys;
 pub mod sse_feed;
 pub mod stream_view;
 pub mod streams;
@@ -135,6 +136,11 @@ fn rest_api(state: &AppState) -> Router<AppState> {
         )
         .route("/api/v1/users/me", get(accounts::me))
         .route("/api/v1/admin/audit-log", get(audit::list))
+        .route("/api/v1/admin/signing-keys", get(signing_keys::get))
+        .route(
+            "/api/v1/admin/signing-keys/rotate",
+            post(signing_keys::rotate),
+        )
         .route("/api/v1/streams", get(catalog::list).post(catalog::create))
         .route(
             "/api/v1/streams/{stream}",

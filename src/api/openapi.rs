@@ -30,8 +30,8 @@ use super::problem::Problem;
 #[cfg(test)]
 use super::problem::PROBLEM_JSON;
 use super::{
-    accounts, assets, audit, catalog, events, jobs, live_feed, notifications, streams,
-    subscriptions, uploads, webhooks, AppState,
+    accounts, assets, audit, catalog, events, jobs, live_feed, notifications, signing_keys,
+    streams, subscriptions, uploads, webhooks, AppState,
 };
 
 struct BearerAuth;
@@ -70,7 +70,7 @@ impl Modify for BearerAuth {
         assets::create, assets::list, assets::get, assets::delete, assets::download_m4a,
         assets::download_mp3, jobs::list, jobs::cancel, jobs::retry,
         uploads::options, uploads::create, uploads::head, uploads::patch, uploads::delete,
-        audit::list,
+        audit::list, signing_keys::get, signing_keys::rotate,
     ),
     components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes,
         payloads::StreamChanged, payloads::StreamLive, payloads::StreamOffline,
