@@ -168,6 +168,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         webhooks,
         schedule,
         vod,
+        search: Arc::new(crate::search::SearchIndex::new(pool.clone())),
     };
     Ok(Built {
         app: api::app(state.clone()),

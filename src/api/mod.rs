@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod player;
 pub mod problem;
 pub mod resource;
+pub mod search;
 pub mod stream_view;
 pub mod streams;
 pub mod subscriptions;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub schedule: Arc<crate::schedule::store::Schedule>,
     /// On-demand assets, their jobs and uploads.
     pub vod: Arc<vod::Vod>,
+    /// Keyword search over streams, events and assets.
+    pub search: Arc<crate::search::SearchIndex>,
 }
 
 /// The whole HTTP surface.
@@ -197,6 +200,7 @@ fn rest_api(state: &AppState) -> Router<AppState> {
             "/api/v1/me/notification-preferences",
             get(subscriptions::get_preferences).put(subscriptions::put_preferences),
         )
+        .route("/api/v1/search", get(search::search))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/docs", get(openapi::docs_page))
         .route("/.well-known/jwks.json", get(accounts::jwks))

@@ -26,7 +26,8 @@ use super::problem::Problem;
 #[cfg(test)]
 use super::problem::PROBLEM_JSON;
 use super::{
-    accounts, assets, catalog, events, jobs, streams, subscriptions, uploads, webhooks, AppState,
+    accounts, assets, catalog, events, jobs, search, streams, subscriptions, uploads, webhooks,
+    AppState,
 };
 
 struct BearerAuth;
@@ -63,6 +64,7 @@ impl Modify for BearerAuth {
         assets::create, assets::list, assets::get, assets::delete, assets::download_m4a,
         assets::download_mp3, jobs::list, jobs::cancel, jobs::retry,
         uploads::options, uploads::create, uploads::head, uploads::patch, uploads::delete,
+        search::search,
     ),
     components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes)),
     modifiers(&BearerAuth, &ErrorResponses)
