@@ -56,8 +56,8 @@ pub struct SearchQuery {
     /// Results per page (default 20).
     #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(nullable = false)]
+    /// `next_cursor` of the previous page (a position in the results).
+    #[param(nullable = false, pattern = "^[0-9]{1,9}$")]
     pub cursor: Option<String>,
 }
 
@@ -134,9 +134,10 @@ pub async fn search(
     .limit()?;
     let offset = match params.cursor.as_deref() {
         None => 0,
-        Some(c) => c
-            .parse::<usize>()
-            .map_err(|_| Problem::bad_request("cursor is not one this server gave"))?,
+        Some(c) => Some(c)
+            .filter(|c| (1..=9).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|c| c.parse::<usize>().ok())
+            .ok_or_else(|| Problem::bad_request("cursor is not one this server gave"))?,
     };
     let matches = find(&state, &params.q, params.kind).await?;
     let mut ranked: Vec<Ranked> = matches
