@@ -21,6 +21,7 @@ pub mod notify;
 pub mod packager;
 pub mod pipeline;
 pub mod schedule;
+pub mod search;
 pub mod server;
 pub mod streams;
 pub mod subscriptions;

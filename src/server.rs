@@ -172,6 +172,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         vod,
         api: Arc::new(config.api.clone()),
         notifications,
+        search: Arc::new(crate::search::SearchIndex::new(pool.clone())),
     };
     Ok(Built {
         app: api::app(state.clone()),

@@ -16,7 +16,7 @@ use super::body::{ApiJson, ApiQuery, Page, PageQuery};
 use super::problem::{ApiError, Problem};
 pub use super::stream_view::{view, StreamView};
 use super::AppState;
-use crate::auth::request::Caller;
+use crate::auth::request::{listed_for, Caller};
 use crate::auth::Role;
 use crate::catalog::CatalogError;
 use crate::streams::definition::Secret;
@@ -256,9 +256,7 @@ pub async fn list(
 ) -> Result<Json<Page<StreamView>>, ApiError> {
     let limit = page.limit()?;
     let (records, next_cursor) = state.catalog.list(page.cursor.as_deref(), limit, |r| {
-        caller
-            .as_ref()
-            .map_or(r.visibility == Visibility::Public, |c| c.may_see(r))
+        listed_for(caller.as_ref(), r.visibility, r.owner_id.as_deref())
     });
     Ok(Json(Page {
         items: records.iter().map(|r| view(&state, r)).collect(),

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod player;
 pub mod problem;
 pub mod resource;
+pub mod search;
 pub mod signing_keys;
 pub mod sse_feed;
 pub mod stream_view;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub api: Arc<crate::config::ApiConfig>,
     /// In-app notifications and the hub their SSE feeds follow.
     pub notifications: Arc<crate::notify::in_app::InApp>,
+    /// Keyword search over streams, events and assets.
+    pub search: Arc<crate::search::SearchIndex>,
 }
 
 /// The whole HTTP surface.
@@ -212,6 +215,7 @@ fn rest_api(state: &AppState) -> Router<AppState> {
             "/api/v1/me/notifications/{notification}/read",
             post(notifications::mark_read),
         )
+        .route("/api/v1/search", get(search::search))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/docs", get(openapi::docs_page))
         .route("/.well-known/jwks.json", get(accounts::jwks))

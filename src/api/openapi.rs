@@ -30,7 +30,7 @@ use super::problem::Problem;
 #[cfg(test)]
 use super::problem::PROBLEM_JSON;
 use super::{
-    accounts, assets, audit, catalog, events, jobs, live_feed, notifications, signing_keys,
+    accounts, assets, audit, catalog, events, jobs, live_feed, notifications, search, signing_keys,
     streams, subscriptions, uploads, webhooks, AppState,
 };
 
@@ -71,6 +71,7 @@ impl Modify for BearerAuth {
         assets::download_mp3, jobs::list, jobs::cancel, jobs::retry,
         uploads::options, uploads::create, uploads::head, uploads::patch, uploads::delete,
         audit::list, signing_keys::get, signing_keys::rotate,
+        search::search,
     ),
     components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes,
         payloads::StreamChanged, payloads::StreamLive, payloads::StreamOffline,

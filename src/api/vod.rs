@@ -42,16 +42,13 @@ impl Vod {
 
 /// Admins all, broadcasters their own.
 pub fn may_manage(caller: &Caller, asset: &Asset) -> bool {
-    match caller.role {
-        Role::Admin => true,
-        Role::Broadcaster => asset.owner_id.as_deref() == Some(caller.user_id.as_str()),
-        Role::Viewer => false,
-    }
+    caller.manages_owned_by(asset.owner_id.as_deref())
 }
 
-/// Lists show public assets to everyone and the rest to who manages them.
+/// Lists show public assets to everyone and the rest to who manages them (the rule
+/// of stream lists and search too).
 pub fn listed_for(caller: Option<&Caller>, asset: &Asset) -> bool {
-    asset.visibility == Visibility::Public || caller.is_some_and(|c| may_manage(c, asset))
+    crate::auth::request::listed_for(caller, asset.visibility, asset.owner_id.as_deref())
 }
 
 /// A single asset is found by everyone when public or unlisted (the id is the

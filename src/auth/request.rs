@@ -25,9 +25,15 @@ impl Caller {
 
     /// Whether the caller may change `stream`: admins all, broadcasters their own.
     pub fn may_manage(&self, stream: &StreamDef) -> bool {
+        self.manages_owned_by(stream.owner_id.as_deref())
+    }
+
+    /// Whether the caller manages what `owner_id` owns (a stream, an asset): admins
+    /// everything, broadcasters their own, viewers nothing.
+    pub fn manages_owned_by(&self, owner_id: Option<&str>) -> bool {
         match self.role {
             Role::Admin => true,
-            Role::Broadcaster => stream.owner_id.as_deref() == Some(self.user_id.as_str()),
+            Role::Broadcaster => owner_id == Some(self.user_id.as_str()),
             Role::Viewer => false,
         }
     }
@@ -36,6 +42,14 @@ impl Caller {
     pub fn may_see(&self, stream: &StreamDef) -> bool {
         stream.visibility == Visibility::Public || self.may_manage(stream)
     }
+}
+
+/// Whether an item (stream or asset) with `visibility`, owned by `owner_id`, appears
+/// to `caller` in lists and search results: public ones to everyone, unlisted and
+/// private ones only to who manages them. The one rule of `GET /api/v1/streams`,
+/// `GET /api/v1/assets` and `GET /api/v1/search`.
+pub fn listed_for(caller: Option<&Caller>, visibility: Visibility, owner_id: Option<&str>) -> bool {
+    visibility == Visibility::Public || caller.is_some_and(|c| c.manages_owned_by(owner_id))
 }
 
 /// A request was refused.
