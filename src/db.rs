@@ -79,6 +79,17 @@ pub async fn open(data_dir: &Path) -> Result<Pool, DbError> {
     Ok(pool)
 }
 
+/// A write transaction: `BEGIN IMMEDIATE` takes the write lock at once, waiting up to
+/// the busy timeout. A deferred transaction that reads first cannot upgrade its read
+/// snapshot once another writer has committed, and fails at once with "database is
+/// locked" (SQLITE_BUSY_SNAPSHOT) whatever the busy timeout; schemathesis and the job
+/// worker racing on `POST /api/v1/assets` showed it.
+pub async fn write_tx(
+    pool: &Pool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now()

@@ -53,7 +53,7 @@ impl AssetStore {
     pub async fn create(&self, new: NewAsset) -> Result<Asset, sqlx::Error> {
         let id = db::new_id("as");
         let now = db::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query(&format!(
             "INSERT INTO assets ({COLUMNS}) VALUES \
              ($1, 'upload', $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'preparing', NULL, $10, $10)"
@@ -174,7 +174,7 @@ impl AssetStore {
     /// Back to `preparing` (a retried job), renditions pending again.
     pub async fn set_preparing(&self, id: &str) -> Result<(), sqlx::Error> {
         let now = db::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query(
             "UPDATE assets SET state = 'preparing', message = NULL, updated_at = $1 WHERE id = $2",
         )
@@ -235,7 +235,7 @@ impl AssetStore {
         message: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         let now = db::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query("UPDATE assets SET state = $1, message = $2, updated_at = $3 WHERE id = $4")
             .bind(state.as_str())
             .bind(message)

@@ -119,7 +119,7 @@ pub async fn create_user_with_email(
         created_at: db::now(),
     };
     // The account and its `user.created` message commit together.
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::write_tx(pool).await?;
     let inserted = sqlx::query(
         "INSERT INTO users (id, username, password_hash, role, email, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -249,7 +249,7 @@ pub async fn rotate_refresh(
     ttl_s: u64,
 ) -> Result<Result<(User, String), RefreshRefusal>, sqlx::Error> {
     let now = db::now();
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::write_tx(pool).await?;
     let row = sqlx::query(
         "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
     )

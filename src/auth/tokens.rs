@@ -379,7 +379,8 @@ impl TokenKeys {
             .map_err(|e| TokenError(e.to_string()))?
             .kid;
         let set = self.read();
-        let decoding = if kid == set.signing.kid {
+        // A token without a `kid` (ours always carry one) is tried with the current key.
+        let decoding = if kid.is_none() || kid == set.signing.kid {
             &set.signing.decoding
         } else {
             let now = unix_now();

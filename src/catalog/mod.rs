@@ -285,7 +285,7 @@ impl Catalog {
         def.created_at = now;
         def.updated_at = now;
         let _write = self.writes.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         store(&mut tx, &def, &key_hash)
             .await
             .map_err(|e| unique_violation(e, &def.slug))?;
@@ -322,7 +322,7 @@ impl Catalog {
             .ok_or(CatalogError::NotFound)?;
         let def = Arc::new(def);
         let changed = changed_fields(&current, &def);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         store(&mut tx, &def, &key_hash).await?;
         if !changed.is_empty() {
             announce(&mut tx, MessageType::StreamUpdated, &def, Some(changed)).await?;
@@ -396,7 +396,7 @@ impl Catalog {
     pub async fn delete(&self, id: &str) -> Result<Arc<StreamDef>, CatalogError> {
         let _write = self.writes.lock().await;
         let current = self.get(id).ok_or(CatalogError::NotFound)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query("DELETE FROM streams WHERE id = $1")
             .bind(&current.id)
             .execute(&mut *tx)
@@ -414,7 +414,7 @@ impl Catalog {
         let current = self.get(id).ok_or(CatalogError::NotFound)?;
         let key = new_stream_key();
         let key_hash = secret_hash(&key);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query("UPDATE streams SET key_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(&key_hash)
             .bind(db::now())

@@ -190,7 +190,7 @@ impl Schedule {
             updated_at: now,
         };
         let start_ms = validate(&event)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         write(&mut tx, &event, start_ms).await?;
         announce(&mut tx, &event).await?;
         tx.commit().await?;
@@ -232,7 +232,7 @@ impl Schedule {
     ) -> Result<Option<ScheduledEvent>, ScheduleError> {
         // Read then write: take the write lock first, or a concurrent writer makes
         // the upgrade fail at once with SQLITE_BUSY.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM scheduled_events WHERE id = $1"
         ))
@@ -314,7 +314,7 @@ impl Schedule {
     ) -> Result<Option<ScheduledEvent>, sqlx::Error> {
         // Read then write: take the write lock first, or a concurrent writer makes
         // the upgrade fail at once with SQLITE_BUSY.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM scheduled_events WHERE id = $1"
         ))

@@ -124,7 +124,7 @@ impl SearchIndex {
     /// Rebuilds the index from the items themselves (`search_documents`), in one
     /// transaction: for a changed tokenizer, or an index suspected damaged.
     pub async fn rebuild(&self) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query("DELETE FROM search_items")
             .execute(&mut *tx)
             .await?;

@@ -199,7 +199,7 @@ pub async fn set_preferences(
     user: &str,
     prefs: &Preferences,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::write_tx(pool).await?;
     for (kind, channels) in [
         (PREF_STARTING_SOON, prefs.starting_soon),
         (PREF_LIVE, prefs.live),

@@ -53,7 +53,7 @@ async fn tick(in_app: &InApp) -> Result<usize, sqlx::Error> {
     }
     // IMMEDIATE: the transaction writes after reading, and a deferred one could not
     // upgrade its read snapshot while another writer commits (SQLITE_BUSY_SNAPSHOT).
-    let mut tx = in_app.pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::db::write_tx(&in_app.pool).await?;
     let cursor: i64 = sqlx::query_scalar("SELECT last_seq FROM in_app_cursor WHERE id = 1")
         .fetch_one(&mut *tx)
         .await?;

@@ -132,7 +132,7 @@ impl Mailer {
         // IMMEDIATE: the transaction writes after reading, and a deferred one could not
         // upgrade its read snapshot while another writer commits (SQLITE_BUSY_SNAPSHOT,
         // "database is locked" at once, whatever the busy timeout).
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         let cursor: i64 = sqlx::query_scalar("SELECT last_seq FROM mail_cursor WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;

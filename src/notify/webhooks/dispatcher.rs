@@ -135,7 +135,7 @@ impl Webhooks {
             .filter(|w| w.enabled)
             .collect();
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         for m in &messages {
             for w in webhooks.iter().filter(|w| w.wants(&m.kind)) {
                 insert_delivery(&mut tx, &w.id, &m.id, now).await?;
@@ -247,7 +247,7 @@ impl Webhooks {
     /// failing.
     async fn record(&self, d: &Due, outcome: &Outcome) -> Result<(), sqlx::Error> {
         let attempt = d.attempts.saturating_add(1);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query(
             "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, latency_ms, error) \
              VALUES ($1, $2, $3, $4, $5, $6)",

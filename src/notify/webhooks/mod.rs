@@ -440,7 +440,7 @@ impl Webhooks {
             return Ok(None);
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         let message = outbox::enqueue_at(
             &mut tx,
             MessageType::WebhookTest.as_str(),
