@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::Receiver;
-use common::{call, client, source_file, Answer, Publisher, Server};
-use serde_json::{json, Value};
+use common::{api, call, client, source_file, Publisher, Server};
+use serde_json::json;
 
 const ADMIN_PASSWORD: &str = "events-admin-pass-1";
 const CONFIG: &str = r#"
@@ -15,24 +15,6 @@ const CONFIG: &str = r#"
 allow_private_targets = true
 retry_delays_ms = [300, 600, 1200]
 "#;
-
-async fn api(
-    c: &reqwest::Client,
-    server: &Server,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Answer {
-    call(
-        c,
-        method,
-        &server.url(path),
-        Some(token),
-        body.map(|b| b.to_string()),
-    )
-    .await
-}
 
 fn rfc3339_in(secs: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::seconds(secs))

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::sse::{feed_client, SseReader};
-use common::{call, client, source_file, Answer, Publisher, Server};
+use common::{api, call, client, login, source_file, Publisher, Server};
 use serde_json::{json, Value};
 
 const ADMIN_PASSWORD: &str = "in-app-admin-pass-1";
@@ -18,37 +18,6 @@ const LIVE_WITHIN: Duration = Duration::from_secs(40);
 
 fn start() -> Server {
     Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)])
-}
-
-async fn api(
-    c: &reqwest::Client,
-    s: &Server,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Answer {
-    call(
-        c,
-        method,
-        &s.url(path),
-        Some(token),
-        body.map(|b| b.to_string()),
-    )
-    .await
-}
-
-async fn login(c: &reqwest::Client, s: &Server, username: &str, password: &str) -> String {
-    let a = call(
-        c,
-        "POST",
-        &s.url("/api/v1/auth/login"),
-        None,
-        Some(json!({"username": username, "password": password}).to_string()),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    a.json["access_token"].as_str().expect("token").to_string()
 }
 
 /// Registers `name` and signs them in.

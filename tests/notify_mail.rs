@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{call, client, source_file, Answer, Publisher, Server};
+use common::{api, call, client, login, source_file, Answer, Publisher, Server};
 use serde_json::{json, Value};
 
 const SMTP_USER: &str = "panocast-mailer";
@@ -257,37 +257,6 @@ async fn mail_waits_for_the_smtp_server_to_come_up() {
         .await;
     assert_eq!(m["subject"], "Welcome to panocast, dave");
     assert_no_password_in_log(&server);
-}
-
-async fn login(c: &reqwest::Client, server: &Server, username: &str, password: &str) -> String {
-    let a = call(
-        c,
-        "POST",
-        &server.url("/api/v1/auth/login"),
-        None,
-        Some(json!({"username": username, "password": password}).to_string()),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    a.json["access_token"].as_str().expect("token").to_string()
-}
-
-async fn api(
-    c: &reqwest::Client,
-    server: &Server,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Answer {
-    call(
-        c,
-        method,
-        &server.url(path),
-        Some(token),
-        body.map(|b| b.to_string()),
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,21 +6,12 @@ mod common;
 
 use base64::Engine;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const ADMIN_PASSWORD: &str = "rotation-admin-password";
 
-async fn login(c: &reqwest::Client, s: &Server) -> String {
-    let a = call(
-        c,
-        "POST",
-        &s.url("/api/v1/auth/login"),
-        None,
-        Some(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string()),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    a.json["access_token"].as_str().expect("token").to_owned()
+async fn admin(c: &reqwest::Client, s: &Server) -> String {
+    login(c, s, "admin", ADMIN_PASSWORD).await
 }
 
 /// The `kid` in a JWT's header.
@@ -55,7 +46,7 @@ async fn old_tokens_keep_working_after_a_rotation_and_a_restart() {
     let env = [("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)];
     let server = Server::start_in(dir.path(), "", &env);
     let c = client();
-    let old = login(&c, &server).await;
+    let old = admin(&c, &server).await;
     let old_kid = kid(&old);
     assert_eq!(jwks_kids(&c, &server).await, std::slice::from_ref(&old_kid));
 
@@ -75,7 +66,7 @@ async fn old_tokens_keep_working_after_a_rotation_and_a_restart() {
     assert_ne!(new_kid, old_kid);
     assert_eq!(rotated.json["retired"][0]["kid"], old_kid.as_str());
 
-    let new = login(&c, &server).await;
+    let new = admin(&c, &server).await;
     assert_eq!(kid(&new), new_kid);
     assert_eq!(
         me(&c, &server, &old).await,
@@ -93,7 +84,7 @@ async fn old_tokens_keep_working_after_a_rotation_and_a_restart() {
     let server = Server::start_in(dir.path(), "", &env);
     assert_eq!(me(&c, &server, &old).await, 200, "retired key kept on disk");
     assert_eq!(me(&c, &server, &new).await, 200, "new key kept on disk");
-    let fresh = login(&c, &server).await;
+    let fresh = admin(&c, &server).await;
     assert_eq!(kid(&fresh), new_kid);
 
     // Only admins; the rotation is on the audit log.
@@ -118,7 +109,7 @@ async fn hs256_secrets_are_rotated_in_the_config_and_rotation_needs_a_token() {
         &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)],
     );
     let c = client();
-    let admin = login(&c, &server).await;
+    let admin = admin(&c, &server).await;
     let url = server.url("/api/v1/admin/signing-keys/rotate");
     let a = call(&c, "POST", &url, Some(&admin), None).await;
     assert_eq!(a.status, 409, "{}", a.text);

@@ -455,6 +455,43 @@ pub struct Answer {
     pub text: String,
 }
 
+/// `method path` on `server` as the holder of `token`, with an optional JSON body.
+pub async fn api(
+    c: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Answer {
+    call(
+        c,
+        method,
+        &server.url(path),
+        Some(token),
+        body.map(|b| b.to_string()),
+    )
+    .await
+}
+
+/// Signs `username` in on `server`; their access token.
+pub async fn login(c: &reqwest::Client, server: &Server, username: &str, password: &str) -> String {
+    let body = serde_json::json!({"username": username, "password": password});
+    let a = call(
+        c,
+        "POST",
+        &server.url("/api/v1/auth/login"),
+        None,
+        Some(body.to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.json["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
+}
+
 /// `method url` with an optional bearer token and JSON body.
 pub async fn call(
     client: &reqwest::Client,
