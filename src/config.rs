@@ -196,6 +196,10 @@ pub struct LimitsConfig {
     /// LL-HLS requests held open at once, waiting for their part or playlist; past it,
     /// 503 with `Retry-After`. Each viewer holds about two.
     pub max_held_requests: usize,
+    /// Streams that may be live at once; a publish past it is refused
+    /// (`NetStream.Publish.BadName`) and logged. A takeover of a live stream counts
+    /// once.
+    pub max_live_streams: usize,
 }
 
 impl Default for LimitsConfig {
@@ -211,6 +215,7 @@ impl Default for LimitsConfig {
             publish_failure_window_s: 60,
             publish_block_s: 300,
             max_held_requests: 20_000,
+            max_live_streams: 64,
         }
     }
 }
@@ -224,6 +229,7 @@ impl LimitsConfig {
                 self.http_connections_per_address,
             ),
             ("rtmp_connections", self.rtmp_connections),
+            ("max_live_streams", self.max_live_streams),
             (
                 "rtmp_connections_per_address",
                 self.rtmp_connections_per_address,

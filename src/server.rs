@@ -153,6 +153,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         rtsp: config.rtsp_settings(),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
+        max_live_streams: config.limits.max_live_streams,
     });
     let streams = Arc::new(StreamService {
         catalog: Arc::clone(&catalog),

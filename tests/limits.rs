@@ -314,3 +314,85 @@ async fn past_the_cap_on_held_requests_a_blocking_request_is_told_to_retry() {
         );
     }
 }
+
+/// `max_live_streams`: past it a new publish is refused at once while the live stream
+/// plays on, a takeover of the live stream still works, and the place is free again
+/// once the live publisher leaves.
+#[tokio::test]
+async fn past_the_live_stream_limit_a_new_publish_is_refused_and_the_live_one_plays_on() {
+    let server = Server::start(&format!(
+        r#"
+[limits]
+max_live_streams = 1
+
+[[streams]]
+slug = "cam"
+key = "{KEY}"
+
+[[streams]]
+slug = "second"
+key = "second-key-0001"
+"#
+    ));
+    let c = client();
+    let first = Publisher::start(source_file(), &server.publish_url(KEY), true);
+    wait_ok(
+        &c,
+        &server.url("/hls/cam/index.m3u8"),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(metric(&server, "panocast_live_streams ").await, 1.0);
+
+    let mut refused = Publisher::start(source_file(), &server.publish_url("second-key-0001"), true);
+    let status = refused
+        .wait_exit(Duration::from_secs(20))
+        .expect("a publish past the limit is refused");
+    assert!(!status.success());
+    assert_eq!(
+        metric(&server, "panocast_publish_refused_at_capacity_total ").await,
+        1.0
+    );
+    assert!(server
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("live stream limit") && l.contains("second")));
+    // The live stream is untouched, and taking it over is not a new stream.
+    let held = wait_ok(
+        &c,
+        &server.url("/hls/cam/video.m3u8"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(held.status, 200);
+    let takeover = Publisher::start(source_file(), &server.publish_url(KEY), true);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server
+        .log_lines()
+        .iter()
+        .all(|l| !l.contains("publisher takeover"))
+    {
+        assert!(Instant::now() < deadline, "the takeover was refused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        metric(&server, "panocast_publish_refused_at_capacity_total ").await,
+        1.0
+    );
+
+    // Once nobody publishes, the second stream gets its place.
+    drop(first);
+    drop(takeover);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&server, "panocast_live_streams ").await > 0.0 {
+        assert!(Instant::now() < deadline, "the stream never went idle");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _second = Publisher::start(source_file(), &server.publish_url("second-key-0001"), true);
+    wait_ok(
+        &c,
+        &server.url("/hls/second/index.m3u8"),
+        Duration::from_secs(30),
+    )
+    .await;
+}

@@ -136,6 +136,7 @@ impl Server {
             rtsp: panocast::config::Config::default().rtsp_settings(),
             shutdown: shutdown.clone(),
             tasks: tokio_util::task::TaskTracker::new(),
+            max_live_streams: 16,
         });
         let task = tokio::spawn(serve(
             listener,

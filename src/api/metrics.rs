@@ -110,6 +110,27 @@ fn transcode_metrics(state: &AppState, out: &mut String) {
 /// Connections held and refused per port, and the publish-failure budget.
 fn limit_metrics(state: &AppState, out: &mut String) {
     let limits = &state.limits;
+    let registry = &state.streams.registry;
+    let (max_live, refused_live) = registry.capacity();
+    let _ = writeln!(
+        out,
+        "# HELP panocast_live_streams Streams with a publisher now, and the limit."
+    );
+    let _ = writeln!(out, "# TYPE panocast_live_streams gauge");
+    let _ = writeln!(out, "panocast_live_streams {}", registry.live_count());
+    let _ = writeln!(out, "panocast_live_streams_limit {max_live}");
+    let _ = writeln!(
+        out,
+        "# HELP panocast_publish_refused_at_capacity_total Publishes refused because the live stream limit was reached."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE panocast_publish_refused_at_capacity_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "panocast_publish_refused_at_capacity_total {refused_live}"
+    );
     let _ = writeln!(
         out,
         "# HELP panocast_connections Connections held now, per port."

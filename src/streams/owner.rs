@@ -44,6 +44,8 @@ pub struct StreamContext {
     pub shutdown: CancellationToken,
     /// The stream tasks, so shutdown can wait until every stream has ended cleanly.
     pub tasks: TaskTracker,
+    /// Pushed streams that may be live at once (`[limits] max_live_streams`).
+    pub max_live_streams: usize,
 }
 
 /// How media reaches the stream.
@@ -71,6 +73,8 @@ pub enum PublishRefused {
     PulledStream,
     #[error("the stream no longer exists")]
     Gone,
+    #[error("the server is at its limit of {0} live streams")]
+    AtCapacity(usize),
 }
 
 pub(crate) enum Command {

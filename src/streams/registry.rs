@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::definition::{StreamDef, StreamSource};
@@ -26,6 +27,8 @@ struct Owners {
 pub struct StreamRegistry {
     ctx: Arc<StreamContext>,
     owners: Mutex<Owners>,
+    /// Publishes refused because `max_live_streams` streams were live.
+    refused_at_capacity: AtomicU64,
 }
 
 impl StreamRegistry {
@@ -33,6 +36,7 @@ impl StreamRegistry {
         Arc::new(Self {
             ctx: Arc::new(ctx),
             owners: Mutex::new(Owners::default()),
+            refused_at_capacity: AtomicU64::new(0),
         })
     }
 
@@ -85,7 +89,33 @@ impl StreamRegistry {
         if !def.enabled {
             return Err(PublishRefused::Disabled);
         }
+        // A takeover of a live stream adds none. Two first publishes racing for the
+        // last place may both get in: the cap bounds the load, it is not a quota.
+        let already_live = self.get(&def.slug).is_some_and(|h| h.status().live);
+        let limit = self.ctx.max_live_streams;
+        if !already_live && self.live_count() >= limit {
+            self.refused_at_capacity.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(stream = %def.slug, %peer, limit, "publish refused: the server is at its live stream limit");
+            return Err(PublishRefused::AtCapacity(limit));
+        }
         self.owner(def)?.attach(peer, protocol).await
+    }
+
+    /// Streams with a publisher (or a pulled camera delivering) now.
+    pub fn live_count(&self) -> usize {
+        self.lock()
+            .by_slug
+            .values()
+            .filter(|h| h.status().live)
+            .count()
+    }
+
+    /// The live stream limit and how many publishes it refused.
+    pub fn capacity(&self) -> (usize, u64) {
+        (
+            self.ctx.max_live_streams,
+            self.refused_at_capacity.load(Ordering::Relaxed),
+        )
     }
 
     /// Starts the tasks of the pulled streams among `defs` (at server start).
