@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::Receiver;
-use common::{api, call, client, source_file, Publisher, Server};
-use serde_json::json;
+use common::{api, call, client, login, source_file, Answer, Publisher, Server};
+use serde_json::{json, Value};
 
 const ADMIN_PASSWORD: &str = "events-admin-pass-1";
 const CONFIG: &str = r#"
@@ -262,4 +262,134 @@ async fn moving_the_start_re_arms_the_reminder_and_drafts_stay_quiet() {
     )
     .await;
     assert_eq!(cancelled.json["state"], "cancelled", "{}", cancelled.text);
+}
+
+/// A private stream's events are as hidden as the stream: a viewer does not see them in
+/// the list, gets 404 for their id, and cannot subscribe to the stream or its events
+/// (answered like a stream that does not exist); the admin sees and follows them.
+#[tokio::test]
+async fn a_private_streams_events_are_hidden_from_those_who_cannot_see_it() {
+    let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let c = client();
+    let admin = login(&c, &server, "admin", ADMIN_PASSWORD).await;
+    let viewer = api(
+        &c,
+        &server,
+        &admin,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"username": "vic", "password": "a-long-password", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(viewer.status, 201, "{}", viewer.text);
+    let vic = login(&c, &server, "vic", "a-long-password").await;
+    for (slug, visibility) in [("board", "private"), ("hall", "public")] {
+        let s = api(
+            &c,
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/streams",
+            Some(json!({"slug": slug, "visibility": visibility})),
+        )
+        .await;
+        assert_eq!(s.status, 201, "{}", s.text);
+    }
+    let mut ids = Vec::new();
+    for stream in ["board", "hall"] {
+        let e = api(
+            &c,
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/events",
+            Some(
+                json!({"title": format!("{stream} meeting"), "stream": stream,
+                        "scheduled_start": rfc3339_in(3600)}),
+            ),
+        )
+        .await;
+        assert_eq!(e.status, 201, "{}", e.text);
+        ids.push(e.json["id"].as_str().expect("id").to_string());
+    }
+    let (private_event, public_event) = (&ids[0], &ids[1]);
+
+    let titles = |a: &Answer| -> Vec<String> {
+        a.json["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|e| e["title"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let seen = api(&c, &server, &vic, "GET", "/api/v1/events", None).await;
+    assert_eq!(titles(&seen), ["hall meeting"], "{}", seen.text);
+    let all = api(&c, &server, &admin, "GET", "/api/v1/events", None).await;
+    assert_eq!(titles(&all).len(), 2, "{}", all.text);
+    let path = |id: &str| format!("/api/v1/events/{id}");
+    assert_eq!(
+        api(&c, &server, &vic, "GET", &path(private_event), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api(&c, &server, &vic, "GET", &path(public_event), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api(&c, &server, &admin, "GET", &path(private_event), None)
+            .await
+            .status,
+        200
+    );
+
+    // Subscribing: the private stream and its event answer like missing ones.
+    let subscribe = |body: Value, token: String| {
+        let (c, server) = (&c, &server);
+        async move {
+            api(
+                c,
+                server,
+                &token,
+                "POST",
+                "/api/v1/me/subscriptions",
+                Some(body),
+            )
+            .await
+        }
+    };
+    let missing = subscribe(json!({"stream": "no-such-stream"}), vic.clone()).await;
+    let hidden = subscribe(json!({"stream": "board"}), vic.clone()).await;
+    assert_eq!(
+        (missing.status, hidden.status),
+        (422, 422),
+        "{}",
+        hidden.text
+    );
+    assert_eq!(
+        hidden.json["detail"]
+            .as_str()
+            .map(|d| d.replace("board", "X")),
+        missing.json["detail"]
+            .as_str()
+            .map(|d| d.replace("no-such-stream", "X")),
+        "the refusal gives the private stream away"
+    );
+    let hidden_event = subscribe(json!({"event": private_event}), vic.clone()).await;
+    assert_eq!(hidden_event.status, 422, "{}", hidden_event.text);
+    assert_eq!(
+        subscribe(json!({"stream": "hall"}), vic.clone())
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        subscribe(json!({"stream": "board"}), admin.clone())
+            .await
+            .status,
+        201
+    );
 }

@@ -14,7 +14,7 @@ use super::access::Authed;
 use super::body::{ApiJson, Page};
 use super::problem::{ApiError, Problem};
 use super::AppState;
-use crate::auth::request::Caller;
+use crate::auth::request::{listed_for, reachable_by, Caller};
 use crate::auth::Role;
 use crate::schedule::store::{EventFields, ScheduleError};
 use crate::schedule::{EventState, ScheduledEvent};
@@ -159,13 +159,16 @@ pub async fn create(
     responses((status = 200, body = Page<ScheduledEvent>), (status = 500)))]
 pub async fn list(
     State(state): State<AppState>,
-    Authed(_caller): Authed,
+    Authed(caller): Authed,
 ) -> Result<Json<Page<ScheduledEvent>>, ApiError> {
     let items = state
         .schedule
         .list(EVENT_LIST_ITEMS)
         .await
-        .map_err(|e| ApiError::from(Problem::internal(&e)))?;
+        .map_err(|e| ApiError::from(Problem::internal(&e)))?
+        .into_iter()
+        .filter(|e| event_shown(&state, &caller, e, Reach::Listed))
+        .collect();
     Ok(Json(Page {
         items,
         next_cursor: None,
@@ -178,7 +181,7 @@ pub async fn list(
     responses((status = 200, body = ScheduledEvent), (status = 404), (status = 500)))]
 pub async fn get(
     State(state): State<AppState>,
-    Authed(_caller): Authed,
+    Authed(caller): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<ScheduledEvent>, ApiError> {
     match state
@@ -187,8 +190,38 @@ pub async fn get(
         .await
         .map_err(|e| ApiError::from(Problem::internal(&e)))?
     {
-        Some(event) => Ok(Json(event)),
-        None => Err(no_event(&id)),
+        Some(event) if event_shown(&state, &caller, &event, Reach::Direct) => Ok(Json(event)),
+        // A private stream's event is as unknown as the stream itself.
+        _ => Err(no_event(&id)),
+    }
+}
+
+/// How an event is reached: in a list (which shows what is listed) or by its id
+/// (which, like an unlisted stream's link, shows everything but the private).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Listed,
+    Direct,
+}
+
+/// Whether `caller` may see `event`: as its stream is seen (private streams only by
+/// who manages them; in lists also unlisted ones), and every event without a stream.
+pub fn event_shown(
+    state: &AppState,
+    caller: &Caller,
+    event: &ScheduledEvent,
+    reach: Reach,
+) -> bool {
+    let Some(stream) = event
+        .stream_id
+        .as_deref()
+        .and_then(|id| state.catalog.get(id))
+    else {
+        return true;
+    };
+    match reach {
+        Reach::Listed => listed_for(Some(caller), stream.visibility, stream.owner_id.as_deref()),
+        Reach::Direct => reachable_by(caller, &stream),
     }
 }
 

@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use super::access::Authed;
 use super::body::{ApiJson, Page};
 use super::problem::{ApiError, Problem};
-use super::AppState;
+use super::{events, AppState};
+use crate::auth::request::reachable_by;
 use crate::subscriptions::{self, Preferences, SubscribeError, Subscription, Target};
 
 /// Subscriptions `GET /api/v1/me/subscriptions` lists, oldest first.
@@ -68,6 +69,27 @@ pub async fn create(
             return Err(Problem::unprocessable("give exactly one of stream and event").into());
         }
     };
+    // A private stream (and its events) is followed only by who may see it; to anyone
+    // else it answers as if it did not exist, so its name gives nothing away.
+    let hidden = match &target {
+        Target::Stream(id) => state
+            .catalog
+            .get(id)
+            .is_some_and(|def| !reachable_by(&caller, &def)),
+        Target::Event(id) => state
+            .schedule
+            .get(id)
+            .await
+            .map_err(internal)?
+            .is_some_and(|e| !events::event_shown(&state, &caller, &e, events::Reach::Direct)),
+    };
+    if hidden {
+        let missing = match &target {
+            Target::Stream(id) => SubscribeError::NoStream(id.clone()),
+            Target::Event(id) => SubscribeError::NoEvent(id.clone()),
+        };
+        return Err(Problem::unprocessable(missing.to_string()).into());
+    }
     match subscriptions::subscribe(&state.auth.pool, &caller.user_id, &target).await {
         Ok(sub) => Ok((StatusCode::CREATED, Json(sub))),
         Err(e @ (SubscribeError::NoStream(_) | SubscribeError::NoEvent(_))) => {

@@ -52,6 +52,12 @@ pub fn listed_for(caller: Option<&Caller>, visibility: Visibility, owner_id: Opt
     visibility == Visibility::Public || caller.is_some_and(|c| c.manages_owned_by(owner_id))
 }
 
+/// Whether `stream` may be reached by `caller` through its id or slug (a link, a
+/// subscription): everything but a private stream, which only its managers reach.
+pub fn reachable_by(caller: &Caller, stream: &StreamDef) -> bool {
+    stream.visibility != Visibility::Private || caller.may_manage(stream)
+}
+
 /// A request was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Denied {
