@@ -208,21 +208,21 @@ async fn check_window(
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn enhanced_rtmp_hevc_is_packaged_as_hvc1() {
-    let _turn = TURN.lock().await;
-    let source = hevc_source();
+/// Publishes `source` with ffmpeg 7 to the passthrough 360 stream `cam`; once the
+/// multivariant playlist is up, returns it and the source variant.
+async fn publish_passthrough(
+    source: &Path,
+) -> (Server, Publisher, reqwest::Client, String, VariantLine) {
     let server = Server::start(&cam(""));
     let client = client();
-    let _publisher = Publisher::start_with(ffmpeg7(), &source, &server.publish_url(KEY), true);
-
+    let publisher = Publisher::start_with(ffmpeg7(), source, &server.publish_url(KEY), true);
     let index_url = server.url("/hls/cam/index.m3u8");
-    let index = wait_ok(&client, &index_url, Duration::from_secs(30)).await;
-    let text = index.text();
-    let m = read_multivariant(&text);
-    let video = m
+    let text = wait_ok(&client, &index_url, Duration::from_secs(30))
+        .await
+        .text();
+    let video = read_multivariant(&text)
         .variants
-        .iter()
+        .into_iter()
         .find(|v| v.uri == "video.m3u8")
         .unwrap_or_else(|| {
             panic!(
@@ -230,6 +230,14 @@ async fn enhanced_rtmp_hevc_is_packaged_as_hvc1() {
                 server.log_lines().join("\n")
             )
         });
+    (server, publisher, client, text, video)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enhanced_rtmp_hevc_is_packaged_as_hvc1() {
+    let _turn = TURN.lock().await;
+    let source = hevc_source();
+    let (server, _publisher, client, text, video) = publish_passthrough(&source).await;
     let codecs = &video.attrs["CODECS"];
     let (prefix, level) = expected_hevc_codecs(&source);
     let (video_codec, audio_codec) = codecs.split_once(',').expect("video,audio");
@@ -412,24 +420,7 @@ fn expected_av1_codecs(file: &Path) -> String {
 async fn enhanced_rtmp_av1_is_packaged_as_av01() {
     let _turn = TURN.lock().await;
     let source = av1_source();
-    let server = Server::start(&cam(""));
-    let client = client();
-    let _publisher = Publisher::start_with(ffmpeg7(), &source, &server.publish_url(KEY), true);
-
-    let index_url = server.url("/hls/cam/index.m3u8");
-    let index = wait_ok(&client, &index_url, Duration::from_secs(30)).await;
-    let text = index.text();
-    let m = read_multivariant(&text);
-    let video = m
-        .variants
-        .iter()
-        .find(|v| v.uri == "video.m3u8")
-        .unwrap_or_else(|| {
-            panic!(
-                "no video variant:\n{text}\nserver log:\n{}",
-                server.log_lines().join("\n")
-            )
-        });
+    let (server, _publisher, client, text, video) = publish_passthrough(&source).await;
     assert_eq!(
         video.attrs["CODECS"],
         format!("{},mp4a.40.2", expected_av1_codecs(&source)),

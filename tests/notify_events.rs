@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::Receiver;
-use common::{api, call, client, login, source_file, Answer, Publisher, Server};
+use common::{api, client, login, source_file, Answer, Publisher, Server};
 use serde_json::{json, Value};
 
 const ADMIN_PASSWORD: &str = "events-admin-pass-1";
@@ -49,18 +49,7 @@ async fn event_state(c: &reqwest::Client, server: &Server, token: &str, id: &str
 async fn an_event_goes_starting_soon_live_and_ended_with_a_webhook_for_each() {
     let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
     let c = client();
-    let login = call(
-        &c,
-        "POST",
-        &server.url("/api/v1/auth/login"),
-        None,
-        Some(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string()),
-    )
-    .await;
-    let token = login.json["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = login(&c, &server, "admin", ADMIN_PASSWORD).await;
     let receiver = Receiver::start();
     let hook = api(
         &c,
@@ -179,18 +168,7 @@ async fn an_event_goes_starting_soon_live_and_ended_with_a_webhook_for_each() {
 async fn moving_the_start_re_arms_the_reminder_and_drafts_stay_quiet() {
     let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
     let c = client();
-    let login = call(
-        &c,
-        "POST",
-        &server.url("/api/v1/auth/login"),
-        None,
-        Some(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string()),
-    )
-    .await;
-    let token = login.json["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = login(&c, &server, "admin", ADMIN_PASSWORD).await;
     let a = api(
         &c,
         &server,

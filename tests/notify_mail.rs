@@ -340,20 +340,9 @@ async fn a_stream_subscriber_gets_a_live_mail_when_ffmpeg_publishes() {
     assert_eq!(unknown.status, 422, "{}", unknown.text);
 
     // frank wants live news in the app only.
-    let prefs = api(
-        &c,
-        &server,
-        &frank,
-        "GET",
-        "/api/v1/me/notification-preferences",
-        None,
-    )
-    .await;
     assert_eq!(
-        prefs.json["live"],
-        json!({"email": true, "in_app": true}),
-        "{}",
-        prefs.text
+        live_channels(&c, &server, &frank).await,
+        json!({"email": true, "in_app": true})
     );
     let put = api(
         &c,
@@ -368,20 +357,9 @@ async fn a_stream_subscriber_gets_a_live_mail_when_ffmpeg_publishes() {
     )
     .await;
     assert_eq!(put.status, 200, "{}", put.text);
-    let prefs = api(
-        &c,
-        &server,
-        &frank,
-        "GET",
-        "/api/v1/me/notification-preferences",
-        None,
-    )
-    .await;
     assert_eq!(
-        prefs.json["live"],
-        json!({"email": false, "in_app": true}),
-        "{}",
-        prefs.text
+        live_channels(&c, &server, &frank).await,
+        json!({"email": false, "in_app": true})
     );
 
     let _publisher = Publisher::start(source_file(), &server.publish_url(&key), true);
@@ -474,4 +452,19 @@ async fn an_acknowledged_registration_is_mailed_after_kill_9_and_restart() {
         .await;
     assert_eq!(m["subject"], "Welcome to panocast, gina");
     assert_no_password_in_log(&server);
+}
+
+/// The channels the "live" notification reaches for the holder of `token`.
+async fn live_channels(c: &reqwest::Client, server: &Server, token: &str) -> Value {
+    let prefs = api(
+        c,
+        server,
+        token,
+        "GET",
+        "/api/v1/me/notification-preferences",
+        None,
+    )
+    .await;
+    assert_eq!(prefs.status, 200, "{}", prefs.text);
+    prefs.json["live"].clone()
 }
