@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::pipeline::profile::{self, LadderProfile};
 use crate::streams::definition::is_valid_slug;
-use crate::streams::definition::DEFAULT_RECONNECT_WINDOW_S;
+use crate::streams::definition::{RecordSettings, DEFAULT_RECONNECT_WINDOW_S};
 use crate::streams::{Orientation, Projection, StreamDef, StreamSource, Visibility};
 
 /// Everything `panocast serve` needs.
@@ -585,6 +585,14 @@ pub struct StreamConfig {
     pub enabled: bool,
     #[serde(default = "default_reconnect_window")]
     pub reconnect_window_s: u32,
+    /// Off unless asked for: a config-file stream (the demo) would otherwise fill the
+    /// disk of a server nobody looks after.
+    #[serde(default = "no_recording")]
+    pub record: RecordSettings,
+}
+
+fn no_recording() -> RecordSettings {
+    RecordSettings::OFF
 }
 
 fn default_visibility() -> Visibility {
@@ -612,6 +620,7 @@ impl StreamConfig {
             visibility: self.visibility,
             enabled: self.enabled,
             reconnect_window_s: self.reconnect_window_s,
+            record: self.record,
             source: self.source.clone(),
             ..StreamDef::new(&self.slug)
         }
@@ -630,6 +639,7 @@ impl std::fmt::Debug for StreamConfig {
             .field("visibility", &self.visibility)
             .field("enabled", &self.enabled)
             .field("reconnect_window_s", &self.reconnect_window_s)
+            .field("record", &self.record)
             .finish()
     }
 }

@@ -20,6 +20,7 @@ pub mod media;
 pub mod notify;
 pub mod packager;
 pub mod pipeline;
+pub mod recordings;
 pub mod schedule;
 pub mod search;
 pub mod server;

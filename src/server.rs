@@ -138,6 +138,12 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
     notifications.spawn();
     let schedule = Arc::new(Schedule::new(pool.clone()));
     schedule.spawn(bus.subscribe(), shutdown.clone());
+    crate::recordings::Recorder {
+        assets: vod.assets.clone(),
+        catalog: Arc::clone(&catalog),
+        outputs: Arc::clone(&outputs),
+    }
+    .spawn(bus.subscribe(), shutdown.clone(), &tasks);
     let registry = StreamRegistry::new(StreamContext {
         factory: Arc::new(LadderSinkFactory {
             packager: PackagerConfig {
@@ -429,6 +435,7 @@ fn demo_stream(data_dir: &Path) -> Result<StreamConfig, StartError> {
         visibility: crate::streams::Visibility::Public,
         enabled: true,
         reconnect_window_s: crate::streams::definition::DEFAULT_RECONNECT_WINDOW_S,
+        record: crate::streams::definition::RecordSettings::OFF,
     })
 }
 

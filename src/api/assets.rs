@@ -511,3 +511,40 @@ mod tests {
         assert_eq!(byte_range(Some("bytes=x-1"), 100), Err(Unsatisfiable));
     }
 }
+
+/// A playback token for one asset, and its playlist URL.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AssetPlaybackToken {
+    /// JWT, audience `playback`, bound to the asset.
+    pub token: String,
+    pub expires_in: u64,
+    /// The on-demand multivariant playlist URL carrying the token.
+    pub playback_url: String,
+}
+
+/// A short-lived playback token for one asset's on-demand HLS (`/vod/<asset>/…`).
+/// Private assets: their owner and admins; public and unlisted ones: any account
+/// (they play without one anyway).
+#[utoipa::path(post, path = "/api/v1/assets/{asset}/playback-token", tag = "assets",
+    operation_id = "create_asset_playback_token", security(("bearer" = [])),
+    params(("asset" = String, Path, description = "asset id")),
+    responses((status = 200, body = AssetPlaybackToken),
+              (status = 401, description = "no or an invalid access token", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "no such asset, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+              (status = 500, body = Problem, content_type = "application/problem+json")))]
+pub async fn playback_token(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<AssetPlaybackToken>, ApiError> {
+    let asset = visible(&state, Some(&caller), &id).await?;
+    let token = state
+        .auth
+        .asset_playback_token(&caller.user_id, &asset.id)
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(Json(AssetPlaybackToken {
+        playback_url: format!("/vod/{}/index.m3u8?token={token}", asset.id),
+        token,
+        expires_in: state.auth.config.playback_ttl_s,
+    }))
+}

@@ -19,7 +19,7 @@ use super::AppState;
 use crate::auth::request::{listed_for, Caller};
 use crate::auth::Role;
 use crate::catalog::CatalogError;
-use crate::streams::definition::Secret;
+use crate::streams::definition::{RecordSettings, Secret};
 use crate::streams::{Orientation, Projection, StreamDef, StreamSource, Visibility};
 
 /// Body of `POST /api/v1/streams`.
@@ -54,6 +54,8 @@ pub struct NewStream {
     pub reconnect_window_s: Option<u32>,
     /// Default `{"kind": "rtmp-push"}`.
     pub source: Option<StreamSource>,
+    /// Default `{"enabled": true}`: every live session becomes an on-demand asset.
+    pub record: Option<RecordSettings>,
     /// RFC 3339; before `scheduled_end` when both are given.
     #[schema(format = DateTime)]
     pub scheduled_start: Option<String>,
@@ -90,6 +92,8 @@ pub struct StreamPatch {
     #[serde(default, deserialize_with = "whole_seconds")]
     pub reconnect_window_s: Option<u32>,
     pub source: Option<StreamSource>,
+    /// Replaces the recording settings; applies from the next live session.
+    pub record: Option<RecordSettings>,
     /// RFC 3339, before `scheduled_end`; `null` clears it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -164,6 +168,7 @@ fn apply_patch(def: &mut StreamDef, patch: StreamPatch) {
         enabled,
         reconnect_window_s,
         source,
+        record,
         scheduled_start,
         scheduled_end,
     } = patch;
@@ -176,6 +181,7 @@ fn apply_patch(def: &mut StreamDef, patch: StreamPatch) {
     set(&mut def.visibility, visibility);
     set(&mut def.enabled, enabled);
     set(&mut def.reconnect_window_s, reconnect_window_s);
+    set(&mut def.record, record);
     set(&mut def.scheduled_start, scheduled_start);
     set(&mut def.scheduled_end, scheduled_end);
     if let Some(mut source) = source {
@@ -297,6 +303,7 @@ pub async fn create(
             .reconnect_window_s
             .unwrap_or(defaults.reconnect_window_s),
         source: req.source.unwrap_or_default(),
+        record: req.record.unwrap_or_default(),
         scheduled_start: req.scheduled_start,
         scheduled_end: req.scheduled_end,
         ..defaults

@@ -29,6 +29,7 @@ pub mod subscriptions;
 pub mod trace;
 pub mod uploads;
 pub mod vod;
+pub mod vod_playback;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -87,6 +88,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .merge(hls_routes(&state))
+        .route("/vod/{asset}/{file}", get(vod_playback::playlist))
+        .route("/vod/{asset}/{rendition}/{file}", get(vod_playback::media))
         .route("/watch/{slug}", get(player::watch))
         .route("/player/{file}", get(player::bundle))
         .layer(http_policy::media_cors());
@@ -230,6 +233,10 @@ fn vod_api() -> Router<AppState> {
         .route(
             "/api/v1/assets/{asset}",
             get(assets::get).delete(assets::delete),
+        )
+        .route(
+            "/api/v1/assets/{asset}/playback-token",
+            post(assets::playback_token),
         )
         .route(
             "/api/v1/assets/{asset}/audio.m4a",

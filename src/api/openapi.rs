@@ -68,7 +68,7 @@ impl Modify for BearerAuth {
         notifications::list, notifications::mark_read, notifications::mark_all_read,
         notifications::stream, live_feed::live_state,
         assets::create, assets::list, assets::get, assets::delete, assets::download_m4a,
-        assets::download_mp3, jobs::list, jobs::cancel, jobs::retry,
+        assets::download_mp3, assets::playback_token, jobs::list, jobs::cancel, jobs::retry,
         uploads::options, uploads::create, uploads::head, uploads::patch, uploads::delete,
         audit::list, signing_keys::get, signing_keys::rotate,
         search::search,

@@ -30,6 +30,20 @@ pub enum AssetEvent {
     Ready { asset_id: String },
     #[serde(rename = "asset.errored")]
     Errored { asset_id: String, message: String },
+    #[serde(rename = "recording.started")]
+    RecordingStarted {
+        asset_id: String,
+        stream_id: String,
+        live_session_id: String,
+    },
+    /// The recording is on-demand HLS (its audio renditions may still be made).
+    #[serde(rename = "recording.ready")]
+    RecordingReady {
+        asset_id: String,
+        stream_id: Option<String>,
+        live_session_id: Option<String>,
+        duration_s: f64,
+    },
     #[serde(rename = "rendition.ready")]
     RenditionReady {
         asset_id: String,

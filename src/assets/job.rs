@@ -45,7 +45,8 @@ impl JobHandler for ExtractAudio {
         let src = files::source(&self.data_dir, id);
         let cancelled = || ctx.cancelled();
         let probe = extract::probe(&src, &cancelled).map_err(job_error)?;
-        if let Some(d) = probe.duration {
+        // A recording's duration comes from what was recorded, exactly.
+        if let Some(d) = probe.duration.filter(|_| asset.duration_s.is_none()) {
             let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
             ctx.rt
                 .block_on(self.assets.set_duration(id, ms))
@@ -114,6 +115,48 @@ impl JobHandler for ExtractAudio {
             JobState::Queued | JobState::Running => return,
         };
         let before = self.assets.get(id).await.ok().flatten();
+        // A recording plays whatever happens to its audio: a failed extraction errors
+        // the audio renditions, not the asset. Its own message (cut short by a crash)
+        // stays.
+        let playable = before.as_ref().is_some_and(|a| {
+            a.renditions
+                .iter()
+                .any(|r| r.kind == RenditionKind::Hls && r.state == RenditionState::Ready)
+        });
+        if playable {
+            if let Some(failed) = &message {
+                for kind in RenditionKind::AUDIO {
+                    let pending = before
+                        .iter()
+                        .flat_map(|a| &a.renditions)
+                        .any(|r| r.kind == kind && r.state == RenditionState::Pending);
+                    if pending {
+                        let _ = self
+                            .assets
+                            .set_rendition(id, kind, RenditionState::Errored, None, Some(failed))
+                            .await;
+                        self.bus.publish(AssetEvent::RenditionErrored {
+                            asset_id: id.to_string(),
+                            kind,
+                            message: failed.clone(),
+                        });
+                    }
+                }
+            }
+            let own = before.as_ref().and_then(|a| a.message.clone());
+            if let Err(e) = self
+                .assets
+                .settle(id, AssetState::Ready, own.as_deref())
+                .await
+            {
+                tracing::error!(asset = %id, error = %e, "cannot store the asset's state");
+                return;
+            }
+            self.bus.publish(AssetEvent::Ready {
+                asset_id: id.to_string(),
+            });
+            return;
+        }
         let state = if message.is_some() {
             AssetState::Errored
         } else {

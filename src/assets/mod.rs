@@ -81,6 +81,8 @@ impl AssetState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RenditionKind {
+    /// The on-demand HLS presentation, played at `/vod/<asset>/index.m3u8`.
+    Hls,
     /// The audio in an MP4 (`.m4a`): AAC, copied when the source's is AAC.
     AudioM4a,
     /// The audio as MP3 (LAME, 192 kb/s CBR).
@@ -88,10 +90,17 @@ pub enum RenditionKind {
 }
 
 impl RenditionKind {
-    pub const ALL: [RenditionKind; 2] = [RenditionKind::AudioM4a, RenditionKind::AudioMp3];
+    pub const ALL: [RenditionKind; 3] = [
+        RenditionKind::Hls,
+        RenditionKind::AudioM4a,
+        RenditionKind::AudioMp3,
+    ];
+    /// The renditions made by audio extraction.
+    pub const AUDIO: [RenditionKind; 2] = [RenditionKind::AudioM4a, RenditionKind::AudioMp3];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            RenditionKind::Hls => "hls",
             RenditionKind::AudioM4a => "audio_m4a",
             RenditionKind::AudioMp3 => "audio_mp3",
         }
@@ -101,9 +110,18 @@ impl RenditionKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// Where a ready rendition of asset `id` is fetched.
+    pub fn url(self, id: &str) -> String {
+        match self {
+            RenditionKind::Hls => format!("/vod/{id}/index.m3u8"),
+            _ => format!("/api/v1/assets/{id}/{}", self.file_name()),
+        }
+    }
+
     /// The file name under the asset's folder, and the download URL's last segment.
     pub fn file_name(self) -> &'static str {
         match self {
+            RenditionKind::Hls => "hls/index.m3u8",
             RenditionKind::AudioM4a => "audio.m4a",
             RenditionKind::AudioMp3 => "audio.mp3",
         }
@@ -111,6 +129,7 @@ impl RenditionKind {
 
     pub fn content_type(self) -> &'static str {
         match self {
+            RenditionKind::Hls => "application/vnd.apple.mpegurl",
             RenditionKind::AudioM4a => "audio/mp4",
             RenditionKind::AudioMp3 => "audio/mpeg",
         }
@@ -172,9 +191,16 @@ pub struct Asset {
     /// Seconds, once probed.
     pub duration_s: Option<f64>,
     pub state: AssetState,
-    /// Why an errored asset failed, for a person.
+    /// Why an errored asset failed, for a person (or, for a recording cut short by a
+    /// crash, that it was).
     pub message: Option<String>,
     pub renditions: Vec<Rendition>,
+    /// The stream a recording was made of (`st_…`); absent for uploads.
+    pub stream_id: Option<String>,
+    /// The live session a recording holds (`ls_…`); absent for uploads.
+    pub live_session_id: Option<String>,
+    /// The live session is still being recorded.
+    pub recording: bool,
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
@@ -190,6 +216,18 @@ pub struct NewAsset {
     pub orientation: Orientation,
     /// The client's file name (display only; never used as a path).
     pub filename: String,
+}
+
+/// What a new recording is made from: the stream's record when its live session starts.
+#[derive(Clone, Debug)]
+pub struct NewRecording {
+    pub title: String,
+    pub owner_id: Option<String>,
+    pub visibility: Visibility,
+    pub projection: Projection,
+    pub orientation: Orientation,
+    pub stream_id: String,
+    pub live_session_id: String,
 }
 
 /// The job kind that makes the audio renditions.

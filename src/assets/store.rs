@@ -3,12 +3,16 @@
 
 use sqlx::Row;
 
-use super::{Asset, AssetSource, AssetState, NewAsset, Rendition, RenditionKind, RenditionState};
+use super::{
+    Asset, AssetSource, AssetState, NewAsset, NewRecording, Rendition, RenditionKind,
+    RenditionState,
+};
 use crate::db::{self, Pool};
 use crate::streams::{Orientation, Projection, Visibility};
 
 const COLUMNS: &str = "id, source, title, owner_id, visibility, projection, yaw, pitch, roll, \
-     filename, duration_ms, state, message, created_at, updated_at";
+     filename, duration_ms, state, message, created_at, updated_at, stream_id, live_session_id, \
+     recording";
 
 /// Assets in the catalog database.
 #[derive(Clone)]
@@ -39,6 +43,9 @@ fn asset_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Asset, sqlx::Error> {
         state: AssetState::parse(&state).ok_or_else(|| bad("state"))?,
         message: row.try_get("message")?,
         renditions: Vec::new(),
+        stream_id: row.try_get("stream_id")?,
+        live_session_id: row.try_get("live_session_id")?,
+        recording: row.try_get("recording")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -56,7 +63,8 @@ impl AssetStore {
         let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query(&format!(
             "INSERT INTO assets ({COLUMNS}) VALUES \
-             ($1, 'upload', $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'preparing', NULL, $10, $10)"
+             ($1, 'upload', $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'preparing', NULL, $10, $10, \
+             NULL, NULL, FALSE)"
         ))
         .bind(&id)
         .bind(&new.title)
@@ -68,6 +76,45 @@ impl AssetStore {
         .bind(new.orientation.roll)
         .bind(&new.filename)
         .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for kind in RenditionKind::AUDIO {
+            sqlx::query(
+                "INSERT INTO renditions (asset_id, kind, state, size_bytes, message, updated_at) \
+                 VALUES ($1, $2, 'pending', NULL, NULL, $3)",
+            )
+            .bind(&id)
+            .bind(kind.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.get(&id).await?.ok_or_else(|| sqlx::Error::RowNotFound)
+    }
+
+    /// Stores a `preparing` recording of a live session that is starting: the HLS and
+    /// audio renditions pending, `recording` set until [`AssetStore::end_recording`].
+    pub async fn create_recording(&self, new: NewRecording) -> Result<Asset, sqlx::Error> {
+        let id = db::new_id("as");
+        let now = db::now();
+        let mut tx = crate::db::write_tx(&self.pool).await?;
+        sqlx::query(&format!(
+            "INSERT INTO assets ({COLUMNS}) VALUES \
+             ($1, 'live_session', $2, $3, $4, $5, $6, $7, $8, '', NULL, 'preparing', NULL, $9, $9, \
+             $10, $11, TRUE)"
+        ))
+        .bind(&id)
+        .bind(&new.title)
+        .bind(&new.owner_id)
+        .bind(new.visibility.as_str())
+        .bind(new.projection.as_str())
+        .bind(new.orientation.yaw)
+        .bind(new.orientation.pitch)
+        .bind(new.orientation.roll)
+        .bind(now)
+        .bind(&new.stream_id)
+        .bind(&new.live_session_id)
         .execute(&mut *tx)
         .await?;
         for kind in RenditionKind::ALL {
@@ -83,6 +130,49 @@ impl AssetStore {
         }
         tx.commit().await?;
         self.get(&id).await?.ok_or_else(|| sqlx::Error::RowNotFound)
+    }
+
+    /// The recording is written: no longer `recording`, with its duration and, for one
+    /// finalised after a crash, a message saying so.
+    pub async fn end_recording(
+        &self,
+        id: &str,
+        duration_ms: u64,
+        message: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE assets SET recording = FALSE, duration_ms = $1, message = $2, updated_at = $3 \
+             WHERE id = $4",
+        )
+        .bind(i64::try_from(duration_ms).unwrap_or(i64::MAX))
+        .bind(message)
+        .bind(db::now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Recordings still marked `recording`: at start-up, the ones a crash cut short.
+    pub async fn unfinished_recordings(&self) -> Result<Vec<Asset>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM assets WHERE recording = TRUE ORDER BY created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(asset_from_row).collect()
+    }
+
+    /// The finished recordings of stream `stream_id`, oldest first.
+    pub async fn recordings_of(&self, stream_id: &str) -> Result<Vec<Asset>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND recording = FALSE \
+             ORDER BY created_at, id"
+        ))
+        .bind(stream_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(asset_from_row).collect()
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Asset>, sqlx::Error> {
@@ -119,8 +209,7 @@ impl AssetStore {
                 kind,
                 state,
                 size_bytes: size.and_then(|s| u64::try_from(s).ok()),
-                url: (state == RenditionState::Ready)
-                    .then(|| format!("/api/v1/assets/{id}/{}", kind.file_name())),
+                url: (state == RenditionState::Ready).then(|| kind.url(id)),
                 message: row.try_get("message")?,
             });
         }

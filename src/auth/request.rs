@@ -124,19 +124,43 @@ impl Authenticator {
     /// Whether a playback request for `stream` may go on. Public and unlisted streams
     /// need nothing; private ones a playback token whose `stream` claim is theirs.
     pub fn playback(&self, stream: &StreamDef, token: Option<&str>) -> Result<(), Denied> {
-        if stream.visibility != Visibility::Private {
+        self.playback_of(stream.visibility, token, |claims| {
+            claims.stream.as_deref() == Some(stream.id.as_str())
+        })
+    }
+
+    /// The same rule for an on-demand asset: a private one needs a playback token
+    /// whose `asset` claim is its id.
+    pub fn playback_asset(
+        &self,
+        asset_id: &str,
+        visibility: Visibility,
+        token: Option<&str>,
+    ) -> Result<(), Denied> {
+        self.playback_of(visibility, token, |claims| {
+            claims.asset.as_deref() == Some(asset_id)
+        })
+    }
+
+    fn playback_of(
+        &self,
+        visibility: Visibility,
+        token: Option<&str>,
+        for_this: impl Fn(&Claims) -> bool,
+    ) -> Result<(), Denied> {
+        if visibility != Visibility::Private {
             return Ok(());
         }
         let token = token.ok_or(Denied::Unauthenticated(
-            "this stream is private: a playback token is required",
+            "this is private: a playback token is required",
         ))?;
         let claims = self.keys.verify(token, Audience::Playback).map_err(|e| {
-            tracing::debug!(stream = %stream.slug, error = %e, "playback token refused");
+            tracing::debug!(error = %e, "playback token refused");
             Denied::Unauthenticated("the playback token is invalid or expired")
         })?;
-        if claims.stream.as_deref() != Some(stream.id.as_str()) {
+        if !for_this(&claims) {
             return Err(Denied::Forbidden(
-                "the playback token is for another stream",
+                "the playback token is for something else",
             ));
         }
         Ok(())
@@ -153,6 +177,21 @@ impl Authenticator {
             ..self
                 .keys
                 .claims(Audience::Api, user_id, self.config.access_ttl_s)
+        };
+        self.keys.sign(&claims)
+    }
+
+    /// A playback token for asset `asset_id`, requested by `user_id`.
+    pub fn asset_playback_token(
+        &self,
+        user_id: &str,
+        asset_id: &str,
+    ) -> Result<String, super::tokens::TokenError> {
+        let claims = Claims {
+            asset: Some(asset_id.to_string()),
+            ..self
+                .keys
+                .claims(Audience::Playback, user_id, self.config.playback_ttl_s)
         };
         self.keys.sign(&claims)
     }

@@ -53,9 +53,12 @@ pub struct Claims {
     /// Role of the user, in access tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
-    /// Stream id, in playback tokens.
+    /// Stream id, in playback tokens of a live stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
+    /// Asset id, in playback tokens of an on-demand asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
 }
 
 /// Why a token was refused. Deliberately coarse: the reason is logged at debug level,
@@ -361,6 +364,7 @@ impl TokenKeys {
             iat: now,
             role: None,
             stream: None,
+            asset: None,
         }
     }
 

@@ -81,7 +81,7 @@ pub struct Catalog {
 const COLUMNS: &str =
     "id, slug, title, description, tags, owner_id, projection, yaw, pitch, roll, \
      ladder, visibility, scheduled_start, scheduled_end, key_hash, created_at, updated_at, \
-     enabled, reconnect_window_s, source";
+     enabled, reconnect_window_s, source, record";
 
 /// How a source is kept in the `source` column. The camera password is stored as it
 /// is: panocast needs it to log in to the camera.
@@ -140,6 +140,7 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamDef, String),
     let visibility: String = row.try_get("visibility")?;
     let source: String = row.try_get("source")?;
     let reconnect_window_s: i64 = row.try_get("reconnect_window_s")?;
+    let record: String = row.try_get("record")?;
     Ok((
         StreamDef {
             id: row.try_get("id")?,
@@ -159,6 +160,7 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamDef, String),
             enabled: row.try_get("enabled")?,
             reconnect_window_s: u32::try_from(reconnect_window_s)
                 .map_err(|_| bad("reconnect_window_s"))?,
+            record: serde_json::from_str(&record).map_err(|_| bad("record"))?,
             source: serde_json::from_str::<StoredSource>(&source)
                 .map_err(|_| bad("source"))?
                 .into_source(),
@@ -357,14 +359,15 @@ async fn store(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
             "INSERT INTO streams ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
              ON CONFLICT (id) DO UPDATE SET title = excluded.title, \
              description = excluded.description, tags = excluded.tags, \
              projection = excluded.projection, yaw = excluded.yaw, pitch = excluded.pitch, \
              roll = excluded.roll, ladder = excluded.ladder, visibility = excluded.visibility, \
              scheduled_start = excluded.scheduled_start, scheduled_end = excluded.scheduled_end, \
              updated_at = excluded.updated_at, enabled = excluded.enabled, \
-             reconnect_window_s = excluded.reconnect_window_s, source = excluded.source"
+             reconnect_window_s = excluded.reconnect_window_s, source = excluded.source, \
+             record = excluded.record"
         ))
         .bind(&def.id)
         .bind(&def.slug)
@@ -386,6 +389,7 @@ async fn store(
         .bind(def.enabled)
         .bind(i64::from(def.reconnect_window_s))
         .bind(StoredSource::json(&def.source))
+        .bind(serde_json::to_string(&def.record).unwrap_or_else(|_| r#"{"enabled":true}"#.into()))
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -83,6 +83,60 @@ pub struct Orientation {
     pub roll: f64,
 }
 
+/// Whether a stream's live sessions are kept as on-demand assets, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSettings {
+    /// Record every live session (the source rendition and audio, as packaged).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Recordings older than this many days are deleted; absent: kept.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub retention_days: Option<u32>,
+    /// The stream's recordings together stay under this many bytes, the oldest
+    /// deleted first; absent: no cap.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_bytes: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RecordSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: None,
+            max_bytes: None,
+        }
+    }
+}
+
+impl RecordSettings {
+    /// Not recorded (the default of streams from the config file).
+    pub const OFF: RecordSettings = RecordSettings {
+        enabled: false,
+        retention_days: None,
+        max_bytes: None,
+    };
+
+    fn validate(&self) -> Result<(), String> {
+        if self
+            .retention_days
+            .is_some_and(|d| !(1..=3650).contains(&d))
+        {
+            return Err("record.retention_days must be 1..=3650".into());
+        }
+        if self.max_bytes == Some(0) {
+            return Err("record.max_bytes must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Who may watch a stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -292,6 +346,8 @@ pub struct StreamDef {
     /// A publisher that comes back within this many seconds continues the same live
     /// session (one playlist, a discontinuity); after it the session ends.
     pub reconnect_window_s: u32,
+    /// Recording of live sessions (on by default for streams made over the API).
+    pub record: RecordSettings,
     /// Where the media comes from (credentials are never shown).
     #[serde(serialize_with = "SourceView::serialize")]
     #[schema(value_type = SourceView)]
@@ -321,6 +377,7 @@ impl StreamDef {
             visibility: Visibility::Public,
             enabled: true,
             reconnect_window_s: DEFAULT_RECONNECT_WINDOW_S,
+            record: RecordSettings::default(),
             source: StreamSource::RtmpPush,
             scheduled_start: None,
             scheduled_end: None,
@@ -375,6 +432,7 @@ impl StreamDef {
                 "reconnect_window_s must be 0..={MAX_RECONNECT_WINDOW_S}"
             ));
         }
+        self.record.validate()?;
         if let StreamSource::RtspPull(pull) = &self.source {
             // The error text never contains the password.
             pull.source().map_err(|e| format!("source url: {e}"))?;

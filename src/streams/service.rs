@@ -100,6 +100,7 @@ pub fn changed_fields(old: &StreamDef, new: &StreamDef) -> Vec<&'static str> {
         old.reconnect_window_s != new.reconnect_window_s,
     );
     check("source", old.source != new.source);
+    check("record", old.record != new.record);
     check(
         "scheduled_start",
         old.scheduled_start != new.scheduled_start,
