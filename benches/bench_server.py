@@ -63,3 +63,15 @@ class BenchServer:
                 self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+
+def rss_kib(pid, field="VmRSS"):
+    """`field` (VmRSS, VmHWM) of process `pid` in KiB; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

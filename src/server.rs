@@ -286,6 +286,13 @@ async fn start_vod(
 ) -> Result<Arc<Vod>, StartError> {
     let assets = AssetStore::new(pool.clone());
     let bus = AssetBus::default();
+    // Subscribed before the job workers start, so no asset event is missed.
+    crate::notify::asset_writer::spawn(
+        pool.clone(),
+        assets.clone(),
+        bus.subscribe(),
+        shutdown.clone(),
+    );
     let mut handlers: HashMap<String, Arc<dyn JobHandler>> = HashMap::new();
     handlers.insert(
         crate::assets::EXTRACT_AUDIO.to_string(),

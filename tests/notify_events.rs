@@ -58,7 +58,8 @@ async fn an_event_goes_starting_soon_live_and_ended_with_a_webhook_for_each() {
         "POST",
         "/api/v1/webhooks",
         Some(json!({"url": receiver.url(), "event_types": [
-            "event.scheduled", "event.starting_soon", "event.live", "event.ended", "event.cancelled"
+            "event.scheduled", "event.starting_soon", "event.live", "event.ended", "event.cancelled",
+            "recording.ready"
         ]})),
     )
     .await;
@@ -151,6 +152,39 @@ async fn an_event_goes_starting_soon_live_and_ended_with_a_webhook_for_each() {
         ]
     );
     assert_eq!(event_state(&c, &server, &token, &id).await, "ended");
+    // The session was recorded: its replay is announced, and the event links it.
+    let session = live.json["session_id"].clone();
+    let is_replay = |r: &common::receiver::Received| {
+        r.verified
+            && r.payload["type"] == "recording.ready"
+            && r.payload["data"]["asset"]["live_session_id"] == session
+    };
+    let received = receiver
+        .wait_for(Duration::from_secs(60), "recording.ready", |all| {
+            all.iter().any(is_replay)
+        })
+        .await;
+    let ready = received
+        .into_iter()
+        .find(is_replay)
+        .expect("recording.ready");
+    let asset = &ready.payload["data"]["asset"];
+    assert_eq!(asset["source"], "live_session", "{asset}");
+    assert!(asset["renditions"].to_string().contains("/vod/"), "{asset}");
+    let ended = api(
+        &c,
+        &server,
+        &token,
+        "GET",
+        &format!("/api/v1/events/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        ended.json["recording_asset_id"], asset["id"],
+        "{}",
+        ended.text
+    );
     // The server's transitions are not the client's to make.
     let refused = api(
         &c,

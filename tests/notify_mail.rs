@@ -468,3 +468,174 @@ async fn live_channels(c: &reqwest::Client, server: &Server, token: &str) -> Val
     assert_eq!(prefs.status, 200, "{}", prefs.text);
     prefs.json["live"].clone()
 }
+
+/// The titles of `token`'s in-app notifications, oldest first.
+async fn in_app_titles(c: &reqwest::Client, server: &Server, token: &str) -> Vec<String> {
+    let a = api(
+        c,
+        server,
+        token,
+        "GET",
+        "/api/v1/me/notifications?limit=100",
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let mut items: Vec<Value> = a.json["items"].as_array().cloned().unwrap_or_default();
+    items.reverse();
+    let mut titles: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|n| {
+            Some((
+                n["created_at"].to_string(),
+                n["title"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    titles.sort_by(|a, b| a.0.cmp(&b.0));
+    titles.into_iter().map(|(_, t)| t).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_subscribers_hear_of_the_end_and_the_replay_by_mail_and_in_app() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let server = Server::start_with_env(
+        &config(port),
+        &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)],
+    );
+    let c = client();
+    let admin = login(&c, &server, "admin", ADMIN_PASSWORD).await;
+    let stream = api(
+        &c,
+        &server,
+        &admin,
+        "POST",
+        "/api/v1/streams",
+        Some(json!({"slug": "seminar", "reconnect_window_s": 0})),
+    )
+    .await;
+    assert_eq!(stream.status, 201, "{}", stream.text);
+    let key = stream.json["stream_key"].as_str().expect("key").to_string();
+    let start = (chrono::Utc::now() + chrono::Duration::seconds(600))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let event = api(
+        &c,
+        &server,
+        &admin,
+        "POST",
+        "/api/v1/events",
+        Some(json!({"title": "Seminar", "stream": "seminar", "scheduled_start": start})),
+    )
+    .await;
+    assert_eq!(event.status, 201, "{}", event.text);
+    let event_id = event.json["id"].as_str().expect("id").to_string();
+    // gina by mail only, hal in the app only.
+    let mut tokens = Vec::new();
+    for (name, email, prefs) in [
+        (
+            "gina",
+            "gina@example.com",
+            json!({"email": true, "in_app": false}),
+        ),
+        (
+            "hal",
+            "hal@example.com",
+            json!({"email": false, "in_app": true}),
+        ),
+    ] {
+        let r = register(
+            &c,
+            &server,
+            json!({"username": name, "password": "long-enough-pass-1", "email": email}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let token = login(&c, &server, name, "long-enough-pass-1").await;
+        let sub = api(
+            &c,
+            &server,
+            &token,
+            "POST",
+            "/api/v1/me/subscriptions",
+            Some(json!({"event": event_id})),
+        )
+        .await;
+        assert_eq!(sub.status, 201, "{}", sub.text);
+        let put = api(
+            &c,
+            &server,
+            &token,
+            "PUT",
+            "/api/v1/me/notification-preferences",
+            Some(json!({"starting_soon": prefs, "live": prefs})),
+        )
+        .await;
+        assert_eq!(put.status, 200, "{}", put.text);
+        tokens.push(token);
+    }
+
+    // A short broadcast, published to its end: live, then ended, then the replay.
+    let mut publisher = Publisher::start(source_file(), &server.publish_url(&key), false);
+    let subject =
+        |want: &'static str| move |m: &Value| to(m) == "gina@example.com" && m["subject"] == want;
+    sink.wait_for(
+        "live",
+        Duration::from_secs(40),
+        subject("Live now: Seminar"),
+    )
+    .await;
+    assert!(publisher.wait_exit(Duration::from_secs(40)).is_some());
+    sink.wait_for("ended", Duration::from_secs(30), subject("Ended: Seminar"))
+        .await;
+    let replay = sink
+        .wait_for("replay", Duration::from_secs(60), |m| {
+            to(m) == "gina@example.com"
+                && m["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("Replay ready: seminar"))
+        })
+        .await;
+    let asset = api(
+        &c,
+        &server,
+        &admin,
+        "GET",
+        &format!("/api/v1/events/{event_id}"),
+        None,
+    )
+    .await;
+    let asset_id = asset.json["recording_asset_id"]
+        .as_str()
+        .expect("linked recording");
+    assert!(
+        replay["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("/vod/{asset_id}/index.m3u8"))),
+        "{replay:#}"
+    );
+    // hal saw the same three in the app, in order, and got no mail about them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let titles = in_app_titles(&c, &server, &tokens[1]).await;
+        let wanted: Vec<&str> = titles
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !t.starts_with("Welcome"))
+            .collect();
+        if wanted.len() >= 3 {
+            assert_eq!(wanted[0], "Live now: Seminar", "{titles:?}");
+            assert_eq!(wanted[1], "Ended: Seminar", "{titles:?}");
+            assert!(wanted[2].starts_with("Replay ready: seminar"), "{titles:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "in-app for hal: {titles:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let hal_mails = sink
+        .inbox()
+        .into_iter()
+        .filter(|m| to(m) == "hal@example.com" && !m["subject"].to_string().contains("Welcome"))
+        .count();
+    assert_eq!(hal_mails, 0, "{:#?}", sink.inbox());
+}

@@ -495,7 +495,9 @@ async fn a_live_stream_sorts_before_an_offline_one() {
     let _publisher = Publisher::start(source_file(), &s.publish_url(&key), true);
     let deadline = Instant::now() + Duration::from_secs(30);
     let page = loop {
-        let page = search(&c, &s, None, &[("q", "arena")]).await;
+        // Streams only: the live session's recording is an asset found by the same
+        // words.
+        let page = search(&c, &s, None, &[("q", "arena"), ("type", "stream")]).await;
         assert_eq!(page.status, 200, "{}", page.text);
         if hit(&page.json, &live)["live"] == true {
             break page;
@@ -511,6 +513,7 @@ async fn a_live_stream_sorts_before_an_offline_one() {
     );
     let page = search(&c, &s, None, &[("q", "arena"), ("live", "true")]).await;
     assert_eq!(ids(&page.json), [live.as_str()], "{}", page.text);
-    let page = search(&c, &s, None, &[("q", "arena"), ("live", "false")]).await;
+    let streams = [("q", "arena"), ("live", "false"), ("type", "stream")];
+    let page = search(&c, &s, None, &streams).await;
     assert_eq!(ids(&page.json), [offline], "{}", page.text);
 }

@@ -75,7 +75,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes,
         payloads::StreamChanged, payloads::StreamLive, payloads::StreamOffline,
-        payloads::UserCreated, payloads::EventChanged, payloads::WebhookTest)),
+        payloads::UserCreated, payloads::EventChanged, payloads::AssetChanged, payloads::WebhookTest)),
     modifiers(&BearerAuth, &ErrorResponses, &EventTypes)
 )]
 pub struct ApiDoc;

@@ -9,6 +9,10 @@
 //!   (those hear about the stream itself) (preference `live`).
 //! - `event.starting_soon`: subscribers of the event or of its stream
 //!   (preference `starting_soon`).
+//! - `recording.ready` (the replay): subscribers of the recorded stream, and of the
+//!   event that live session was (preference `live`).
+//! - `asset.ready`: the asset's owner (no preference: it is their own upload or
+//!   recording).
 //! - `user.created`: the new user (no preference: it is their welcome).
 
 use sqlx::{Row, SqliteConnection};
@@ -112,6 +116,30 @@ pub async fn audience(
                 email,
             }])
         }
+        "asset.ready" => {
+            let Some(owner) = text(data, "/asset/owner_id") else {
+                return Ok(Vec::new());
+            };
+            user(conn, owner, channel).await
+        }
+        "recording.ready" => {
+            let (Some(stream), Some(session)) = (
+                text(data, "/asset/stream_id"),
+                text(data, "/asset/live_session_id"),
+            ) else {
+                return Ok(Vec::new());
+            };
+            members(
+                conn,
+                "(s.stream_id = $1 OR s.event_id IN \
+                 (SELECT e.id FROM scheduled_events e WHERE e.session_id = $3))",
+                channel,
+                stream,
+                PREF_LIVE,
+                Some(session),
+            )
+            .await
+        }
         "stream.live" => {
             let Some(id) = text(data, "/stream/id") else {
                 return Ok(Vec::new());
@@ -151,6 +179,29 @@ pub async fn audience(
         }
         _ => Ok(Vec::new()),
     }
+}
+
+/// User `id` alone, when they can be reached on `channel`.
+async fn user(
+    conn: &mut SqliteConnection,
+    id: &str,
+    channel: Channel,
+) -> Result<Vec<Member>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, email FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Ok(Vec::new());
+    };
+    let member = Member {
+        user_id: row.try_get("id")?,
+        email: row.try_get("email")?,
+    };
+    if channel == Channel::Email && member.email.is_none() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![member])
 }
 
 /// The slug of stream `id`, if it still exists.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::webhooks::MessageType;
+use crate::assets::Asset;
 use crate::auth::accounts::User;
 use crate::schedule::ScheduledEvent;
 use crate::streams::events::{SessionEndReason, StreamRef, StreamSummary};
@@ -51,6 +52,14 @@ pub struct EventChanged {
     pub event: ScheduledEvent,
 }
 
+/// `asset.created`, `asset.ready`, `asset.errored`, `recording.started`,
+/// `recording.ready`: the asset as it is then (a recording names its stream and live
+/// session).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AssetChanged {
+    pub asset: Asset,
+}
+
 /// `webhook.test`: sent to one endpoint by its test-send.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct WebhookTest {
@@ -58,7 +67,7 @@ pub struct WebhookTest {
 }
 
 /// Every message type with the name of its `data` schema.
-pub const SCHEMAS: [(MessageType, &str); 13] = [
+pub const SCHEMAS: [(MessageType, &str); 18] = [
     (MessageType::StreamCreated, "StreamChanged"),
     (MessageType::StreamUpdated, "StreamChanged"),
     (MessageType::StreamDeleted, "StreamChanged"),
@@ -71,5 +80,10 @@ pub const SCHEMAS: [(MessageType, &str); 13] = [
     (MessageType::EventLive, "EventChanged"),
     (MessageType::EventEnded, "EventChanged"),
     (MessageType::EventCancelled, "EventChanged"),
+    (MessageType::AssetCreated, "AssetChanged"),
+    (MessageType::AssetReady, "AssetChanged"),
+    (MessageType::AssetErrored, "AssetChanged"),
+    (MessageType::RecordingStarted, "AssetChanged"),
+    (MessageType::RecordingReady, "AssetChanged"),
     (MessageType::WebhookTest, "WebhookTest"),
 ];

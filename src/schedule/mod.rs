@@ -93,6 +93,10 @@ pub struct ScheduledEvent {
     /// The live session that made it live.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The asset recording that live session (`as_…`), once it went live with
+    /// recording on: the replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_asset_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,

@@ -45,6 +45,13 @@ pub struct Schedule {
 const COLUMNS: &str = "id, title, description, tags, stream_id, scheduled_start, start_ms, \
     scheduled_end, lead_s, state, session_id, created_at, updated_at";
 
+/// [`COLUMNS`] and the recording of the event's live session, when there is one (the
+/// asset that recorded `session_id`).
+const SELECTED: &str = "id, title, description, tags, stream_id, scheduled_start, start_ms, \
+    scheduled_end, lead_s, state, session_id, created_at, updated_at, \
+    (SELECT a.id FROM assets a WHERE a.live_session_id = scheduled_events.session_id \
+     ORDER BY a.created_at LIMIT 1) AS recording_asset_id";
+
 fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ScheduledEvent, sqlx::Error> {
     let bad = |what: &str| sqlx::Error::Decode(format!("scheduled_events.{what}").into());
     let tags: String = row.try_get("tags")?;
@@ -61,6 +68,7 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ScheduledEvent, sqlx:
         starting_soon_lead_s: u32::try_from(lead).map_err(|_| bad("lead_s"))?,
         state: EventState::parse(&state).ok_or_else(|| bad("state"))?,
         session_id: row.try_get("session_id")?,
+        recording_asset_id: row.try_get("recording_asset_id")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -186,6 +194,7 @@ impl Schedule {
             starting_soon_lead_s: f.lead_s.unwrap_or(super::DEFAULT_LEAD_S),
             state,
             session_id: None,
+            recording_asset_id: None,
             created_at: now,
             updated_at: now,
         };
@@ -201,7 +210,7 @@ impl Schedule {
     /// Every event by start time (at most `limit`).
     pub async fn list(&self, limit: i64) -> Result<Vec<ScheduledEvent>, sqlx::Error> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM scheduled_events ORDER BY start_ms, id LIMIT $1"
+            "SELECT {SELECTED} FROM scheduled_events ORDER BY start_ms, id LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(&self.pool)
@@ -213,7 +222,7 @@ impl Schedule {
 
     pub async fn get(&self, id: &str) -> Result<Option<ScheduledEvent>, sqlx::Error> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM scheduled_events WHERE id = $1"
+            "SELECT {SELECTED} FROM scheduled_events WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -234,7 +243,7 @@ impl Schedule {
         // the upgrade fail at once with SQLITE_BUSY.
         let mut tx = crate::db::write_tx(&self.pool).await?;
         let Some(row) = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM scheduled_events WHERE id = $1"
+            "SELECT {SELECTED} FROM scheduled_events WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -316,7 +325,7 @@ impl Schedule {
         // the upgrade fail at once with SQLITE_BUSY.
         let mut tx = crate::db::write_tx(&self.pool).await?;
         let Some(row) = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM scheduled_events WHERE id = $1"
+            "SELECT {SELECTED} FROM scheduled_events WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&mut *tx)

@@ -94,7 +94,8 @@ async fn notifications_of(
     if members.is_empty() {
         return Ok(Vec::new());
     }
-    let slug = match text(&m.data, "/event/stream_id") {
+    let stream = text(&m.data, "/event/stream_id").or_else(|| text(&m.data, "/asset/stream_id"));
+    let slug = match stream {
         Some(stream) => slug_of(&mut *conn, stream).await?,
         None => None,
     };

@@ -41,6 +41,9 @@ pub struct NotificationData {
     /// The scheduled event (`ev_…`), when it is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// The asset (`as_…`), when it is about one: the replay, a ready upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_id: Option<String>,
 }
 
 /// One notification of one user.

@@ -28,7 +28,31 @@ pub fn word(message: &Message, slug: Option<&str>) -> Option<(String, String, No
                 NotificationData {
                     stream_id: text(data, "/stream/id").map(str::to_string),
                     stream_slug: Some(slug.to_string()),
+                    ..NotificationData::default()
+                },
+            ))
+        }
+        "asset.ready" => {
+            let title = text(data, "/asset/title")?;
+            Some((
+                format!("Ready: {title}"),
+                format!("{title} is ready to watch and download."),
+                NotificationData {
+                    asset_id: text(data, "/asset/id").map(str::to_string),
+                    ..NotificationData::default()
+                },
+            ))
+        }
+        "recording.ready" => {
+            let title = text(data, "/asset/title")?;
+            Some((
+                format!("Replay ready: {title}"),
+                format!("The recording {title} can be watched now."),
+                NotificationData {
+                    stream_id: text(data, "/asset/stream_id").map(str::to_string),
+                    stream_slug: slug.map(str::to_string),
                     event_id: None,
+                    asset_id: text(data, "/asset/id").map(str::to_string),
                 },
             ))
         }
@@ -55,6 +79,7 @@ pub fn word(message: &Message, slug: Option<&str>) -> Option<(String, String, No
                     stream_id: event("/event/stream_id"),
                     stream_slug: slug.map(str::to_string),
                     event_id: event("/event/id"),
+                    asset_id: None,
                 },
             ))
         }

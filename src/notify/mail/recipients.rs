@@ -67,6 +67,40 @@ pub async fn mails_for(
             let rendered = templates::stream_live(&slug, Some(title));
             Ok(mails(Template::StreamLive, members, &rendered))
         }
+        "event.ended" => {
+            let Some(title) = text(data, "/event/title") else {
+                return Ok(Vec::new());
+            };
+            let rendered = templates::event_ended(title);
+            Ok(mails(
+                Template::EventEnded,
+                audience(conn, message, Channel::Email).await?,
+                &rendered,
+            ))
+        }
+        "recording.ready" => {
+            let (Some(title), Some(id)) = (text(data, "/asset/title"), text(data, "/asset/id"))
+            else {
+                return Ok(Vec::new());
+            };
+            let rendered = templates::replay_ready(title, &format!("/vod/{id}/index.m3u8"));
+            Ok(mails(
+                Template::ReplayReady,
+                audience(conn, message, Channel::Email).await?,
+                &rendered,
+            ))
+        }
+        "asset.ready" => {
+            let Some(title) = text(data, "/asset/title") else {
+                return Ok(Vec::new());
+            };
+            let rendered = templates::asset_ready(title);
+            Ok(mails(
+                Template::AssetReady,
+                audience(conn, message, Channel::Email).await?,
+                &rendered,
+            ))
+        }
         "event.starting_soon" => {
             let (Some(title), Some(start)) = (
                 text(data, "/event/title"),

@@ -20,6 +20,12 @@ pub enum Template {
     EventStartingSoon,
     /// To a stream's subscribers (`stream.live`) and an event's (`event.live`).
     StreamLive,
+    /// To an event's subscribers (`event.ended`).
+    EventEnded,
+    /// To the subscribers of a recorded stream or event (`recording.ready`).
+    ReplayReady,
+    /// To an asset's owner (`asset.ready`).
+    AssetReady,
 }
 
 impl Template {
@@ -28,6 +34,9 @@ impl Template {
             Template::Welcome => "welcome",
             Template::EventStartingSoon => "event_starting_soon",
             Template::StreamLive => "stream_live",
+            Template::EventEnded => "event_ended",
+            Template::ReplayReady => "replay_ready",
+            Template::AssetReady => "asset_ready",
         }
     }
 }
@@ -88,6 +97,36 @@ pub fn stream_live(slug: &str, event: Option<&str>) -> Rendered {
         format!("Live now: {what}"),
         format!("{what} is live"),
         vec![format!("The stream {slug} is live now: tune in.")],
+    )
+}
+
+/// Event `title` has ended.
+pub fn event_ended(title: &str) -> Rendered {
+    render(
+        format!("Ended: {title}"),
+        format!("{title} has ended"),
+        vec![
+            "Thanks for watching. When it was recorded, we will tell you when the replay is ready."
+                .into(),
+        ],
+    )
+}
+
+/// The recording `title` plays on demand at `url` (a path on this server).
+pub fn replay_ready(title: &str, url: &str) -> Rendered {
+    render(
+        format!("Replay ready: {title}"),
+        format!("The replay of {title} is ready"),
+        vec![format!("Watch it on demand, in 360°, at {url}.")],
+    )
+}
+
+/// The asset `title` is ready.
+pub fn asset_ready(title: &str) -> Rendered {
+    render(
+        format!("Ready: {title}"),
+        format!("{title} is ready"),
+        vec!["It can be played and its audio downloaded as M4A and MP3 now.".into()],
     )
 }
 

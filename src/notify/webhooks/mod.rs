@@ -53,6 +53,20 @@ pub enum MessageType {
     EventEnded,
     #[serde(rename = "event.cancelled")]
     EventCancelled,
+    /// A recording started or an upload was received.
+    #[serde(rename = "asset.created")]
+    AssetCreated,
+    /// Every rendition is made: the asset can be played and downloaded.
+    #[serde(rename = "asset.ready")]
+    AssetReady,
+    #[serde(rename = "asset.errored")]
+    AssetErrored,
+    /// A live session is being recorded.
+    #[serde(rename = "recording.started")]
+    RecordingStarted,
+    /// The live session's recording plays on demand (the replay).
+    #[serde(rename = "recording.ready")]
+    RecordingReady,
     /// Sent by `POST /api/v1/webhooks/{webhook}/test` to that endpoint only.
     #[serde(rename = "webhook.test")]
     WebhookTest,
@@ -73,6 +87,11 @@ impl MessageType {
             MessageType::EventLive => "event.live",
             MessageType::EventEnded => "event.ended",
             MessageType::EventCancelled => "event.cancelled",
+            MessageType::AssetCreated => "asset.created",
+            MessageType::AssetReady => "asset.ready",
+            MessageType::AssetErrored => "asset.errored",
+            MessageType::RecordingStarted => "recording.started",
+            MessageType::RecordingReady => "recording.ready",
             MessageType::WebhookTest => "webhook.test",
         }
     }
