@@ -528,3 +528,54 @@ async fn kill_9_after_a_notification_keeps_exactly_one_per_user_and_message() {
     assert_eq!(list["items"][1]["id"], first["items"][0]["id"], "{list:#}");
     assert_eq!(list["unread_count"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_made_private_no_longer_tells_its_old_subscribers() {
+    let s = start();
+    let c = client();
+    let admin = login(&c, &s, "admin", ADMIN_PASSWORD).await;
+    let key = stream(&c, &s, &admin, "backstage", "public").await;
+    let ivy = user(&c, &s, "ivy").await;
+    subscribe(&c, &s, &ivy, "backstage").await;
+    subscribe(&c, &s, &admin, "backstage").await;
+    wait_for_count(&c, &s, &ivy, 1, Duration::from_secs(10)).await; // her welcome
+    let private = api(
+        &c,
+        &s,
+        &admin,
+        "PATCH",
+        "/api/v1/streams/backstage",
+        Some(json!({"visibility": "private"})),
+    )
+    .await;
+    assert_eq!(private.status, 200, "{}", private.text);
+    // Published until its first segment (the stream info is the admin's to read now).
+    let publisher = Publisher::start(source_file(), &s.publish_url(&key), true);
+    let deadline = Instant::now() + LIVE_WITHIN;
+    while api(&c, &s, &admin, "GET", "/api/v1/streams/backstage", None)
+        .await
+        .json["state"]
+        != "active"
+    {
+        assert!(Instant::now() < deadline, "backstage never active");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(publisher);
+    // The admin (who may see it) hears of the broadcast and of its replay; both come
+    // from the same messages as ivy's would.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = notifications(&c, &s, &admin, "").await;
+        let titles = list["items"].to_string();
+        if titles.contains("Live now: backstage") && titles.contains("Replay ready") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "admin: {list:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let list = notifications(&c, &s, &ivy, "").await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list:#}");
+    assert!(list["items"][0]["title"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Welcome")));
+}

@@ -54,9 +54,9 @@ async fn wait_recording(
             .as_array()
             .into_iter()
             .flatten()
-            .find(|x| x["stream_id"] == stream_id && x["source"] == "live_session")
+            .find(|x| x["stream_id"] == stream_id && x["source"] == "live_session" && done(x))
             .cloned();
-        if let Some(asset) = found.filter(|x| done(x)) {
+        if let Some(asset) = found {
             return asset;
         }
         assert!(
@@ -280,4 +280,79 @@ async fn a_recording_cut_by_kill_9_is_finalised_at_the_next_start() {
         frames.abs_diff(want) <= 3,
         "{frames} frames for {duration} s"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_cap_deletes_the_oldest_recordings_and_bad_settings_are_refused() {
+    let s = Server::start_with_env("", &env());
+    let c = client();
+    let admin = common::login(&c, &s, "admin", ADMIN_PASSWORD).await;
+    for bad in [
+        json!({"retention_days": 0}),
+        json!({"max_bytes": 0}),
+        json!({"enabled": "yes"}),
+    ] {
+        let a = api(
+            &c,
+            &s,
+            &admin,
+            "POST",
+            "/api/v1/streams",
+            Some(json!({"slug": "bad", "record": bad})),
+        )
+        .await;
+        assert_eq!(a.status, 422, "{bad}: {}", a.text);
+        assert_eq!(a.content_type, "application/problem+json");
+    }
+    let (stream_id, key) = create_stream(
+        &c,
+        &s,
+        &admin,
+        json!({"slug": "capped", "reconnect_window_s": 0, "record": {"enabled": true, "max_bytes": 1}}),
+    )
+    .await;
+    let file = clip();
+    let mut finished = Vec::new();
+    for _ in 0..2 {
+        publish_to_end(&s, &key, &file);
+        let asset = wait_recording(&c, &s, &admin, &stream_id, Duration::from_secs(60), |a| {
+            ready(a) && hls_ready(a) && !finished.contains(&a["id"])
+        })
+        .await;
+        finished.push(asset["id"].clone());
+    }
+    // The cap is below one session: the newest is kept, the older one is gone.
+    let first = s.url(&format!(
+        "/api/v1/assets/{}",
+        finished[0].as_str().expect("id")
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(&c, "GET", &first, Some(&admin), None).await.status != 404 {
+        assert!(Instant::now() < deadline, "the older recording was kept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kept = call(
+        &c,
+        "GET",
+        &s.url(&format!(
+            "/api/v1/assets/{}",
+            finished[1].as_str().expect("id")
+        )),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(kept.status, 200, "{}", kept.text);
+    // Recording off: the next session leaves no asset.
+    let off = api(
+        &c,
+        &s,
+        &admin,
+        "PATCH",
+        "/api/v1/streams/capped",
+        Some(json!({"record": {"enabled": false}})),
+    )
+    .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert_eq!(off.json["record"]["enabled"], false, "{}", off.text);
 }

@@ -163,7 +163,8 @@ impl AssetStore {
         rows.iter().map(asset_from_row).collect()
     }
 
-    /// The finished recordings of stream `stream_id`, oldest first.
+    /// The finished recordings of stream `stream_id` with their renditions, oldest
+    /// first.
     pub async fn recordings_of(&self, stream_id: &str) -> Result<Vec<Asset>, sqlx::Error> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND recording = FALSE \
@@ -172,7 +173,13 @@ impl AssetStore {
         .bind(stream_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(asset_from_row).collect()
+        let mut assets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut asset = asset_from_row(row)?;
+            asset.renditions = self.renditions(&asset.id).await?;
+            assets.push(asset);
+        }
+        Ok(assets)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Asset>, sqlx::Error> {

@@ -14,6 +14,8 @@
 //! - `asset.ready`: the asset's owner (no preference: it is their own upload or
 //!   recording).
 //! - `user.created`: the new user (no preference: it is their welcome).
+//! - Subscribers of a stream that has become private since are no longer told about
+//!   it (nor its events and replays), unless they own it or are admins.
 
 use sqlx::{Row, SqliteConnection};
 
@@ -66,9 +68,21 @@ fn wanted(channel: Channel) -> String {
     )
 }
 
+/// The SQL condition "user `u` may see the stream whose id is `{stream}`": a stream
+/// made private after someone subscribed no longer tells them about itself.
+fn may_see(stream: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM streams st WHERE st.id = {stream} \
+         AND st.visibility = 'private' AND st.owner_id IS NOT u.id AND u.role <> 'admin')"
+    )
+}
+
+/// Subscribers matching `from_where` who want `pref` on `channel` and may see the
+/// stream whose id is bound at `stream_param` (`$1` or `$3`).
 async fn members(
     conn: &mut SqliteConnection,
     from_where: &str,
+    stream_param: &str,
     channel: Channel,
     key: &str,
     pref: &str,
@@ -76,8 +90,9 @@ async fn members(
 ) -> Result<Vec<Member>, sqlx::Error> {
     let sql = format!(
         "SELECT DISTINCT u.id, u.email FROM subscriptions s JOIN users u ON u.id = s.user_id \
-         WHERE {from_where} AND {} ORDER BY u.id",
-        wanted(channel)
+         WHERE {from_where} AND {} AND {} ORDER BY u.id",
+        wanted(channel),
+        may_see(stream_param)
     );
     let mut q = sqlx::query(&sql).bind(key).bind(pref);
     if let Some(stream) = stream {
@@ -133,6 +148,7 @@ pub async fn audience(
                 conn,
                 "(s.stream_id = $1 OR s.event_id IN \
                  (SELECT e.id FROM scheduled_events e WHERE e.session_id = $3))",
+                "$1",
                 channel,
                 stream,
                 PREF_LIVE,
@@ -144,7 +160,7 @@ pub async fn audience(
             let Some(id) = text(data, "/stream/id") else {
                 return Ok(Vec::new());
             };
-            members(conn, "s.stream_id = $1", channel, id, PREF_LIVE, None).await
+            members(conn, "s.stream_id = $1", "$1", channel, id, PREF_LIVE, None).await
         }
         "event.live" | "event.ended" => {
             let Some(id) = text(data, "/event/id") else {
@@ -155,6 +171,7 @@ pub async fn audience(
                 conn,
                 "s.event_id = $1 AND NOT EXISTS (SELECT 1 FROM subscriptions s2 \
                  WHERE s2.user_id = u.id AND s2.stream_id = $3)",
+                "$3",
                 channel,
                 id,
                 PREF_LIVE,
@@ -170,6 +187,7 @@ pub async fn audience(
             members(
                 conn,
                 "(s.event_id = $1 OR s.stream_id = $3)",
+                "$3",
                 channel,
                 id,
                 PREF_STARTING_SOON,

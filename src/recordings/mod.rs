@@ -47,6 +47,12 @@ use follow::Follower;
 /// How long a shutting-down server waits for the sessions' ends to be recorded.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
+/// More streams than any server holds, for one pass over the catalog.
+const MAX_STREAMS: usize = 1_000_000;
+
+/// How often every stream's retention is applied.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
 /// What a crash-cut recording says about itself.
 const CUT_SHORT: &str = "the server stopped while this live session was being recorded; \
      the recording holds what was written up to then";
@@ -78,6 +84,7 @@ impl Recorder {
         self.recover().await;
         let mut active: HashMap<String, Active> = HashMap::new();
         let mut deadline = None;
+        let mut hourly = tokio::time::interval(RETENTION_EVERY);
         loop {
             let grace = async {
                 match deadline {
@@ -86,6 +93,10 @@ impl Recorder {
                 }
             };
             let event = tokio::select! {
+                _ = hourly.tick() => {
+                    self.apply_retention().await;
+                    continue;
+                }
                 event = bus.recv() => event,
                 () = grace => {
                     if deadline.is_some() || active.is_empty() {
@@ -122,6 +133,16 @@ impl Recorder {
         for (_, a) in active {
             a.stop.cancel();
             let _ = a.writer.await;
+        }
+    }
+
+    /// Every stream's retention (the age limit needs a clock, not only new sessions).
+    async fn apply_retention(&self) {
+        let (streams, _) = self.catalog.list(None, MAX_STREAMS, |d| {
+            d.record.retention_days.is_some() || d.record.max_bytes.is_some()
+        });
+        for def in streams {
+            retention::apply(&self.assets, &self.catalog, &def.id).await;
         }
     }
 
