@@ -29,7 +29,8 @@ pub struct AssetForm {
     /// At most 200 characters; default (absent or blank): the file's name.
     #[schema(nullable = false, max_length = 200)]
     pub title: Option<String>,
-    /// Default `equirect`.
+    /// Default: what the file's own spherical metadata (`sv3d`/`st3d`) says, else
+    /// `equirect`.
     #[schema(nullable = false)]
     pub projection: Option<Projection>,
     /// Default `private`.
@@ -74,12 +75,12 @@ pub fn new_asset(
         ));
     }
     let projection = match projection {
-        None => Projection::Equirect,
-        Some(p) => Projection::parse(p).ok_or_else(|| {
+        None => None,
+        Some(p) => Some(Projection::parse(p).ok_or_else(|| {
             Problem::unprocessable(format!(
                 "projection {p:?}: use flat, equirect, equirect-stereo-tb or equirect-stereo-sbs"
             ))
-        })?,
+        })?),
     };
     let visibility = match visibility {
         None => Visibility::Private,

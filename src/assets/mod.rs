@@ -8,12 +8,14 @@
 //! - [`job`]: the `extract_audio` job that runs it and records the outcome.
 //! - [`events`]: the asset lifecycle events.
 //! - [`service`]: what the API does with assets (create from a file, delete).
+//! - [`spherical`]: the projection a file's own metadata declares (`sv3d`/`st3d`).
 
 pub mod events;
 pub mod extract;
 pub mod files;
 pub mod job;
 pub mod service;
+pub mod spherical;
 pub mod store;
 
 use serde::Serialize;
@@ -212,7 +214,9 @@ pub struct NewAsset {
     pub title: String,
     pub owner_id: String,
     pub visibility: Visibility,
-    pub projection: Projection,
+    /// As the client said; `None`: what the file's spherical metadata says, else
+    /// `equirect`.
+    pub projection: Option<Projection>,
     pub orientation: Orientation,
     /// The client's file name (display only; never used as a path).
     pub filename: String,

@@ -38,6 +38,19 @@ impl AssetService {
         received: &Path,
     ) -> Result<Asset, AssetError> {
         let owner = new.owner_id.clone();
+        let mut new = new;
+        if new.projection.is_none() {
+            let file = received.to_path_buf();
+            let declared =
+                tokio::task::spawn_blocking(move || super::spherical::projection_of(&file))
+                    .await
+                    .ok()
+                    .flatten();
+            if let Some(p) = declared {
+                tracing::info!(projection = p.as_str(), "the file declares its projection");
+            }
+            new.projection = declared;
+        }
         let asset = self.store.create(new).await?;
         let moved = async {
             tokio::fs::create_dir_all(files::dir(&self.data_dir, &asset.id)).await?;

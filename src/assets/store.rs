@@ -70,7 +70,7 @@ impl AssetStore {
         .bind(&new.title)
         .bind(&new.owner_id)
         .bind(new.visibility.as_str())
-        .bind(new.projection.as_str())
+        .bind(new.projection.unwrap_or_default().as_str())
         .bind(new.orientation.yaw)
         .bind(new.orientation.pitch)
         .bind(new.orientation.roll)
