@@ -48,6 +48,81 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// File uploads (tus and multipart).
     pub uploads: UploadsConfig,
+    /// HTTPS and RTMPS (src/tls); off by default.
+    pub tls: TlsConfig,
+}
+
+/// Where the certificate comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Plain HTTP and RTMP only.
+    #[default]
+    Off,
+    /// `cert` and `key` PEM files, re-read when they change.
+    Files,
+    /// A certificate authority generated in the data directory signs a certificate for
+    /// this machine's addresses; devices trust the CA from `/ca.crt`.
+    LocalCa,
+}
+
+/// HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and RTMPS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    /// Certificate chain (PEM, leaf first) for `mode = "files"`.
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) for `mode = "files"`.
+    pub key: Option<PathBuf>,
+    /// HTTPS listen address; plain HTTP keeps serving on `http` (redirecting clients
+    /// that are not on this machine).
+    pub https: SocketAddr,
+    /// RTMPS listen address; none means no RTMPS.
+    pub rtmps: Option<SocketAddr>,
+    /// How often the certificate files are checked for a change.
+    pub reload_interval_ms: u64,
+    /// Extra names for the `local-ca` server certificate, beside localhost, the
+    /// machine's addresses and `<hostname>.local`.
+    pub names: Vec<String>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::Off,
+            cert: None,
+            key: None,
+            https: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            rtmps: None,
+            reload_interval_ms: 2_000,
+            names: Vec::new(),
+        }
+    }
+}
+
+impl TlsConfig {
+    fn validate(&self) -> Result<(), String> {
+        match self.mode {
+            TlsMode::Files if self.cert.is_none() || self.key.is_none() => {
+                return Err("tls.mode = \"files\" needs tls.cert and tls.key".into());
+            }
+            TlsMode::Off | TlsMode::LocalCa if self.cert.is_some() || self.key.is_some() => {
+                return Err("tls.cert and tls.key are only read with tls.mode = \"files\"".into());
+            }
+            _ => {}
+        }
+        if self.mode == TlsMode::Off && self.rtmps.is_some() {
+            return Err("tls.rtmps needs a tls.mode other than \"off\"".into());
+        }
+        if !(100..=3_600_000).contains(&self.reload_interval_ms) {
+            return Err(format!(
+                "tls.reload_interval_ms must be 100..=3600000, not {}",
+                self.reload_interval_ms
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The background job queue.
@@ -102,6 +177,7 @@ impl Default for Config {
             streams: Vec::new(),
             jobs: JobsConfig::default(),
             uploads: UploadsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -760,6 +836,7 @@ impl Config {
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.webhooks.validate().map_err(ConfigError::Invalid)?;
         self.mail.validate().map_err(ConfigError::Invalid)?;
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         if !(1..=16).contains(&self.jobs.concurrency) {
             return bad(format!(
                 "jobs.concurrency must be 1..=16, not {}",

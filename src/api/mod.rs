@@ -77,6 +77,8 @@ pub struct AppState {
     pub notifications: Arc<crate::notify::in_app::InApp>,
     /// Keyword search over streams, events and assets.
     pub search: Arc<crate::search::SearchIndex>,
+    /// The local CA devices are asked to trust (`[tls] mode = "local-ca"`).
+    pub trust: Option<Arc<crate::tls::trust_page::TrustAnchor>>,
 }
 
 /// The whole HTTP surface.
@@ -89,6 +91,8 @@ pub fn app(state: AppState) -> Router {
         .merge(hls_routes(&state))
         .route("/watch/{slug}", get(player::watch))
         .route("/player/{file}", get(player::bundle))
+        .route("/ca.crt", get(crate::tls::trust_page::ca_certificate))
+        .route("/tls", get(crate::tls::trust_page::instructions))
         .layer(http_policy::media_cors());
     let api = rest_api(&state)
         .merge(vod_api())

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -55,16 +55,20 @@ struct Shared {
     /// bound what peers can make the server hold) and the failed-publish budget.
     limits: Arc<Limits>,
     shutdown: CancellationToken,
+    /// RTMPS: the TLS handshake comes first, under the same deadline as RTMP's own.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Accepts RTMP publishers on `listener` until `shutdown` is cancelled, then closes
-/// every connection and returns once their tasks have finished.
+/// every connection and returns once their tasks have finished. With `tls` (RTMPS)
+/// each connection is a TLS session first; the RTMP session over it is the same code.
 pub async fn serve(
     listener: TcpListener,
     directory: Arc<dyn StreamDirectory>,
     streams: Arc<StreamRegistry>,
     config: RtmpConfig,
     limits: Arc<Limits>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     let shared = Arc::new(Shared {
@@ -73,6 +77,7 @@ pub async fn serve(
         config,
         limits,
         shutdown: shutdown.clone(),
+        tls,
     });
     let mut tasks = JoinSet::new();
     loop {
@@ -147,6 +152,8 @@ enum Failure {
     HandshakeEof(usize),
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
     #[error("no data for {0:?}")]
     Idle(Duration),
     #[error("peer did not take our bytes for {0:?}")]
@@ -167,12 +174,21 @@ struct Context {
     stats: DemuxStats,
 }
 
-async fn serve_connection(mut socket: TcpStream, peer: SocketAddr, shared: &Shared) {
+async fn serve_connection(socket: TcpStream, peer: SocketAddr, shared: &Shared) {
     // Small control replies must not wait for Nagle.
     let _ = socket.set_nodelay(true);
     let mut cx = Context::default();
     let started = Instant::now();
-    let outcome = run(&mut socket, peer, shared, &mut cx).await;
+    let outcome = match &shared.tls {
+        None => {
+            let mut socket = socket;
+            run(&mut socket, peer, shared, &mut cx).await
+        }
+        Some(acceptor) => match tls_handshake(acceptor, socket, shared).await {
+            Ok(mut stream) => run(&mut stream, peer, shared, &mut cx).await,
+            Err(failure) => Err(failure),
+        },
+    };
     let stream = cx.slug.as_deref().unwrap_or("-");
     let secs = started.elapsed().as_secs_f64();
     match outcome {
@@ -191,8 +207,25 @@ async fn serve_connection(mut socket: TcpStream, peer: SocketAddr, shared: &Shar
     }
 }
 
-async fn run(
-    socket: &mut TcpStream,
+/// The TLS handshake of an RTMPS connection, bounded by the RTMP handshake timeout.
+async fn tls_handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    socket: TcpStream,
+    shared: &Shared,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, Failure> {
+    let limit = shared.config.handshake_timeout;
+    tokio::select! {
+        _ = shared.shutdown.cancelled() => Err(Failure::Io(std::io::ErrorKind::Interrupted.into())),
+        done = tokio::time::timeout(limit, acceptor.accept(socket)) => match done {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(Failure::Tls(e)),
+            Err(_) => Err(Failure::HandshakeTimeout(limit, 0)),
+        },
+    }
+}
+
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut S,
     peer: SocketAddr,
     shared: &Shared,
     cx: &mut Context,
@@ -231,9 +264,9 @@ async fn run(
     result
 }
 
-/// A connection past its handshake.
-struct Session<'a> {
-    socket: &'a mut TcpStream,
+/// A connection past its handshake, over TCP or TLS.
+struct Session<'a, S> {
+    socket: &'a mut S,
     peer: SocketAddr,
     shared: &'a Shared,
     cx: &'a mut Context,
@@ -241,7 +274,7 @@ struct Session<'a> {
     publish: Option<PublishSession>,
 }
 
-impl Session<'_> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     async fn run(&mut self, leftover: &[u8], buf: &mut [u8]) -> Result<Closed, Failure> {
         let idle = self.shared.config.idle_timeout;
         // The session's opening messages, and whatever followed C2 in the same read.
@@ -381,8 +414,8 @@ impl Session<'_> {
     }
 }
 
-async fn run_handshake(
-    socket: &mut TcpStream,
+async fn run_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut S,
     handshake: &mut ServerHandshake,
     buf: &mut [u8],
 ) -> Result<Vec<u8>, Failure> {
