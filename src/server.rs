@@ -310,13 +310,13 @@ async fn serve(
         idle_timeout: Duration::from_millis(config.rtmp_ingest.idle_timeout_ms),
     };
     if let (Some(tls), Some((listener, _))) = (&tls, rtmps) {
-        tasks.spawn(rtmp::serve(
+        tasks.spawn(rtmp::server::serve_tls(
             listener,
             Arc::clone(&directory),
             Arc::clone(&registry),
             rtmp_config.clone(),
             Arc::clone(&limits),
-            Some(tls.rtmps.clone()),
+            tls.rtmps.clone(),
             shutdown.clone(),
         ));
     }
@@ -326,7 +326,6 @@ async fn serve(
         registry,
         rtmp_config,
         limits,
-        None,
         shutdown.clone(),
     ));
     tracing::info!(%http, rtmp = %rtmp_addr, https = ?https_addr, rtmps = ?rtmps_addr,

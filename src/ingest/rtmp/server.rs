@@ -60,25 +60,51 @@ struct Shared {
 }
 
 /// Accepts RTMP publishers on `listener` until `shutdown` is cancelled, then closes
-/// every connection and returns once their tasks have finished. With `tls` (RTMPS)
-/// each connection is a TLS session first; the RTMP session over it is the same code.
+/// every connection and returns once their tasks have finished.
 pub async fn serve(
     listener: TcpListener,
     directory: Arc<dyn StreamDirectory>,
     streams: Arc<StreamRegistry>,
     config: RtmpConfig,
     limits: Arc<Limits>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
-    let shared = Arc::new(Shared {
+    let shared = Shared {
         directory,
         streams,
         config,
         limits,
-        shutdown: shutdown.clone(),
-        tls,
-    });
+        shutdown,
+        tls: None,
+    };
+    accept_loop(listener, shared).await;
+}
+
+/// [`serve`] for RTMPS: each connection is a TLS session first (under the RTMP
+/// handshake deadline); the RTMP session over it is the same code.
+pub async fn serve_tls(
+    listener: TcpListener,
+    directory: Arc<dyn StreamDirectory>,
+    streams: Arc<StreamRegistry>,
+    config: RtmpConfig,
+    limits: Arc<Limits>,
+    tls: tokio_rustls::TlsAcceptor,
+    shutdown: CancellationToken,
+) {
+    let shared = Shared {
+        directory,
+        streams,
+        config,
+        limits,
+        shutdown,
+        tls: Some(tls),
+    };
+    accept_loop(listener, shared).await;
+}
+
+async fn accept_loop(listener: TcpListener, shared: Shared) {
+    let shutdown = shared.shutdown.clone();
+    let shared = Arc::new(shared);
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
