@@ -64,6 +64,9 @@ pub enum TlsMode {
     /// A certificate authority generated in the data directory signs a certificate for
     /// this machine's addresses; devices trust the CA from `/ca.crt`.
     LocalCa,
+    /// Certificates for `domains` from an ACME CA (Let's Encrypt by default) over
+    /// HTTP-01, answered on the plain HTTP port (which must be reachable as port 80).
+    Acme,
 }
 
 /// HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and RTMPS.
@@ -85,6 +88,18 @@ pub struct TlsConfig {
     /// Extra names for the `local-ca` server certificate, beside localhost, the
     /// machine's addresses and `<hostname>.local`.
     pub names: Vec<String>,
+    /// The ACME directory URL for `mode = "acme"`.
+    pub acme_directory: String,
+    /// Host names the ACME certificate is for.
+    pub domains: Vec<String>,
+    /// Account contacts, e.g. `"mailto:ops@example.com"`.
+    pub contact: Vec<String>,
+    /// A PEM root to trust for the ACME server itself (a test CA such as pebble's);
+    /// none means the system's roots.
+    pub acme_ca_root: Option<PathBuf>,
+    /// How often the ACME certificate is checked for renewal (due when less than a
+    /// third of its lifetime is left).
+    pub acme_check_interval_s: u64,
 }
 
 impl Default for TlsConfig {
@@ -97,6 +112,11 @@ impl Default for TlsConfig {
             rtmps: None,
             reload_interval_ms: 2_000,
             names: Vec::new(),
+            acme_directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
+            domains: Vec::new(),
+            contact: Vec::new(),
+            acme_ca_root: None,
+            acme_check_interval_s: 12 * 3600,
         }
     }
 }
@@ -107,13 +127,39 @@ impl TlsConfig {
             TlsMode::Files if self.cert.is_none() || self.key.is_none() => {
                 return Err("tls.mode = \"files\" needs tls.cert and tls.key".into());
             }
-            TlsMode::Off | TlsMode::LocalCa if self.cert.is_some() || self.key.is_some() => {
+            TlsMode::Acme if self.domains.is_empty() => {
+                return Err("tls.mode = \"acme\" needs tls.domains".into());
+            }
+            TlsMode::Off | TlsMode::LocalCa | TlsMode::Acme
+                if self.cert.is_some() || self.key.is_some() =>
+            {
                 return Err("tls.cert and tls.key are only read with tls.mode = \"files\"".into());
             }
             _ => {}
         }
         if self.mode == TlsMode::Off && self.rtmps.is_some() {
             return Err("tls.rtmps needs a tls.mode other than \"off\"".into());
+        }
+        if self.mode == TlsMode::Acme {
+            for domain in &self.domains {
+                let valid = !domain.is_empty()
+                    && domain.len() <= 253
+                    && domain.split('.').all(|l| {
+                        !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    });
+                if !valid {
+                    return Err(format!("tls.domains: {domain:?} is not a host name"));
+                }
+            }
+            if !self.acme_directory.starts_with("https://") {
+                return Err("tls.acme_directory must be an https:// URL".into());
+            }
+            if !(60..=7 * 24 * 3600).contains(&self.acme_check_interval_s) {
+                return Err(format!(
+                    "tls.acme_check_interval_s must be 60..=604800, not {}",
+                    self.acme_check_interval_s
+                ));
+            }
         }
         if !(100..=3_600_000).contains(&self.reload_interval_ms) {
             return Err(format!(

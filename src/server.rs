@@ -186,6 +186,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         notifications,
         search: Arc::new(crate::search::SearchIndex::new(pool.clone())),
         trust: tls.as_ref().and_then(|t| t.trust.clone()),
+        acme: tls.as_ref().and_then(|t| t.acme.clone()),
     };
     Ok(Built {
         app: api::app(state.clone()),

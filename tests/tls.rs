@@ -439,3 +439,167 @@ async fn ffmpeg_publishes_over_rtmps_and_the_stream_plays() {
         "plain RTMP on the RTMPS port was not closed"
     );
 }
+
+/// A free loopback port (bound and released; pebble binds it next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Debian's pebble, killed on drop.
+struct Pebble(std::process::Child);
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acme_order_against_pebble_completes_over_http01_and_the_served_cert_chains_to_its_root()
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    // pebble speaks ACME over HTTPS only: a certificate for its own listener, from a CA
+    // our server is told to trust (`acme_ca_root`).
+    let listener_ca = TestCa::new();
+    let (pebble_cert, pebble_key) = listener_ca.leaf();
+    let (cert_path, key_path, root_path) = (
+        dir.path().join("pebble.crt"),
+        dir.path().join("pebble.key"),
+        dir.path().join("pebble-listener-ca.crt"),
+    );
+    std::fs::write(&cert_path, &pebble_cert).expect("write");
+    std::fs::write(&key_path, &pebble_key).expect("write");
+    std::fs::write(&root_path, &listener_ca.pem).expect("write");
+    let (acme_port, management_port) = (free_port(), free_port());
+
+    let config = format!(
+        "[tls]\nmode = \"acme\"\nacme_directory = \"https://localhost:{acme_port}/dir\"\n\
+         domains = [\"localhost\"]\ncontact = [\"mailto:ops@example.com\"]\n\
+         acme_ca_root = {:?}\nhttps = \"127.0.0.1:0\"\nreload_interval_ms = 200\n",
+        root_path.display().to_string()
+    );
+    let server = Server::start_in(dir.path(), &config, &[]);
+    let https = https_port(&server);
+    let http_port: u16 = server
+        .http
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("http port");
+
+    // HTTP-01 is validated for real: pebble fetches the token from our plain HTTP port.
+    let pebble_config = dir.path().join("pebble-config.json");
+    let pebble_json = serde_json::json!({"pebble": {
+        "listenAddress": format!("127.0.0.1:{acme_port}"),
+        "managementListenAddress": format!("127.0.0.1:{management_port}"),
+        "certificate": cert_path,
+        "privateKey": key_path,
+        "httpPort": http_port,
+        "tlsPort": free_port(),
+        "ocspResponderURL": "",
+        "externalAccountBindingRequired": false
+    }});
+    std::fs::write(&pebble_config, pebble_json.to_string()).expect("write");
+    let pebble_log = dir.path().join("pebble.log");
+    let _pebble = Pebble(
+        std::process::Command::new("pebble")
+            .arg("-config")
+            .arg(&pebble_config)
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .stdout(std::fs::File::create(&pebble_log).expect("pebble log"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start pebble (apt package pebble)"),
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("ACME certificate issued"))
+    {
+        assert!(Instant::now() < deadline, "no ACME certificate within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The root pebble issued from (generated at its start, served by its management
+    // interface), and a client that trusts only it.
+    let management = https_client(listener_ca.pem.as_bytes());
+    let root = management
+        .get(format!("https://localhost:{management_port}/roots/0"))
+        .send()
+        .await
+        .expect("GET pebble root")
+        .bytes()
+        .await
+        .expect("root");
+    let tls = connector(&root, &[b"h2"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stream = loop {
+        let tcp = TcpStream::connect(("127.0.0.1", https))
+            .await
+            .expect("connect");
+        let name = ServerName::try_from("localhost").expect("name");
+        match tls.connect(name, tcp).await {
+            Ok(stream) => break stream,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the ACME certificate is not served: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let pebble_said = std::fs::read_to_string(&pebble_log).unwrap_or_default();
+    assert!(
+        pebble_said.contains(&format!(
+            "http://localhost:{http_port}/.well-known/acme-challenge/"
+        )) && pebble_said.contains("set VALID by completed challenge"),
+        "pebble did not validate HTTP-01 against us:\n{pebble_said}"
+    );
+
+    // State in the data directory: the account and the key are private.
+    let acme_dir = dir.path().join("data/tls/acme");
+    let names: Vec<String> = std::fs::read_dir(&acme_dir)
+        .expect("acme dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("account-") && n.ends_with(".json")),
+        "{names:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(acme_dir.join("server.key"))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // A restart serves the stored certificate at once and orders nothing.
+    let mut server = server;
+    server.terminate(Duration::from_secs(10));
+    let again = Server::start_in(dir.path(), &config, &[]);
+    let stream = handshake(&tls, https_port(&again), "localhost").await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    // The served certificate already chains to pebble's root (the placeholder would
+    // not), so it was the stored one; and no order was placed for it.
+    let log = again.log_lines();
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("ACME certificate issued") || l.contains("ACME account created")),
+        "{log:?}"
+    );
+}

@@ -79,6 +79,8 @@ pub struct AppState {
     pub search: Arc<crate::search::SearchIndex>,
     /// The local CA devices are asked to trust (`[tls] mode = "local-ca"`).
     pub trust: Option<Arc<crate::tls::trust_page::TrustAnchor>>,
+    /// HTTP-01 answers of the ACME order in progress (`[tls] mode = "acme"`).
+    pub acme: Option<Arc<crate::tls::acme::Challenges>>,
 }
 
 /// The whole HTTP surface.
@@ -93,6 +95,10 @@ pub fn app(state: AppState) -> Router {
         .route("/player/{file}", get(player::bundle))
         .route("/ca.crt", get(crate::tls::trust_page::ca_certificate))
         .route("/tls", get(crate::tls::trust_page::instructions))
+        .route(
+            "/.well-known/acme-challenge/{token}",
+            get(crate::tls::acme::challenge),
+        )
         .layer(http_policy::media_cors());
     let api = rest_api(&state)
         .merge(vod_api())

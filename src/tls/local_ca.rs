@@ -4,7 +4,6 @@
 //! is reissued before it expires or when the machine's addresses change, and the
 //! reload watcher picks up the new files like any other certificate change.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -12,9 +11,10 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
-use x509_parser::extensions::GeneralName;
 
+use super::private_files::{create_private_dir, write_key, write_public};
 use super::reload::CertFiles;
+use super::validity::{not_after, server_is_current};
 use super::TlsError;
 
 /// Ten years: devices trust the CA once.
@@ -138,53 +138,6 @@ fn server_params(names: &[String], now: OffsetDateTime) -> Result<CertificatePar
     Ok(params)
 }
 
-/// Whether the server certificate in `path` has more than a third of its lifetime
-/// left and covers every one of `names`.
-fn server_is_current(path: &Path, names: &[String], now: OffsetDateTime) -> bool {
-    let Ok(pem) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    let Some((begin, end, covered)) = validity_and_names(&pem) else {
-        return false;
-    };
-    let fresh = end - now > (end - begin) / 3;
-    fresh && names.iter().all(|n| covered.contains(n))
-}
-
-fn not_after(pem: &str) -> Option<OffsetDateTime> {
-    validity_and_names(pem).map(|(_, end, _)| end)
-}
-
-/// notBefore, notAfter and the subject alternative names (DNS names and addresses as
-/// text) of a PEM certificate.
-fn validity_and_names(pem: &str) -> Option<(OffsetDateTime, OffsetDateTime, Vec<String>)> {
-    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
-    let cert = block.parse_x509().ok()?;
-    let validity = cert.validity();
-    let mut names = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(dns) => names.push(dns.to_string()),
-                GeneralName::IPAddress(bytes) => {
-                    let ip = match bytes.len() {
-                        4 => <[u8; 4]>::try_from(*bytes).ok().map(IpAddr::from),
-                        16 => <[u8; 16]>::try_from(*bytes).ok().map(IpAddr::from),
-                        _ => None,
-                    };
-                    names.extend(ip.map(|ip| ip.to_string()));
-                }
-                _ => {}
-            }
-        }
-    }
-    Some((
-        validity.not_before.to_datetime(),
-        validity.not_after.to_datetime(),
-        names,
-    ))
-}
-
 /// A positive 16-byte serial (RFC 5280 §4.1.2.2: at most 20 bytes, positive).
 fn random_serial() -> Result<SerialNumber, TlsError> {
     use ring::rand::SecureRandom;
@@ -199,44 +152,6 @@ fn random_serial() -> Result<SerialNumber, TlsError> {
 
 fn rcgen_error(e: rcgen::Error) -> TlsError {
     TlsError::Generate(e.to_string())
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
-    let fail = |e: std::io::Error| TlsError::File {
-        path: dir.display().to_string(),
-        why: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
-    }
-    Ok(())
-}
-
-fn write_key(path: &Path, key: &KeyPair) -> Result<(), TlsError> {
-    replace_file(path, key.serialize_pem().as_bytes(), true)
-}
-
-fn write_public(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    replace_file(path, bytes, false)
-}
-
-/// Writes beside `path` and renames over it, so a reader sees the old file or the new
-/// one, never half of one; secrets are 0600 from the first byte.
-fn replace_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), TlsError> {
-    let fail = |e: std::io::Error| TlsError::File {
-        path: path.display().to_string(),
-        why: e.to_string(),
-    };
-    let temp = path.with_extension("new");
-    if secret {
-        crate::data_dir::write_secret(&temp, bytes).map_err(fail)?;
-    } else {
-        std::fs::write(&temp, bytes).map_err(fail)?;
-    }
-    std::fs::rename(&temp, path).map_err(fail)
 }
 
 #[cfg(test)]
@@ -286,14 +201,16 @@ mod tests {
         ensure(dir.path(), &names(), late).unwrap();
         let renewed = std::fs::read(&first.files.cert).unwrap();
         assert_ne!(issued, renewed, "less than a third left");
-        let (_, end, _) = validity_and_names(&String::from_utf8(renewed.clone()).unwrap()).unwrap();
+        let (_, end, _) =
+            crate::tls::validity::validity_and_names(&String::from_utf8(renewed.clone()).unwrap())
+                .unwrap();
         assert!(end > late + Duration::days(390));
 
         let mut more = names();
         more.push("192.168.7.9".into());
         let again = ensure(dir.path(), &more, late).unwrap();
         let pem = std::fs::read_to_string(&again.files.cert).unwrap();
-        let (_, _, covered) = validity_and_names(&pem).unwrap();
+        let (_, _, covered) = crate::tls::validity::validity_and_names(&pem).unwrap();
         assert!(covered.contains(&"192.168.7.9".to_string()), "{covered:?}");
         assert_eq!(again.ca_pem, first.ca_pem, "the CA stays");
     }

@@ -5,13 +5,16 @@
 //! [`Tls::rtmps`].
 
 pub mod acceptor;
+pub mod acme;
 pub mod local_ca;
 pub mod names;
 pub mod pem_files;
+pub mod private_files;
 pub mod redirect;
 pub mod reload;
 pub mod resolver;
 pub mod trust_page;
+pub mod validity;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -43,6 +46,8 @@ pub struct Tls {
     pub rtmps: TlsAcceptor,
     /// The local CA, when `mode = "local-ca"`.
     pub trust: Option<Arc<TrustAnchor>>,
+    /// The HTTP-01 answers, when `mode = "acme"`.
+    pub acme: Option<Arc<acme::Challenges>>,
 }
 
 /// Loads (or, for `local-ca`, creates) the certificate and starts the tasks that keep
@@ -54,6 +59,7 @@ pub async fn start(
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> Result<Option<Tls>, TlsError> {
+    let mut acme = None;
     let (files, trust) = match config.mode {
         TlsMode::Off => return Ok(None),
         TlsMode::Files => {
@@ -90,10 +96,30 @@ pub async fn start(
             };
             (ca.files, Some(Arc::new(trust)))
         }
+        TlsMode::Acme => {
+            let settings = acme::AcmeSettings::new(config, data_dir);
+            let challenges = Arc::new(acme::Challenges::default());
+            let files = settings.files();
+            tasks.spawn(acme::run(
+                settings,
+                Arc::clone(&challenges),
+                shutdown.clone(),
+            ));
+            acme = Some(challenges);
+            (files, None)
+        }
     };
     let loaded = {
         let files = files.clone();
-        blocking(move || pem_files::load(&files.cert, &files.key)).await?
+        let domains = config.domains.clone();
+        let is_acme = acme.is_some();
+        blocking(move || match pem_files::load(&files.cert, &files.key) {
+            Ok(key) => Ok(key),
+            // No ACME certificate yet: the order runs once HTTP listens.
+            Err(_) if is_acme => acme::placeholder(&domains),
+            Err(e) => Err(e),
+        })
+        .await?
     };
     let store = Arc::new(CertStore::new(loaded));
     tasks.spawn(reload::watch(
@@ -106,6 +132,7 @@ pub async fn start(
         https: acceptor::https(&store)?,
         rtmps: acceptor::rtmps(&store)?,
         trust,
+        acme,
     }))
 }
 
