@@ -603,3 +603,85 @@ async fn an_acme_order_against_pebble_completes_over_http01_and_the_served_cert_
         "{log:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_from_another_address_is_redirected_to_https_and_loopback_is_not() {
+    // A client from a non-loopback address of this machine is what a headset on the LAN
+    // looks like to the server. (The rule itself is unit-tested in src/tls/redirect.rs.)
+    let Some(lan) = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|i| !i.is_loopback() && i.ip().is_ipv4())
+        .map(|i| i.ip())
+    else {
+        eprintln!("no non-loopback IPv4 address here; the redirect rule is covered by unit tests");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = format!(
+        "{}\n[tls]\nmode = \"local-ca\"\nhttps = \"0.0.0.0:0\"\n",
+        stream_config()
+    );
+    let server = Server::start_in_on(dir.path(), &config, &[], "0.0.0.0:0");
+    let http_port: u16 = server
+        .http
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("http port");
+    let https = banner_port(&server, "https://localhost:");
+
+    let from_lan = reqwest::Client::builder()
+        .local_address(lan)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let resp = from_lan
+        .get(format!("http://{lan}:{http_port}/watch/cam?x=1"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 308);
+    assert_eq!(
+        resp.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some(format!("https://{lan}:{https}/watch/cam?x=1").as_str())
+    );
+    // The CA and its instructions stay on plain HTTP: a device fetches them before it
+    // trusts the HTTPS certificate.
+    let ca = from_lan
+        .get(format!("http://{lan}:{http_port}/ca.crt"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(ca.status(), 200);
+    // The redirect target works for that client once it trusts the CA.
+    let ca_pem = ca.bytes().await.expect("CA");
+    let follow = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).expect("CA"))
+        .local_address(lan)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let page = follow
+        .get(format!("http://{lan}:{http_port}/watch/cam"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.url().scheme(), "https");
+
+    // This machine's own clients keep plain HTTP.
+    let local = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let resp = local
+        .get(format!("http://127.0.0.1:{http_port}/watch/cam"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200);
+}
