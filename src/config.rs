@@ -1166,4 +1166,26 @@ mod tests {
             .apply_env(|n| (n == "PANOCAST_HTTP").then(|| "nope".into()))
             .is_err());
     }
+
+    #[test]
+    fn tls_sections_that_cannot_work_are_refused() {
+        let parsed = |text: &str| toml::from_str::<Config>(text).expect("toml");
+        let on = parsed("[tls]\nmode = \"local-ca\"\nrtmps = \"127.0.0.1:1936\"\n");
+        assert_eq!(on.tls.mode, TlsMode::LocalCa);
+        assert!(on.validate().is_ok());
+        for (bad, why) in [
+            ("[tls]\nmode = \"files\"\ncert = \"c.pem\"\n", "files without key"),
+            ("[tls]\nmode = \"local-ca\"\ncert = \"c.pem\"\n", "cert outside files"),
+            ("[tls]\nrtmps = \"127.0.0.1:1936\"\n", "rtmps with TLS off"),
+            ("[tls]\nmode = \"acme\"\n", "acme without domains"),
+            ("[tls]\nmode = \"acme\"\ndomains = [\"a b\"]\n", "a domain that is no host name"),
+            (
+                "[tls]\nmode = \"acme\"\ndomains = [\"a.example\"]\nacme_directory = \"http://x/dir\"\n",
+                "acme over plain http",
+            ),
+        ] {
+            assert!(parsed(bad).validate().is_err(), "{why}");
+        }
+        assert!(toml::from_str::<Config>("[tls]\nmode = \"https\"\n").is_err());
+    }
 }
