@@ -274,9 +274,11 @@ fn print_tls_urls(started: &Started) {
         .streams
         .first()
         .map_or(String::new(), |s| format!("watch/{}", s.slug));
-    // A listener on every address is reached by the LAN addresses; one bound to a
-    // single address only by that address.
-    let hosts: Vec<String> = if https.ip().is_unspecified() {
+    // An ACME certificate is for its domains; otherwise a listener on every address is
+    // reached by the LAN addresses, one bound to a single address only by that address.
+    let hosts: Vec<String> = if !started.acme_domains.is_empty() {
+        started.acme_domains.clone()
+    } else if https.ip().is_unspecified() {
         let mut hosts: Vec<String> = panocast::tls::names::lan_addresses()
             .iter()
             .map(|ip| match ip {

@@ -53,6 +53,8 @@ pub struct Started {
     pub rtmps: Option<SocketAddr>,
     /// Whether devices are to trust a local CA (and find it at `/ca.crt`).
     pub local_ca: bool,
+    /// The public host names of an ACME certificate (empty in other modes).
+    pub acme_domains: Vec<String>,
     /// The first streams of the catalog, by slug.
     pub streams: Vec<Arc<StreamDef>>,
     /// The key of the generated `demo` stream, while it is the only stream and the
@@ -218,6 +220,10 @@ impl Built {
         } = self;
         let catalog = Arc::clone(&state.catalog);
         let local_ca = state.trust.is_some();
+        let acme_domains = match config.tls.mode {
+            crate::config::TlsMode::Acme => config.tls.domains.clone(),
+            _ => Vec::new(),
+        };
         serve(
             app,
             &state,
@@ -234,6 +240,7 @@ impl Built {
             https: bound.https,
             rtmps: bound.rtmps,
             local_ca,
+            acme_domains,
             streams: catalog.list(None, 20, |_| true).0,
             demo_key,
             bus,

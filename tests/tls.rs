@@ -483,7 +483,8 @@ async fn an_acme_order_against_pebble_completes_over_http01_and_the_served_cert_
         root_path.display().to_string()
     );
     let server = Server::start_in(dir.path(), &config, &[]);
-    let https = https_port(&server);
+    // The banner names the certificate's domain.
+    let https = banner_port(&server, "https://localhost:");
     let http_port: u16 = server
         .http
         .rsplit(':')
@@ -592,7 +593,7 @@ async fn an_acme_order_against_pebble_completes_over_http01_and_the_served_cert_
     let mut server = server;
     server.terminate(Duration::from_secs(10));
     let again = Server::start_in(dir.path(), &config, &[]);
-    let stream = handshake(&tls, https_port(&again), "localhost").await;
+    let stream = handshake(&tls, banner_port(&again, "https://localhost:"), "localhost").await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     // The served certificate already chains to pebble's root (the placeholder would
     // not), so it was the stored one; and no order was placed for it.

@@ -180,6 +180,8 @@ enum Failure {
     Handshake(#[from] HandshakeError),
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
+    #[error("TLS handshake not finished within {0:?}")]
+    TlsHandshakeTimeout(Duration),
     #[error("no data for {0:?}")]
     Idle(Duration),
     #[error("peer did not take our bytes for {0:?}")]
@@ -211,7 +213,8 @@ async fn serve_connection(socket: TcpStream, peer: SocketAddr, shared: &Shared) 
             run(&mut socket, peer, shared, &mut cx).await
         }
         Some(acceptor) => match tls_handshake(acceptor, socket, shared).await {
-            Ok(mut stream) => run(&mut stream, peer, shared, &mut cx).await,
+            Ok(Some(mut stream)) => run(&mut stream, peer, shared, &mut cx).await,
+            Ok(None) => Ok(Closed::Shutdown),
             Err(failure) => Err(failure),
         },
     };
@@ -233,19 +236,20 @@ async fn serve_connection(socket: TcpStream, peer: SocketAddr, shared: &Shared) 
     }
 }
 
-/// The TLS handshake of an RTMPS connection, bounded by the RTMP handshake timeout.
+/// The TLS handshake of an RTMPS connection, bounded by the RTMP handshake timeout;
+/// `None` when the server shuts down first.
 async fn tls_handshake(
     acceptor: &tokio_rustls::TlsAcceptor,
     socket: TcpStream,
     shared: &Shared,
-) -> Result<tokio_rustls::server::TlsStream<TcpStream>, Failure> {
+) -> Result<Option<tokio_rustls::server::TlsStream<TcpStream>>, Failure> {
     let limit = shared.config.handshake_timeout;
     tokio::select! {
-        _ = shared.shutdown.cancelled() => Err(Failure::Io(std::io::ErrorKind::Interrupted.into())),
+        _ = shared.shutdown.cancelled() => Ok(None),
         done = tokio::time::timeout(limit, acceptor.accept(socket)) => match done {
-            Ok(Ok(stream)) => Ok(stream),
+            Ok(Ok(stream)) => Ok(Some(stream)),
             Ok(Err(e)) => Err(Failure::Tls(e)),
-            Err(_) => Err(Failure::HandshakeTimeout(limit, 0)),
+            Err(_) => Err(Failure::TlsHandshakeTimeout(limit)),
         },
     }
 }
