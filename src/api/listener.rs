@@ -69,7 +69,10 @@ pub async fn serve(
                 Ok((socket, peer)) => {
                     let gate = Arc::clone(&limits.http);
                     let Ok(admission) = gate.admit(peer.ip()) else {
-                        connections.spawn(refuse(socket));
+                        // A TLS client could not read a plaintext answer: it is closed.
+                        if let Transport::Plain { .. } = transport {
+                            connections.spawn(refuse(socket));
+                        }
                         continue;
                     };
                     let app = app.clone();
@@ -78,20 +81,8 @@ pub async fn serve(
                     let shutdown = shutdown.clone();
                     let transport = transport.clone();
                     connections.spawn(async move {
-                        let _ = socket.set_nodelay(true);
-                        match transport {
-                            Transport::Plain { redirect_to } => {
-                                let http = Http { peer, app, builder: &builder, limits: &limits, redirect_to };
-                                http.serve(socket, shutdown).await;
-                            }
-                            Transport::Tls(acceptor) => {
-                                let Some(stream) = handshake(&acceptor, socket, peer, &limits, &shutdown).await else {
-                                    return;
-                                };
-                                let http = Http { peer, app, builder: &builder, limits: &limits, redirect_to: None };
-                                http.serve(stream, shutdown).await;
-                            }
-                        }
+                        let http = Http { peer, app, builder: &builder, limits: &limits };
+                        http.serve_socket(socket, &transport, shutdown).await;
                         drop(admission);
                     });
                 }
@@ -143,11 +134,30 @@ struct Http<'a> {
     app: Router,
     builder: &'a auto::Builder<TokioExecutor>,
     limits: &'a Limits,
-    redirect_to: Option<u16>,
 }
 
 impl Http<'_> {
-    async fn serve<S>(self, stream: S, shutdown: CancellationToken)
+    /// Serves an accepted socket as `transport` says: directly, or after a TLS
+    /// handshake.
+    async fn serve_socket(
+        self,
+        socket: TcpStream,
+        transport: &Transport,
+        shutdown: CancellationToken,
+    ) {
+        let _ = socket.set_nodelay(true);
+        match transport {
+            Transport::Plain { redirect_to } => self.serve(socket, *redirect_to, shutdown).await,
+            Transport::Tls(acceptor) => {
+                let handshake = handshake(acceptor, socket, self.peer, self.limits, &shutdown);
+                if let Some(stream) = handshake.await {
+                    self.serve(stream, None, shutdown).await;
+                }
+            }
+        }
+    }
+
+    async fn serve<S>(self, stream: S, redirect_to: Option<u16>, shutdown: CancellationToken)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -156,7 +166,6 @@ impl Http<'_> {
             app,
             builder,
             limits,
-            redirect_to,
         } = self;
         let io = IdleDeadline::new(stream, limits.http_header_timeout, limits.http_idle_timeout);
         let busy = io.busy();
