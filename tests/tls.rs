@@ -410,11 +410,19 @@ async fn garbage_and_stalled_handshakes_are_closed_without_hurting_other_clients
 async fn ffmpeg_publishes_over_rtmps_and_the_stream_plays() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = format!(
-        "{}\n[tls]\nmode = \"local-ca\"\nhttps = \"127.0.0.1:0\"\nrtmps = \"127.0.0.1:0\"\n",
+        "{}\n[rtmp_ingest]\nhandshake_timeout_ms = 1000\n\n[tls]\nmode = \"local-ca\"\nhttps = \"127.0.0.1:0\"\nrtmps = \"127.0.0.1:0\"\n",
         stream_config()
     );
     let server = Server::start_in(dir.path(), &config, &[]);
     let rtmps = banner_port(&server, "rtmps://127.0.0.1:");
+    // A TLS handshake that stalls holds the port no longer than an RTMP one may.
+    let mut stalled = TcpStream::connect(("127.0.0.1", rtmps))
+        .await
+        .expect("connect");
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .expect("write");
     let url = format!("rtmps://127.0.0.1:{rtmps}/live/{KEY}");
     let _publisher = Publisher::start(source_file(), &url, true);
 
@@ -438,6 +446,50 @@ async fn ffmpeg_publishes_over_rtmps_and_the_stream_plays() {
         closed.is_ok(),
         "plain RTMP on the RTMPS port was not closed"
     );
+    let closed = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "a stalled TLS handshake on the RTMPS port was not closed"
+    );
+    assert!(server
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("TLS handshake not finished within 1s")));
+}
+
+#[test]
+fn a_certificate_that_does_not_load_stops_the_server_with_the_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new();
+    let (cert, _) = ca.leaf();
+    let (_, other_key) = ca.leaf();
+    let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cert_path, cert).expect("write");
+    std::fs::write(&key_path, other_key).expect("write");
+    let config = |cert: &Path, key: &Path| {
+        format!(
+            "[tls]\nmode = \"files\"\ncert = {:?}\nkey = {:?}\nhttps = \"127.0.0.1:0\"\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        )
+    };
+    let mismatched = serve_until_exit(&config(&cert_path, &key_path), Duration::from_secs(20));
+    assert!(!mismatched.status.success());
+    assert!(
+        mismatched
+            .output
+            .contains("key does not match the certificate"),
+        "{}",
+        mismatched.output
+    );
+    let missing = serve_until_exit(
+        &config(&dir.path().join("nope.pem"), &key_path),
+        Duration::from_secs(20),
+    );
+    assert!(!missing.status.success());
+    assert!(missing.output.contains("nope.pem"), "{}", missing.output);
+    // Neither message carries key material.
+    assert!(!mismatched.output.contains("PRIVATE KEY") && !missing.output.contains("PRIVATE KEY"));
 }
 
 /// A free loopback port (bound and released; pebble binds it next).
