@@ -123,7 +123,12 @@ enum AcmeError {
 pub async fn run(settings: AcmeSettings, challenges: Arc<Challenges>, shutdown: CancellationToken) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        let wait = match renew_if_due(&settings, &challenges).await {
+        // An order in flight is abandoned at shutdown (the CA lets it expire).
+        let attempt = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            attempt = renew_if_due(&settings, &challenges) => attempt,
+        };
+        let wait = match attempt {
             Ok(()) => {
                 backoff = MIN_BACKOFF;
                 settings.check_every

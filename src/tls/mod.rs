@@ -115,7 +115,8 @@ pub async fn start(
         let is_acme = acme.is_some();
         blocking(move || match pem_files::load(&files.cert, &files.key) {
             Ok(key) => Ok(key),
-            // No ACME certificate yet: the order runs once HTTP listens.
+            // No ACME certificate yet: a placeholder until the order started above
+            // completes (it is retried until HTTP listens and answers the challenge).
             Err(_) if is_acme => acme::placeholder(&domains),
             Err(e) => Err(e),
         })
