@@ -216,6 +216,12 @@ async fn a_client_trusting_only_the_local_ca_plays_the_stream_over_tls13_and_h2(
     let video_url = format!("https://localhost:{port}/hls/cam/video.m3u8");
     let probed = ffprobe_https(&ca_file, &video_url);
     assert!(probed.contains("codec_name=h264"), "{probed}");
+    // And plays it: two seconds of video packets from the multivariant playlist down.
+    let played = ffmpeg_https_packets(&ca_file, &index_url);
+    assert!(
+        played >= 30,
+        "ffmpeg read {played} video packets over HTTPS"
+    );
 
     // The same ffmpeg refuses a server it cannot verify (so the check above meant it).
     let other = tempfile::tempdir().expect("temp dir");
@@ -226,6 +232,36 @@ async fn a_client_trusting_only_the_local_ca_plays_the_stream_over_tls13_and_h2(
     let wrong = other.path().join("wrong.crt");
     std::fs::write(&wrong, wrong_ca).expect("write");
     assert!(!ffprobe_https(&wrong, &video_url).contains("codec_name=h264"));
+}
+
+/// How many video packets ffmpeg reads from the first two seconds of `url`, verifying
+/// the server against `ca_file` (framemd5 prints one line per packet).
+fn ffmpeg_https_packets(ca_file: &Path, url: &str) -> usize {
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-tls_verify",
+            "1",
+            "-ca_file",
+        ])
+        .arg(ca_file)
+        .args(["-rw_timeout", "15000000", "-i", url])
+        .args([
+            "-t", "2", "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg over HTTPS: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count()
 }
 
 /// ffprobe's streams of `url`, verifying the server against `ca_file`.
