@@ -52,6 +52,8 @@ packages=(
     python3-venv
     # tests/notify_mail.rs: the real SMTP server the mail tests deliver to.
     python3-aiosmtpd
+    # tests/tls.rs: the ACME test server the HTTP-01 order runs against.
+    pebble
 )
 # benches/live_path: nginx + nginx-rtmp as the reference server, python3 for
 # the measurement helpers of it and of benches/ladder and benches/projection

@@ -48,6 +48,127 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// File uploads (tus and multipart).
     pub uploads: UploadsConfig,
+    /// HTTPS and RTMPS (src/tls); off by default.
+    pub tls: TlsConfig,
+}
+
+/// Where the certificate comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Plain HTTP and RTMP only.
+    #[default]
+    Off,
+    /// `cert` and `key` PEM files, re-read when they change.
+    Files,
+    /// A certificate authority generated in the data directory signs a certificate for
+    /// this machine's addresses; devices trust the CA from `/ca.crt`.
+    LocalCa,
+    /// Certificates for `domains` from an ACME CA (Let's Encrypt by default) over
+    /// HTTP-01, answered on the plain HTTP port (which must be reachable as port 80).
+    Acme,
+}
+
+/// HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and RTMPS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    /// Certificate chain (PEM, leaf first) for `mode = "files"`.
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) for `mode = "files"`.
+    pub key: Option<PathBuf>,
+    /// HTTPS listen address; plain HTTP keeps serving on `http` (redirecting clients
+    /// that are not on this machine).
+    pub https: SocketAddr,
+    /// RTMPS listen address; none means no RTMPS.
+    pub rtmps: Option<SocketAddr>,
+    /// How often the certificate files are checked for a change.
+    pub reload_interval_ms: u64,
+    /// Extra names for the `local-ca` server certificate, beside localhost, the
+    /// machine's addresses and `<hostname>.local`.
+    pub names: Vec<String>,
+    /// The ACME directory URL for `mode = "acme"`.
+    pub acme_directory: String,
+    /// Host names the ACME certificate is for.
+    pub domains: Vec<String>,
+    /// Account contacts, e.g. `"mailto:ops@example.com"`.
+    pub contact: Vec<String>,
+    /// A PEM root to trust for the ACME server itself (a test CA such as pebble's);
+    /// none means the system's roots.
+    pub acme_ca_root: Option<PathBuf>,
+    /// How often the ACME certificate is checked for renewal (due when less than a
+    /// third of its lifetime is left).
+    pub acme_check_interval_s: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::Off,
+            cert: None,
+            key: None,
+            https: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            rtmps: None,
+            reload_interval_ms: 2_000,
+            names: Vec::new(),
+            acme_directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
+            domains: Vec::new(),
+            contact: Vec::new(),
+            acme_ca_root: None,
+            acme_check_interval_s: 12 * 3600,
+        }
+    }
+}
+
+impl TlsConfig {
+    fn validate(&self) -> Result<(), String> {
+        match self.mode {
+            TlsMode::Files if self.cert.is_none() || self.key.is_none() => {
+                return Err("tls.mode = \"files\" needs tls.cert and tls.key".into());
+            }
+            TlsMode::Acme if self.domains.is_empty() => {
+                return Err("tls.mode = \"acme\" needs tls.domains".into());
+            }
+            TlsMode::Off | TlsMode::LocalCa | TlsMode::Acme
+                if self.cert.is_some() || self.key.is_some() =>
+            {
+                return Err("tls.cert and tls.key are only read with tls.mode = \"files\"".into());
+            }
+            _ => {}
+        }
+        if self.mode == TlsMode::Off && self.rtmps.is_some() {
+            return Err("tls.rtmps needs a tls.mode other than \"off\"".into());
+        }
+        if self.mode == TlsMode::Acme {
+            for domain in &self.domains {
+                let valid = !domain.is_empty()
+                    && domain.len() <= 253
+                    && domain.split('.').all(|l| {
+                        !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    });
+                if !valid {
+                    return Err(format!("tls.domains: {domain:?} is not a host name"));
+                }
+            }
+            if !self.acme_directory.starts_with("https://") {
+                return Err("tls.acme_directory must be an https:// URL".into());
+            }
+            if !(60..=7 * 24 * 3600).contains(&self.acme_check_interval_s) {
+                return Err(format!(
+                    "tls.acme_check_interval_s must be 60..=604800, not {}",
+                    self.acme_check_interval_s
+                ));
+            }
+        }
+        if !(100..=3_600_000).contains(&self.reload_interval_ms) {
+            return Err(format!(
+                "tls.reload_interval_ms must be 100..=3600000, not {}",
+                self.reload_interval_ms
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The background job queue.
@@ -102,6 +223,7 @@ impl Default for Config {
             streams: Vec::new(),
             jobs: JobsConfig::default(),
             uploads: UploadsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -770,6 +892,7 @@ impl Config {
         self.auth.validate().map_err(ConfigError::Invalid)?;
         self.webhooks.validate().map_err(ConfigError::Invalid)?;
         self.mail.validate().map_err(ConfigError::Invalid)?;
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         if !(1..=16).contains(&self.jobs.concurrency) {
             return bad(format!(
                 "jobs.concurrency must be 1..=16, not {}",
@@ -1052,5 +1175,27 @@ mod tests {
         assert!(config
             .apply_env(|n| (n == "PANOCAST_HTTP").then(|| "nope".into()))
             .is_err());
+    }
+
+    #[test]
+    fn tls_sections_that_cannot_work_are_refused() {
+        let parsed = |text: &str| toml::from_str::<Config>(text).expect("toml");
+        let on = parsed("[tls]\nmode = \"local-ca\"\nrtmps = \"127.0.0.1:1936\"\n");
+        assert_eq!(on.tls.mode, TlsMode::LocalCa);
+        assert!(on.validate().is_ok());
+        for (bad, why) in [
+            ("[tls]\nmode = \"files\"\ncert = \"c.pem\"\n", "files without key"),
+            ("[tls]\nmode = \"local-ca\"\ncert = \"c.pem\"\n", "cert outside files"),
+            ("[tls]\nrtmps = \"127.0.0.1:1936\"\n", "rtmps with TLS off"),
+            ("[tls]\nmode = \"acme\"\n", "acme without domains"),
+            ("[tls]\nmode = \"acme\"\ndomains = [\"a b\"]\n", "a domain that is no host name"),
+            (
+                "[tls]\nmode = \"acme\"\ndomains = [\"a.example\"]\nacme_directory = \"http://x/dir\"\n",
+                "acme over plain http",
+            ),
+        ] {
+            assert!(parsed(bad).validate().is_err(), "{why}");
+        }
+        assert!(toml::from_str::<Config>("[tls]\nmode = \"https\"\n").is_err());
     }
 }

@@ -26,4 +26,5 @@ pub mod search;
 pub mod server;
 pub mod streams;
 pub mod subscriptions;
+pub mod tls;
 pub mod uploads;

@@ -260,7 +260,60 @@ fn print_urls(started: &Started) {
     if started.demo_key.is_none() && !started.streams.is_empty() {
         println!("  (stream keys were shown when the streams were created)");
     }
+    print_tls_urls(started);
     println!();
+}
+
+/// HTTPS and RTMPS, for headsets (WebXR needs a secure context; Safari plays LL-HLS
+/// only over HTTP/2, which it speaks only over TLS) and OBS over the internet.
+fn print_tls_urls(started: &Started) {
+    let Some(https) = started.https else {
+        return;
+    };
+    let watch = started
+        .streams
+        .first()
+        .map_or(String::new(), |s| format!("watch/{}", s.slug));
+    // An ACME certificate is for its domains; otherwise a listener on every address is
+    // reached by the LAN addresses, one bound to a single address only by that address.
+    let hosts: Vec<String> = if !started.acme_domains.is_empty() {
+        started.acme_domains.clone()
+    } else if https.ip().is_unspecified() {
+        let mut hosts: Vec<String> = panocast::tls::names::lan_addresses()
+            .iter()
+            .map(|ip| match ip {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            })
+            .collect();
+        hosts.extend(panocast::tls::names::host_name().map(|h| format!("{h}.local")));
+        hosts.push("localhost".into());
+        hosts
+    } else {
+        vec![match https.ip() {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        }]
+    };
+    println!("HTTPS (use these on headsets):");
+    for host in &hosts {
+        println!("  https:           https://{host}:{}/{watch}", https.port());
+    }
+    if started.local_ca {
+        let first = hosts.first().map_or("localhost", String::as_str);
+        println!(
+            "  trust the CA:    http://{first}:{}/tls (certificate: /ca.crt)",
+            started.http.port()
+        );
+    }
+    if let Some(rtmps) = started.rtmps {
+        let host = if rtmps.ip().is_unspecified() {
+            hosts.first().cloned().unwrap_or_else(|| "localhost".into())
+        } else {
+            rtmps.ip().to_string()
+        };
+        println!("  RTMPS ingest:    rtmps://{host}:{}/live", rtmps.port());
+    }
 }
 
 async fn wait_for_signal() {

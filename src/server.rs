@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use std::collections::HashMap;
 
+use crate::api::listener::Transport;
 use crate::api::vod::Vod;
 use crate::api::{self, AppState};
 use crate::assets::events::AssetBus;
@@ -40,12 +41,20 @@ use crate::streams::registry::StreamRegistry;
 use crate::streams::service::StreamService;
 use crate::streams::StreamDef;
 use crate::streams::{Projection, StreamDirectory, StreamSource};
+use crate::tls::Tls;
 use crate::uploads::store::UploadStore;
 
 /// Where a started server listens, and the streams to print.
 pub struct Started {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
+    /// The HTTPS and RTMPS listeners, when TLS is on.
+    pub https: Option<SocketAddr>,
+    pub rtmps: Option<SocketAddr>,
+    /// Whether devices are to trust a local CA (and find it at `/ca.crt`).
+    pub local_ca: bool,
+    /// The public host names of an ACME certificate (empty in other modes).
+    pub acme_domains: Vec<String>,
     /// The first streams of the catalog, by slug.
     pub streams: Vec<Arc<StreamDef>>,
     /// The key of the generated `demo` stream, while it is the only stream and the
@@ -79,6 +88,8 @@ pub enum StartError {
     Key(#[from] KeyError),
     #[error("catalog: {0}")]
     Catalog(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Everything a server is made of, before it listens: the HTTP router (which tests
@@ -91,6 +102,7 @@ pub struct Built {
     /// The generated demo stream's key, when it may be printed.
     pub demo_key: Option<String>,
     config: Config,
+    tls: Option<Tls>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -130,6 +142,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
     }
     let bus = EventBus::new();
     let tasks = TaskTracker::new();
+    let tls = crate::tls::start(&config.tls, &config.data_dir, &tasks, &shutdown).await?;
     // Subscribed before any stream task exists, so no media-path event is missed.
     crate::notify::bus_writer::spawn(pool.clone(), bus.subscribe(), shutdown.clone());
     webhooks.spawn(shutdown.clone());
@@ -180,6 +193,8 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         api: Arc::new(config.api.clone()),
         notifications,
         search: Arc::new(crate::search::SearchIndex::new(pool.clone())),
+        trust: tls.as_ref().and_then(|t| t.trust.clone()),
+        acme: tls.as_ref().and_then(|t| t.acme.clone()),
     };
     Ok(Built {
         app: api::app(state.clone()),
@@ -188,6 +203,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         bus,
         demo_key,
         config,
+        tls,
         shutdown,
         tasks,
     })
@@ -204,21 +220,54 @@ impl Built {
             bus,
             demo_key,
             config,
+            tls,
             shutdown,
             tasks,
         } = self;
         let catalog = Arc::clone(&state.catalog);
-        serve(app, &state, &tasks, &config, &shutdown, registry.clone())
-            .await
-            .map(|(http, rtmp)| Started {
-                http,
-                rtmp,
-                streams: catalog.list(None, 20, |_| true).0,
-                demo_key,
-                bus,
-                tasks,
-            })
+        let local_ca = state.trust.is_some();
+        let acme_domains = match config.tls.mode {
+            crate::config::TlsMode::Acme => config.tls.domains.clone(),
+            _ => Vec::new(),
+        };
+        serve(
+            app,
+            &state,
+            &tasks,
+            &config,
+            tls,
+            &shutdown,
+            registry.clone(),
+        )
+        .await
+        .map(|bound| Started {
+            http: bound.http,
+            rtmp: bound.rtmp,
+            https: bound.https,
+            rtmps: bound.rtmps,
+            local_ca,
+            acme_domains,
+            streams: catalog.list(None, 20, |_| true).0,
+            demo_key,
+            bus,
+            tasks,
+        })
     }
+}
+
+/// Where the listeners are bound.
+struct Bound {
+    http: SocketAddr,
+    rtmp: SocketAddr,
+    https: Option<SocketAddr>,
+    rtmps: Option<SocketAddr>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let fail = |source| StartError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(fail)?;
+    let local = listener.local_addr().map_err(fail)?;
+    Ok((listener, local))
 }
 
 async fn serve(
@@ -226,38 +275,47 @@ async fn serve(
     state: &AppState,
     tasks: &TaskTracker,
     config: &Config,
+    tls: Option<Tls>,
     shutdown: &CancellationToken,
     registry: Arc<StreamRegistry>,
-) -> Result<(SocketAddr, SocketAddr), StartError> {
+) -> Result<Bound, StartError> {
     let limits = Arc::clone(&state.limits);
     let directory = Arc::clone(&state.directory);
     let catalog = &state.catalog;
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })
+    let (http_listener, http) = bind(config.http).await?;
+    let (rtmp_listener, rtmp_addr) = bind(config.rtmp).await?;
+    let https = match &tls {
+        Some(_) => Some(bind(config.tls.https).await?),
+        None => None,
     };
-    let http_listener = bind(config.http).await?;
-    let rtmp_listener = bind(config.rtmp).await?;
-    let http = http_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind {
-            addr: config.http,
-            source,
-        })?;
-    let rtmp_addr = rtmp_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind {
-            addr: config.rtmp,
-            source,
-        })?;
+    let rtmps = match (&tls, config.tls.rtmps) {
+        (Some(_), Some(addr)) => Some(bind(addr).await?),
+        _ => None,
+    };
+    let https_addr = https.as_ref().map(|(_, addr)| *addr);
+    let rtmps_addr = rtmps.as_ref().map(|(_, addr)| *addr);
+    if let (Some(trust), Some(addr)) = (&state.trust, https_addr) {
+        let _ = trust.https_port.set(addr.port());
+    }
 
     tasks.spawn(api::listener::serve(
         http_listener,
-        app,
+        app.clone(),
         Arc::clone(&limits),
+        Transport::Plain {
+            redirect_to: https_addr.map(|a| a.port()),
+        },
         shutdown.clone(),
     ));
+    if let (Some(tls), Some((listener, _))) = (&tls, https) {
+        tasks.spawn(api::listener::serve(
+            listener,
+            app,
+            Arc::clone(&limits),
+            Transport::Tls(tls.https.clone()),
+            shutdown.clone(),
+        ));
+    }
     // Pulled cameras are pulled from start to shutdown (or until disabled).
     registry.start_pullers(&catalog.all());
     let rtmp_config = RtmpConfig {
@@ -265,6 +323,17 @@ async fn serve(
         handshake_timeout: Duration::from_millis(config.rtmp_ingest.handshake_timeout_ms),
         idle_timeout: Duration::from_millis(config.rtmp_ingest.idle_timeout_ms),
     };
+    if let (Some(tls), Some((listener, _))) = (&tls, rtmps) {
+        tasks.spawn(rtmp::server::serve_tls(
+            listener,
+            Arc::clone(&directory),
+            Arc::clone(&registry),
+            rtmp_config.clone(),
+            Arc::clone(&limits),
+            tls.rtmps.clone(),
+            shutdown.clone(),
+        ));
+    }
     tasks.spawn(rtmp::serve(
         rtmp_listener,
         directory,
@@ -273,8 +342,14 @@ async fn serve(
         limits,
         shutdown.clone(),
     ));
-    tracing::info!(%http, rtmp = %rtmp_addr, streams = catalog.len(), "panocast is up");
-    Ok((http, rtmp_addr))
+    tracing::info!(%http, rtmp = %rtmp_addr, https = ?https_addr, rtmps = ?rtmps_addr,
+        streams = catalog.len(), "panocast is up");
+    Ok(Bound {
+        http,
+        rtmp: rtmp_addr,
+        https: https_addr,
+        rtmps: rtmps_addr,
+    })
 }
 
 /// The asset store, the job queue with its workers (after recovering jobs a crash

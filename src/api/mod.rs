@@ -78,6 +78,10 @@ pub struct AppState {
     pub notifications: Arc<crate::notify::in_app::InApp>,
     /// Keyword search over streams, events and assets.
     pub search: Arc<crate::search::SearchIndex>,
+    /// The local CA devices are asked to trust (`[tls] mode = "local-ca"`).
+    pub trust: Option<Arc<crate::tls::trust_page::TrustAnchor>>,
+    /// HTTP-01 answers of the ACME order in progress (`[tls] mode = "acme"`).
+    pub acme: Option<Arc<crate::tls::acme::Challenges>>,
 }
 
 /// The whole HTTP surface.
@@ -92,6 +96,12 @@ pub fn app(state: AppState) -> Router {
         .route("/vod/{asset}/{rendition}/{file}", get(vod_playback::media))
         .route("/watch/{slug}", get(player::watch))
         .route("/player/{file}", get(player::bundle))
+        .route("/ca.crt", get(crate::tls::trust_page::ca_certificate))
+        .route("/tls", get(crate::tls::trust_page::instructions))
+        .route(
+            "/.well-known/acme-challenge/{token}",
+            get(crate::tls::acme::challenge),
+        )
         .layer(http_policy::media_cors());
     let api = rest_api(&state)
         .merge(vod_api())

@@ -42,13 +42,19 @@ impl Server {
     /// [`Server::start_with_env`] in `dir` (config file and `data/` inside), which
     /// outlives the server: a restart on the same data directory.
     pub fn start_in(dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_in_on(dir, config, env, "127.0.0.1:0")
+    }
+
+    /// [`Server::start_in`] with HTTP on `http` (e.g. `0.0.0.0:0` for clients that
+    /// come from another address of this machine).
+    pub fn start_in_on(dir: &Path, config: &str, env: &[(&str, &str)], http: &str) -> Server {
         let config_path = dir.join("panocast.toml");
         std::fs::write(&config_path, config).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_panocast"))
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            .args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"])
+            .args(["--http", http, "--rtmp", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env("RUST_LOG", "info")

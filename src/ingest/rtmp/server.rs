@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,8 @@ struct Shared {
     /// bound what peers can make the server hold) and the failed-publish budget.
     limits: Arc<Limits>,
     shutdown: CancellationToken,
+    /// RTMPS: the TLS handshake comes first, under the same deadline as RTMP's own.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Accepts RTMP publishers on `listener` until `shutdown` is cancelled, then closes
@@ -67,13 +69,42 @@ pub async fn serve(
     limits: Arc<Limits>,
     shutdown: CancellationToken,
 ) {
-    let shared = Arc::new(Shared {
+    let shared = Shared {
         directory,
         streams,
         config,
         limits,
-        shutdown: shutdown.clone(),
-    });
+        shutdown,
+        tls: None,
+    };
+    accept_loop(listener, shared).await;
+}
+
+/// [`serve`] for RTMPS: each connection is a TLS session first (under the RTMP
+/// handshake deadline); the RTMP session over it is the same code.
+pub async fn serve_tls(
+    listener: TcpListener,
+    directory: Arc<dyn StreamDirectory>,
+    streams: Arc<StreamRegistry>,
+    config: RtmpConfig,
+    limits: Arc<Limits>,
+    tls: tokio_rustls::TlsAcceptor,
+    shutdown: CancellationToken,
+) {
+    let shared = Shared {
+        directory,
+        streams,
+        config,
+        limits,
+        shutdown,
+        tls: Some(tls),
+    };
+    accept_loop(listener, shared).await;
+}
+
+async fn accept_loop(listener: TcpListener, shared: Shared) {
+    let shutdown = shared.shutdown.clone();
+    let shared = Arc::new(shared);
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
@@ -147,6 +178,10 @@ enum Failure {
     HandshakeEof(usize),
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
+    #[error("TLS handshake not finished within {0:?}")]
+    TlsHandshakeTimeout(Duration),
     #[error("no data for {0:?}")]
     Idle(Duration),
     #[error("peer did not take our bytes for {0:?}")]
@@ -167,12 +202,22 @@ struct Context {
     stats: DemuxStats,
 }
 
-async fn serve_connection(mut socket: TcpStream, peer: SocketAddr, shared: &Shared) {
+async fn serve_connection(socket: TcpStream, peer: SocketAddr, shared: &Shared) {
     // Small control replies must not wait for Nagle.
     let _ = socket.set_nodelay(true);
     let mut cx = Context::default();
     let started = Instant::now();
-    let outcome = run(&mut socket, peer, shared, &mut cx).await;
+    let outcome = match &shared.tls {
+        None => {
+            let mut socket = socket;
+            run(&mut socket, peer, shared, &mut cx).await
+        }
+        Some(acceptor) => match tls_handshake(acceptor, socket, shared).await {
+            Ok(Some(mut stream)) => run(&mut stream, peer, shared, &mut cx).await,
+            Ok(None) => Ok(Closed::Shutdown),
+            Err(failure) => Err(failure),
+        },
+    };
     let stream = cx.slug.as_deref().unwrap_or("-");
     let secs = started.elapsed().as_secs_f64();
     match outcome {
@@ -191,8 +236,26 @@ async fn serve_connection(mut socket: TcpStream, peer: SocketAddr, shared: &Shar
     }
 }
 
-async fn run(
-    socket: &mut TcpStream,
+/// The TLS handshake of an RTMPS connection, bounded by the RTMP handshake timeout;
+/// `None` when the server shuts down first.
+async fn tls_handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    socket: TcpStream,
+    shared: &Shared,
+) -> Result<Option<tokio_rustls::server::TlsStream<TcpStream>>, Failure> {
+    let limit = shared.config.handshake_timeout;
+    tokio::select! {
+        _ = shared.shutdown.cancelled() => Ok(None),
+        done = tokio::time::timeout(limit, acceptor.accept(socket)) => match done {
+            Ok(Ok(stream)) => Ok(Some(stream)),
+            Ok(Err(e)) => Err(Failure::Tls(e)),
+            Err(_) => Err(Failure::TlsHandshakeTimeout(limit)),
+        },
+    }
+}
+
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut S,
     peer: SocketAddr,
     shared: &Shared,
     cx: &mut Context,
@@ -231,9 +294,9 @@ async fn run(
     result
 }
 
-/// A connection past its handshake.
-struct Session<'a> {
-    socket: &'a mut TcpStream,
+/// A connection past its handshake, over TCP or TLS.
+struct Session<'a, S> {
+    socket: &'a mut S,
     peer: SocketAddr,
     shared: &'a Shared,
     cx: &'a mut Context,
@@ -241,7 +304,7 @@ struct Session<'a> {
     publish: Option<PublishSession>,
 }
 
-impl Session<'_> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     async fn run(&mut self, leftover: &[u8], buf: &mut [u8]) -> Result<Closed, Failure> {
         let idle = self.shared.config.idle_timeout;
         // The session's opening messages, and whatever followed C2 in the same read.
@@ -381,8 +444,8 @@ impl Session<'_> {
     }
 }
 
-async fn run_handshake(
-    socket: &mut TcpStream,
+async fn run_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut S,
     handshake: &mut ServerHandshake,
     buf: &mut [u8],
 ) -> Result<Vec<u8>, Failure> {
