@@ -48,6 +48,55 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// File uploads (tus and multipart).
     pub uploads: UploadsConfig,
+    /// Audience analytics from the server's own HLS traffic (src/analytics).
+    pub analytics: AnalyticsConfig,
+}
+
+/// Audience analytics (src/analytics): viewer sessions, figures, heatmaps.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// Count viewers at all. Off: no session ids are handed out, nothing is recorded.
+    pub enabled: bool,
+    /// A session is a view once it received this many media seconds.
+    pub view_threshold_s: u64,
+    /// A session ends after 3 x the target duration without a request, never sooner
+    /// than this.
+    pub session_timeout_floor_s: u64,
+    /// 1-minute points are kept this long.
+    pub minute_retention_days: u64,
+    /// Hourly points (and ended sessions, heatmaps) are kept this long; 396 days is 13
+    /// months.
+    pub hourly_retention_days: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            view_threshold_s: 10,
+            session_timeout_floor_s: 10,
+            minute_retention_days: 30,
+            hourly_retention_days: 396,
+        }
+    }
+}
+
+impl AnalyticsConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=3600).contains(&self.session_timeout_floor_s) {
+            return Err(format!(
+                "analytics.session_timeout_floor_s must be 1..=3600, not {}",
+                self.session_timeout_floor_s
+            ));
+        }
+        if self.minute_retention_days == 0
+            || self.hourly_retention_days < self.minute_retention_days
+        {
+            return Err("analytics.minute_retention_days must be at least 1 and hourly_retention_days at least as long".into());
+        }
+        Ok(())
+    }
 }
 
 /// The background job queue.
@@ -102,6 +151,7 @@ impl Default for Config {
             streams: Vec::new(),
             jobs: JobsConfig::default(),
             uploads: UploadsConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }
@@ -734,6 +784,7 @@ impl Config {
             ));
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
+        self.analytics.validate().map_err(ConfigError::Invalid)?;
         self.api.validate().map_err(ConfigError::Invalid)?;
         if self.rtmp_ingest.app.is_empty() || self.rtmp_ingest.app.contains('/') {
             return bad("rtmp_ingest.app must be one non-empty path segment".into());

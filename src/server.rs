@@ -155,6 +155,16 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         tasks: tasks.clone(),
         max_live_streams: config.limits.max_live_streams,
     });
+    let analytics = Arc::new(crate::analytics::Analytics::new(
+        config.analytics.clone(),
+        pool.clone(),
+    ));
+    if config.analytics.enabled {
+        tasks.spawn(crate::analytics::task::run(
+            Arc::clone(&analytics),
+            shutdown.clone(),
+        ));
+    }
     let streams = Arc::new(StreamService {
         catalog: Arc::clone(&catalog),
         registry: Arc::clone(&registry),
@@ -174,6 +184,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         api: Arc::new(config.api.clone()),
         notifications,
         search: Arc::new(crate::search::SearchIndex::new(pool.clone())),
+        analytics,
     };
     Ok(Built {
         app: api::app(state.clone()),

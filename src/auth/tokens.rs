@@ -56,6 +56,11 @@ pub struct Claims {
     /// Stream id, in playback tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
+    /// Viewer session id (`vs_…`), in playback tokens: the audience analytics count
+    /// one session per token (src/analytics). Tokens signed before it existed have
+    /// none and still verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Why a token was refused. Deliberately coarse: the reason is logged at debug level,
@@ -361,6 +366,7 @@ impl TokenKeys {
             iat: now,
             role: None,
             stream: None,
+            sid: None,
         }
     }
 
