@@ -53,15 +53,16 @@ pub async fn playlist(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    // Who gets a session id: viewers without a token, of a stream that plays.
+    let mut anonymous = None;
     if file == "index.m3u8" && state.analytics.config.enabled {
         let has_token = super::access::query_token(query.as_deref()).is_some()
             || super::access::bearer(&headers).is_some();
-        if let (false, Some(stream)) = (has_token, state.catalog.get_slug(&slug)) {
-            let sid = state.analytics.ids.mint(&stream.id);
-            return session_redirect(&sid, query.as_deref());
+        if !has_token {
+            anonymous = state.catalog.get_slug(&slug).map(|s| s.id.clone());
         }
     }
-    rendered_playlist(state, slug, file, query).await
+    rendered_playlist(state, slug, file, query, anonymous).await
 }
 
 /// `GET /hls/{slug}/s/{sid}/{file}`: [`playlist`] within an anonymous viewer session
@@ -71,7 +72,7 @@ pub async fn session_playlist(
     Path((slug, _sid, file)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    rendered_playlist(state, slug, file, query).await
+    rendered_playlist(state, slug, file, query, None).await
 }
 
 /// `GET /hls/{slug}/s/{sid}/{rendition}/{file}`: [`media`] within a viewer session.
@@ -103,11 +104,14 @@ fn session_redirect(sid: &str, query: Option<&str>) -> Response {
         .into_response()
 }
 
+/// A playlist by name; the multivariant one as a redirect into a new session when
+/// `anonymous` names the stream to mint the session id for.
 async fn rendered_playlist(
     state: AppState,
     slug: String,
     file: String,
     query: Option<String>,
+    anonymous: Option<String>,
 ) -> Response {
     let Some(name) = playlist_name(&file) else {
         return Problem::not_found(format!("no HLS resource named {file}")).into_response();
@@ -118,9 +122,12 @@ async fn rendered_playlist(
     };
     let Some(rendition) = name else {
         let multivariant = output.lock().multivariant.clone();
-        return match multivariant {
-            Some(bytes) => playlist_response(bytes),
-            None => not_live(&slug).into_response(),
+        return match (multivariant, anonymous) {
+            (Some(_), Some(stream_id)) => {
+                session_redirect(&state.analytics.ids.mint(&stream_id), query.as_deref())
+            }
+            (Some(bytes), None) => playlist_response(bytes),
+            (None, _) => not_live(&slug).into_response(),
         };
     };
     let directives = match Directives::parse(query.as_deref()) {
