@@ -14,8 +14,10 @@ pub const CELLS: usize = YAW_BINS * PITCH_BINS;
 
 /// Largest beacon body: 648 numbers of a dozen characters fit in 9 KiB.
 pub const MAX_BEACON_BYTES: usize = 16 * 1024;
-/// The most seconds one beacon may report: the player sends every 10 s; a late one may
-/// carry a little more, never a minute.
+/// The most seconds one beacon counts for: the player sends every 10 s; a late one may
+/// carry a little more, never a minute. A beacon claiming more keeps its shape (where
+/// the viewer looked) and is scaled down to this weight, so no client can outweigh
+/// the others by claiming time it cannot have watched.
 pub const MAX_BEACON_SECONDS: f64 = 60.0;
 
 /// A beacon as the player sends it.
@@ -23,8 +25,25 @@ pub const MAX_BEACON_SECONDS: f64 = 60.0;
 #[serde(deny_unknown_fields)]
 pub struct Beacon {
     /// 18 rows (pitch) of 36 cells (yaw), seconds each.
-    #[schema(value_type = Vec<Vec<f64>>)]
+    #[schema(schema_with = bins_schema)]
     pub bins: Vec<Vec<f64>>,
+}
+
+/// `bins` as the document states it: 18 arrays of 36 numbers `>= 0`.
+fn bins_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let cell = ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .minimum(Some(0.0));
+    let row = ArrayBuilder::new()
+        .items(cell)
+        .min_items(Some(YAW_BINS))
+        .max_items(Some(YAW_BINS));
+    ArrayBuilder::new()
+        .items(row)
+        .min_items(Some(PITCH_BINS))
+        .max_items(Some(PITCH_BINS))
+        .build()
 }
 
 /// Why a beacon is refused (400).
@@ -36,8 +55,6 @@ pub enum BeaconError {
     Shape,
     #[error("every bin must be a finite number of seconds, at least 0")]
     Value,
-    #[error("a beacon reports at most {MAX_BEACON_SECONDS} seconds, not {0:.1}")]
-    TooLong(f64),
 }
 
 /// Seconds per cell, row-major (`pitch * YAW_BINS + yaw`).
@@ -51,8 +68,8 @@ impl Default for Histogram {
 }
 
 impl Histogram {
-    /// Reads and checks a beacon body: the shape, every value finite and `>= 0`, the
-    /// total at most [`MAX_BEACON_SECONDS`].
+    /// Reads and checks a beacon body: the shape, every value finite and `>= 0`; a
+    /// total above [`MAX_BEACON_SECONDS`] is scaled down to it.
     pub fn from_beacon(body: &[u8]) -> Result<Histogram, BeaconError> {
         let beacon: Beacon =
             serde_json::from_slice(body).map_err(|e| BeaconError::Malformed(e.to_string()))?;
@@ -71,7 +88,8 @@ impl Histogram {
             }
         }
         if total > MAX_BEACON_SECONDS {
-            return Err(BeaconError::TooLong(total));
+            let scale = MAX_BEACON_SECONDS / total;
+            h.0.iter_mut().for_each(|v| *v *= scale);
         }
         Ok(h)
     }
@@ -179,8 +197,15 @@ mod tests {
         let short = serde_json::json!({"bins": vec![vec![0.0; 35]; 18]}).to_string();
         assert_eq!(bad(&short), BeaconError::Shape);
         assert_eq!(bad(&body(|_, _| -1.0)), BeaconError::Value);
-        assert!(matches!(bad(&body(|_, _| 1.0)), BeaconError::TooLong(_)));
         assert!(matches!(bad(r#"{"bins":"x"}"#), BeaconError::Malformed(_)));
+    }
+
+    #[test]
+    fn a_beacon_weighs_at_most_a_minute() {
+        let h = Histogram::from_beacon(body(|p, _| if p == 3 { 10.0 } else { 0.0 }).as_bytes())
+            .unwrap();
+        assert!((h.total() - MAX_BEACON_SECONDS).abs() < 1e-9);
+        assert_eq!(h.hottest().map(|c| c.0), Some(3));
     }
 
     #[test]

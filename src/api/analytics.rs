@@ -111,9 +111,9 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         playlist URLs, or the `sid` claim of the playback token")),
     request_body(content = Beacon, content_type = "application/json",
         description = "18 rows (pitch, from straight down) of 36 numbers (yaw, from the frame centre): \
-        seconds looked into each 10 degree cell, at most 60 in all"),
+        seconds looked into each 10 degree cell; a beacon counts for at most 60 seconds in all (more is scaled down)"),
     responses((status = 204, description = "added to the session's heatmap"),
-              (status = 400, description = "not a heatmap: wrong shape, a negative number, more than 60 seconds"),
+              (status = 400, description = "not a heatmap: not JSON, the wrong shape, a negative number"),
               (status = 404, description = "no active viewer session has this id"),
               (status = 413, description = "the body is larger than 16 KiB"),
               (status = 429, description = "the session sent a beacon less than 5 s ago; see Retry-After")))]
@@ -238,10 +238,10 @@ pub struct TimeseriesQuery {
     /// The stream (id or slug), live session, event or asset id.
     pub id: String,
     /// Start (RFC 3339, inclusive); default 24 hours before `to`.
-    #[param(nullable = false)]
+    #[param(nullable = false, format = DateTime)]
     pub from: Option<String>,
-    /// End (RFC 3339, exclusive); default now.
-    #[param(nullable = false)]
+    /// End (RFC 3339, exclusive); default now; not before `from`.
+    #[param(nullable = false, format = DateTime)]
     pub to: Option<String>,
     /// Bucket width (default `1m`).
     #[param(inline, nullable = false)]
@@ -270,8 +270,8 @@ pub struct Timeseries {
     operation_id = "get_analytics_timeseries", security(("bearer" = [])),
     params(TimeseriesQuery),
     responses((status = 200, body = Timeseries),
-              (status = 400, description = "an unknown metric, scope or interval, a malformed time, from after to, \
-                or more than 10000 buckets"),
+              (status = 400, description = "an unknown metric, scope or interval, or a malformed time"),
+              (status = 422, description = "from after to, or more than 10000 buckets"),
               (status = 401, description = "no valid access token"),
               (status = 403, description = "neither an admin nor the owner"),
               (status = 404, description = "no such stream, live session, event or asset"),
@@ -284,7 +284,7 @@ pub async fn timeseries(
     let interval = q.interval.unwrap_or(Interval::Minute);
     let (from_ms, to_ms) = window(q.from.as_deref(), q.to.as_deref())?;
     if (to_ms - from_ms) / interval.ms() > MAX_POINTS {
-        return Err(Problem::bad_request(format!(
+        return Err(Problem::unprocessable(format!(
             "at most {MAX_POINTS} buckets: shorten the window or widen the interval"
         ))
         .into());
@@ -513,10 +513,10 @@ pub struct HeatmapQuery {
     /// The stream (id or slug), live session, event or asset id.
     pub id: String,
     /// Start (RFC 3339, inclusive); default 24 hours before `to`.
-    #[param(nullable = false)]
+    #[param(nullable = false, format = DateTime)]
     pub from: Option<String>,
-    /// End (RFC 3339, exclusive); default now.
-    #[param(nullable = false)]
+    /// End (RFC 3339, exclusive); default now; not before `from`.
+    #[param(nullable = false, format = DateTime)]
     pub to: Option<String>,
     /// Also each minute's heatmap (default false).
     #[param(nullable = false)]
@@ -539,7 +539,8 @@ pub struct Heatmaps {
     operation_id = "get_analytics_heatmap", security(("bearer" = [])),
     params(HeatmapQuery),
     responses((status = 200, body = Heatmaps),
-              (status = 400, description = "an unknown scope, a malformed time, or from after to"),
+              (status = 400, description = "an unknown scope or a malformed time"),
+              (status = 422, description = "from after to"),
               (status = 401, description = "no valid access token"),
               (status = 403, description = "neither an admin nor the owner"),
               (status = 404, description = "no such stream, live session, event or asset"),
@@ -689,7 +690,7 @@ fn window(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> 
         None => to_ms.saturating_sub(DEFAULT_WINDOW_MS),
     };
     if from_ms > to_ms {
-        return Err(Problem::bad_request("from must not be after to").into());
+        return Err(Problem::unprocessable("from must not be after to").into());
     }
     Ok((from_ms, to_ms))
 }
