@@ -140,29 +140,39 @@ impl Tracker {
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a delivery to session `sid`; `viewer` is asked only when the session is
-    /// new (it may look up the live session).
+    /// Records a delivery to session `sid`. `new_viewer` is asked only when the session
+    /// is not active yet (it may verify the id and look up the live session); when it
+    /// answers `None` nothing is recorded and `false` comes back. A known session costs
+    /// one lookup and no allocation.
     pub fn record(
         &self,
         sid: &str,
-        viewer: impl FnOnce() -> Viewer,
+        new_viewer: impl FnOnce() -> Option<Viewer>,
         delivered: &Delivered,
         now: Instant,
         now_ms: i64,
-    ) {
+    ) -> bool {
         let timeout = figures::session_timeout(delivered.target_duration_s, self.timeout_floor_s);
         let mut shard = self.shard(sid);
-        let session = shard.entry(sid.to_string()).or_insert_with(|| Session {
-            sid: sid.to_string(),
-            viewer: viewer(),
-            started_ms: now_ms,
-            last_seen: now,
-            last_seen_ms: now_ms,
-            timeout,
-            renditions: Vec::new(),
-            reported_s: 0.0,
-            last_beacon: None,
-        });
+        let session = match shard.get_mut(sid) {
+            Some(s) => s,
+            None => {
+                let Some(viewer) = new_viewer() else {
+                    return false;
+                };
+                shard.entry(sid.to_string()).or_insert(Session {
+                    sid: sid.to_string(),
+                    viewer,
+                    started_ms: now_ms,
+                    last_seen: now,
+                    last_seen_ms: now_ms,
+                    timeout,
+                    renditions: Vec::new(),
+                    reported_s: 0.0,
+                    last_beacon: None,
+                })
+            }
+        };
         session.last_seen = now;
         session.last_seen_ms = now_ms;
         session.timeout = timeout;
@@ -190,6 +200,7 @@ impl Tracker {
                 r.seconds += duration;
             }
         }
+        true
     }
 
     /// Takes a heatmap beacon of `sid`: at most one per `gap`.
@@ -271,8 +282,8 @@ impl Tracker {
 mod tests {
     use super::*;
 
-    fn viewer() -> Viewer {
-        Viewer {
+    fn viewer() -> Option<Viewer> {
+        Some(Viewer {
             audience: Audience {
                 content_kind: "stream",
                 content_id: "st_1".into(),
@@ -281,7 +292,7 @@ mod tests {
             },
             subject: "u1".into(),
             ua: UaClass::Browser,
-        }
+        })
     }
 
     fn part(msn: u64, part: u32, kind: TrackKind, name: &str) -> Delivered {
@@ -306,6 +317,14 @@ mod tests {
         let s = &t.active(|_| true)[0];
         assert!((s.media_seconds() - 1.0).abs() < 1e-9);
         assert_eq!(s.bytes(), 11_000);
+    }
+
+    #[test]
+    fn a_refused_new_session_records_nothing() {
+        let t = Tracker::new(10);
+        let d = part(1, 0, TrackKind::Video, "video");
+        assert!(!t.record("forged", || None, &d, Instant::now(), 0));
+        assert!(t.is_empty());
     }
 
     #[test]

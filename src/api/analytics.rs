@@ -55,51 +55,70 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let ua = UaClass::of(user_agent);
-    let (sid, subject) = match (claims, token) {
-        (Some(c), Some(t)) => (c.sid.unwrap_or_else(|| session_id::of_token(t)), c.sub),
-        _ => match session_id::in_path(req.uri().path())
-            .filter(|sid| analytics.ids.verify(&stream.id, sid))
-        {
-            Some(sid) => (sid.to_string(), sid.to_string()),
-            None => {
-                let address = req
-                    .extensions()
-                    .get::<ConnectInfo<std::net::SocketAddr>>()
-                    .map(|ci| ci.0.ip());
-                let sid = session_id::of_client(&stream.id, address, user_agent);
-                (sid.clone(), sid)
-            }
+    // Owned copies: the request goes to the handler before the tracker sees it.
+    let user_agent = user_agent.to_owned();
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let (sid, subject, anonymous) = match (claims, token) {
+        (Some(c), Some(t)) => (
+            c.sid.unwrap_or_else(|| session_id::of_token(t)),
+            Some(c.sub),
+            false,
+        ),
+        _ => match session_id::in_path(req.uri().path()) {
+            Some(sid) => (sid.to_string(), None, true),
+            None => (
+                session_id::of_client(&stream.id, address, &user_agent),
+                None,
+                false,
+            ),
         },
     };
     let response = next.run(req).await;
     if !response.status().is_success() {
         return response;
     }
-    if let Some(delivered) = response.extensions().get::<Delivered>() {
-        let viewer = || Viewer {
-            audience: Audience {
-                content_kind: "stream",
-                content_id: stream.id.clone(),
-                label: stream.slug.clone(),
-                live_session: state
-                    .streams
-                    .registry
-                    .status(&stream.slug)
-                    .session
-                    .map(|s| s.id)
-                    .unwrap_or_default(),
-            },
-            subject,
-            ua,
-        };
-        analytics.tracker.record(
-            &sid,
-            viewer,
-            delivered,
-            Instant::now(),
-            chrono::Utc::now().timestamp_millis(),
-        );
+    let Some(delivered) = response.extensions().get::<Delivered>() else {
+        return response;
+    };
+    let now = Instant::now();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    // Asked once per session, so the HMAC check and the live-session lookup stay off
+    // the path of every later request.
+    let viewer = |sid: &str, subject: Option<String>| Viewer {
+        audience: Audience {
+            content_kind: "stream",
+            content_id: stream.id.clone(),
+            label: stream.slug.clone(),
+            live_session: state
+                .streams
+                .registry
+                .status(&stream.slug)
+                .session
+                .map(|s| s.id)
+                .unwrap_or_default(),
+        },
+        subject: subject.unwrap_or_else(|| sid.to_string()),
+        ua: UaClass::of(&user_agent),
+    };
+    let recorded = analytics.tracker.record(
+        &sid,
+        || {
+            (!anonymous || analytics.ids.verify(&stream.id, &sid))
+                .then(|| viewer(&sid, subject.clone()))
+        },
+        delivered,
+        now,
+        now_ms,
+    );
+    if !recorded {
+        // A forged or stale anonymous id (minted before a restart): counted by client.
+        let sid = session_id::of_client(&stream.id, address, &user_agent);
+        analytics
+            .tracker
+            .record(&sid, || Some(viewer(&sid, None)), delivered, now, now_ms);
     }
     response
 }
