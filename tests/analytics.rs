@@ -477,3 +477,52 @@ async fn counts_viewers_watch_time_unique_subjects_and_heatmaps() {
     .await;
     assert_problem(&a, 403, "a viewer reads a time series");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_analytics_off_nothing_is_handed_out_or_counted() {
+    let config = format!("{}\n[analytics]\nenabled = false\n", config());
+    let s = Server::start_with_env(&config, &env());
+    let c = client();
+    let (admin, _, _) = tokens(&c, &s).await;
+    let a = call(
+        &c,
+        "POST",
+        &s.url("/api/v1/streams"),
+        Some(&admin),
+        Some(json!({"slug": "quiet", "title": "Quiet"}).to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let key = a.json["stream_key"].as_str().expect("key").to_string();
+    let _publisher = Publisher::start(source_file(), &s.publish_url(&key), true);
+    let index_url = s.url("/hls/quiet/index.m3u8");
+    wait_ok(&c, &index_url, Duration::from_secs(30)).await;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let index = no_redirect.get(&index_url).send().await.expect("index");
+    assert_eq!(index.status(), 200, "the shared playlist, no session id");
+    let viewers = Viewers::start(&c, &index_url, &[None, None]);
+    // Long enough for at least one 5 s sample: each viewer received 6 s of media.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while viewers
+        .watched
+        .iter()
+        .any(|w| w.lock().unwrap().media_seconds < 6.0)
+    {
+        assert!(Instant::now() < deadline, "the viewers did not play");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let live = call(
+        &c,
+        "GET",
+        &s.url("/api/v1/streams/quiet/viewers"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(live.status, 200, "{}", live.text);
+    assert_eq!(live.json["concurrent"], 0, "{}", live.json);
+    viewers.stop().await;
+}
