@@ -967,6 +967,27 @@ mod tests {
     use crate::ingest::rtsp::RtspTransport;
 
     #[test]
+    fn analytics_section() {
+        let config = Config::default();
+        assert!(config.analytics.enabled);
+        assert_eq!(config.analytics.view_threshold_s, 10);
+        assert_eq!(config.analytics.hourly_retention_days, 396);
+        let config: Config =
+            toml::from_str("[analytics]\nenabled = false\nview_threshold_s = 30\n").expect("toml");
+        assert!(!config.analytics.enabled);
+        assert_eq!(config.analytics.view_threshold_s, 30);
+        config.validate().expect("valid");
+        let config: Config =
+            toml::from_str("[analytics]\nminute_retention_days = 40\nhourly_retention_days = 30\n")
+                .expect("toml");
+        assert!(
+            config.validate().is_err(),
+            "hourly points kept shorter than minutes"
+        );
+        assert!(toml::from_str::<Config>("[analytics]\nenable = true\n").is_err());
+    }
+
+    #[test]
     fn file_then_environment_override_defaults() {
         let mut config: Config = toml::from_str(
             r#"

@@ -16,6 +16,9 @@ use crate::media::TrackKind;
 
 /// Independent locks; requests of different sessions rarely meet.
 const SHARDS: usize = 32;
+/// Active sessions kept at most (about 1 KiB each, see benches/analytics); past it a new
+/// session is not counted (and [`Tracker::refused`] grows) until old ones end.
+pub const MAX_SESSIONS: usize = 500_000;
 
 /// What a response delivered, put in its extensions by the HLS handlers and read by the
 /// tracking layer.
@@ -124,6 +127,8 @@ pub struct Tracker {
     shards: Box<[Mutex<HashMap<String, Session>>]>,
     hasher: RandomState,
     timeout_floor_s: u64,
+    /// Sessions not counted because [`MAX_SESSIONS`] were active.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl Tracker {
@@ -132,7 +137,13 @@ impl Tracker {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             timeout_floor_s,
+            refused: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// New sessions not counted because the tracker was full, since start.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn shard(&self, sid: &str) -> MutexGuard<'_, HashMap<String, Session>> {
@@ -157,6 +168,12 @@ impl Tracker {
         let session = match shard.get_mut(sid) {
             Some(s) => s,
             None => {
+                if shard.len() >= MAX_SESSIONS / SHARDS {
+                    self.refused
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Counted as recorded: the caller must not try another key.
+                    return true;
+                }
                 let Some(viewer) = new_viewer() else {
                     return false;
                 };

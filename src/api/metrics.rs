@@ -223,4 +223,14 @@ fn audience_metrics(state: &AppState, out: &mut String) {
             "panocast_watch_seconds_total{{stream=\"{slug}\"}} {seconds:.3}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP panocast_viewer_sessions_refused_total Viewer sessions not counted because the most active sessions were tracked."
+    );
+    let _ = writeln!(out, "# TYPE panocast_viewer_sessions_refused_total counter");
+    let _ = writeln!(
+        out,
+        "panocast_viewer_sessions_refused_total {}",
+        state.analytics.tracker.refused()
+    );
 }
