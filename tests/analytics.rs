@@ -323,7 +323,7 @@ async fn counts_viewers_watch_time_unique_subjects_and_heatmaps() {
     let (unknown, _, _) = post_beacon(&c, &s, "a0000", beacon_body(look)).await;
     assert_eq!(unknown, 404);
     let (ok, _, text) = post_beacon(&c, &s, &sid, beacon_body(look)).await;
-    assert_eq!(ok, 204, "{text}");
+    assert_eq!(ok, 202, "{text}");
     let (again, retry_after, _) = post_beacon(&c, &s, &sid, beacon_body(look)).await;
     assert_eq!(again, 429);
     let retry_after: u64 = retry_after.expect("Retry-After").parse().expect("seconds");

@@ -131,7 +131,8 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     request_body(content = Beacon, content_type = "application/json",
         description = "18 rows (pitch, from straight down) of 36 numbers (yaw, from the frame centre): \
         seconds looked into each 10 degree cell; a beacon counts for at most 60 seconds in all (more is scaled down)"),
-    responses((status = 204, description = "added to the session's heatmap"),
+    responses((status = 202, description = "taken: added to the session's heatmap, written to the database \
+                within 5 s (analytics are batched, never a write per request)"),
               (status = 400, description = "not a heatmap: not JSON, the wrong shape, a negative number"),
               (status = 404, description = "no active viewer session has this id"),
               (status = 413, description = "the body is larger than 16 KiB"),
@@ -165,7 +166,7 @@ pub async fn beacon(
             Err(BeaconRefused::TooSoon(wait)) => return Err(problem::too_many_requests(wait)),
         };
     analytics.add_heat(audience, chrono::Utc::now().timestamp_millis(), &histogram);
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Viewers of a stream now.
