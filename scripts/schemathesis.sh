@@ -46,7 +46,15 @@ fi
 
 work="$(mktemp -d)"
 server_pid=
+publisher_pid=
+viewer_pid=
 cleanup() {
+    for pid in "$viewer_pid" "$publisher_pid"; do
+        if [[ -n "$pid" ]]; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     if [[ -n "$server_pid" ]]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -172,7 +180,54 @@ for _ in range(300):
     time.sleep(0.1)
 EOF
 )"
-echo "schemathesis.sh: seeded asset $asset_id, job $job_id, upload $upload_id, notification $notification" >&2
+# Seed data for the audience analytics: the demo stream published (a small test
+# pattern from ffmpeg) and one anonymous viewer session kept active by a loop that
+# reloads a rendition playlist every second, for the live session summary and the
+# heatmap beacon. The key is read from the server's banner and never printed.
+rtmp_url="$(sed -n 's|^RTMP ingest: *\(rtmp://[^ ]*\)$|\1|p' "$work/server.log")"
+demo_key="$(sed -n 's|^  OBS key: *\([^ ]*\)$|\1|p' "$work/server.log")"
+ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=320x160:rate=25 \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 -c:v libx264 -preset ultrafast \
+    -tune zerolatency -g 25 -c:a aac -f flv "$rtmp_url/$demo_key" </dev/null >/dev/null 2>&1 &
+publisher_pid=$!
+"$venv/bin/python" - "$base" "$work/seed-viewer" <<'EOF' &
+import sys, time, urllib.request
+base, out = sys.argv[1], sys.argv[2]
+while True:
+    try:
+        with urllib.request.urlopen(base + "/hls/demo/index.m3u8", timeout=10) as resp:
+            index_url, text = resp.geturl(), resp.read().decode()
+        break
+    except Exception:
+        time.sleep(0.2)
+variant = next(l for l in text.splitlines() if l and not l.startswith("#"))
+playlist = index_url.rsplit("/", 1)[0] + "/" + variant
+with open(out + ".tmp", "w") as f:
+    f.write(index_url.split("/s/")[1].split("/")[0])
+import os
+os.rename(out + ".tmp", out)
+while True:
+    try:
+        urllib.request.urlopen(playlist, timeout=10).read()
+    except Exception:
+        pass
+    time.sleep(1)
+EOF
+viewer_pid=$!
+read -r seed_sid live_session < <(TOKEN="$token" "$venv/bin/python" - "$base" "$work/seed-viewer" <<'EOF'
+import json, os, sys, time, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/api/v1/streams/demo/viewers",
+                             headers={"Authorization": "Bearer " + os.environ["TOKEN"]})
+for _ in range(600):
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        live = json.load(resp)
+    if live["concurrent"] >= 1 and live["live_session"] and os.path.exists(sys.argv[2]):
+        print(open(sys.argv[2]).read(), live["live_session"])
+        break
+    time.sleep(0.1)
+EOF
+)
+echo "schemathesis.sh: seeded asset $asset_id, job $job_id, upload $upload_id, notification $notification, live session $live_session" >&2
 
 # The token reaches schemathesis through its config file's environment placeholder,
 # not the command line (which `ps` shows). Warnings fail the run too: one is what a
@@ -183,7 +238,8 @@ headers = { Authorization = "Bearer ${PANOCAST_TOKEN}" }
 # resolve to public addresses only, and a new event's `stream` must exist, which no
 # schema can state, so most generated bodies of POST /api/v1/webhooks and
 # POST /api/v1/events are refused with 422 (dropped by the hooks) and would always
-# raise it. Shown, not failed.
+# raise it; so are most generated windows of GET /api/v1/analytics/timeseries (`from`
+# after `to`, or years of 1-minute buckets). Shown, not failed.
 warnings = { fail-on = ["missing_auth", "missing_test_data", "base_url_mismatch",
     "missing_deserializer", "unused_openapi_auth", "unsupported_regex", "method_not_allowed",
     "constants_extraction", "unmatched_filter", "unresolvable_reference", "low_valid_rate",
@@ -194,6 +250,8 @@ warnings = { fail-on = ["missing_auth", "missing_test_data", "base_url_mismatch"
 "path.delivery" = "${SEED_DELIVERY}"
 "path.event" = "${SEED_EVENT}"
 "path.notification" = "${SEED_NOTIFICATION}"
+"path.sid" = "${SEED_SID}"
+"path.live_session" = "${SEED_LIVE_SESSION}"
 
 # DELETE gets its own webhook; not in stateful sequences, where it removes the webhook
 # a later step of the same sequence still uses (schemathesis then reports ST302).
@@ -240,6 +298,10 @@ include-name = "GET /api/v1/assets/{asset}/audio.mp3"
 parameters = { "path.asset" = "${PANOCAST_ASSET}" }
 
 [[operations]]
+include-name = "GET /api/v1/analytics/assets/{asset}"
+parameters = { "path.asset" = "${PANOCAST_ASSET}" }
+
+[[operations]]
 include-name = "POST /api/v1/jobs/{job}/cancel"
 parameters = { "path.job" = "${PANOCAST_JOB}" }
 
@@ -279,7 +341,8 @@ status=0
     SEED_EVENT="$event" SEED_EVENT_DELETE="$event_delete" \
     SEED_SUBSCRIPTION="$subscription" SEED_NOTIFICATION="$notification" \
     PANOCAST_ASSET="$asset_id" PANOCAST_JOB="$job_id" PANOCAST_UPLOAD="$upload_id" \
-    PANOCAST_DOOMED_UPLOAD="$doomed_upload_id" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+    PANOCAST_DOOMED_UPLOAD="$doomed_upload_id" SEED_SID="$seed_sid" \
+    SEED_LIVE_SESSION="$live_session" SCHEMATHESIS_HOOKS=schemathesis_hooks \
     PYTHONPATH="$scripts" "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" \
     run "$base/api/v1/openapi.json" \
     --url "$base" \

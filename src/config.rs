@@ -50,6 +50,8 @@ pub struct Config {
     pub uploads: UploadsConfig,
     /// HTTPS and RTMPS (src/tls); off by default.
     pub tls: TlsConfig,
+    /// Audience analytics from the server's own HLS traffic (src/analytics).
+    pub analytics: AnalyticsConfig,
 }
 
 /// Where the certificate comes from.
@@ -121,6 +123,36 @@ impl Default for TlsConfig {
     }
 }
 
+/// Audience analytics (src/analytics): viewer sessions, figures, heatmaps.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// Count viewers at all. Off: no session ids are handed out, nothing is recorded.
+    pub enabled: bool,
+    /// A session is a view once it received this many media seconds.
+    pub view_threshold_s: u64,
+    /// A session ends after 3 x the target duration without a request, never sooner
+    /// than this.
+    pub session_timeout_floor_s: u64,
+    /// 1-minute points are kept this long.
+    pub minute_retention_days: u64,
+    /// Hourly points (and ended sessions, heatmaps) are kept this long; 396 days is 13
+    /// months.
+    pub hourly_retention_days: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            view_threshold_s: 10,
+            session_timeout_floor_s: 10,
+            minute_retention_days: 30,
+            hourly_retention_days: 396,
+        }
+    }
+}
+
 impl TlsConfig {
     fn validate(&self) -> Result<(), String> {
         match self.mode {
@@ -166,6 +198,23 @@ impl TlsConfig {
                 "tls.reload_interval_ms must be 100..=3600000, not {}",
                 self.reload_interval_ms
             ));
+        }
+        Ok(())
+    }
+}
+
+impl AnalyticsConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=3600).contains(&self.session_timeout_floor_s) {
+            return Err(format!(
+                "analytics.session_timeout_floor_s must be 1..=3600, not {}",
+                self.session_timeout_floor_s
+            ));
+        }
+        if self.minute_retention_days == 0
+            || self.hourly_retention_days < self.minute_retention_days
+        {
+            return Err("analytics.minute_retention_days must be at least 1 and hourly_retention_days at least as long".into());
         }
         Ok(())
     }
@@ -224,6 +273,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             uploads: UploadsConfig::default(),
             tls: TlsConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }
@@ -866,6 +916,7 @@ impl Config {
             ));
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
+        self.analytics.validate().map_err(ConfigError::Invalid)?;
         self.api.validate().map_err(ConfigError::Invalid)?;
         if self.rtmp_ingest.app.is_empty() || self.rtmp_ingest.app.contains('/') {
             return bad("rtmp_ingest.app must be one non-empty path segment".into());
@@ -1047,6 +1098,27 @@ impl AuthConfig {
 mod tests {
     use super::*;
     use crate::ingest::rtsp::RtspTransport;
+
+    #[test]
+    fn analytics_section() {
+        let config = Config::default();
+        assert!(config.analytics.enabled);
+        assert_eq!(config.analytics.view_threshold_s, 10);
+        assert_eq!(config.analytics.hourly_retention_days, 396);
+        let config: Config =
+            toml::from_str("[analytics]\nenabled = false\nview_threshold_s = 30\n").expect("toml");
+        assert!(!config.analytics.enabled);
+        assert_eq!(config.analytics.view_threshold_s, 30);
+        config.validate().expect("valid");
+        let config: Config =
+            toml::from_str("[analytics]\nminute_retention_days = 40\nhourly_retention_days = 30\n")
+                .expect("toml");
+        assert!(
+            config.validate().is_err(),
+            "hourly points kept shorter than minutes"
+        );
+        assert!(toml::from_str::<Config>("[analytics]\nenable = true\n").is_err());
+    }
 
     #[test]
     fn file_then_environment_override_defaults() {

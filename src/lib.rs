@@ -3,6 +3,7 @@
 //! Data path: [`ingest`] (RTMP) → [`pipeline`] → [`packager`] (CMAF, LL-HLS) →
 //! [`api`] (HTTP delivery). [`streams`] says which streams exist and who publishes them.
 
+pub mod analytics;
 pub mod api;
 pub mod assets;
 pub mod audit;

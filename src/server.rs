@@ -174,6 +174,16 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         tasks: tasks.clone(),
         max_live_streams: config.limits.max_live_streams,
     });
+    let analytics = Arc::new(crate::analytics::Analytics::new(
+        config.analytics.clone(),
+        pool.clone(),
+    ));
+    if config.analytics.enabled {
+        tasks.spawn(crate::analytics::task::run(
+            Arc::clone(&analytics),
+            shutdown.clone(),
+        ));
+    }
     let streams = Arc::new(StreamService {
         catalog: Arc::clone(&catalog),
         registry: Arc::clone(&registry),
@@ -195,6 +205,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         search: Arc::new(crate::search::SearchIndex::new(pool.clone())),
         trust: tls.as_ref().and_then(|t| t.trust.clone()),
         acme: tls.as_ref().and_then(|t| t.acme.clone()),
+        analytics,
     };
     Ok(Built {
         app: api::app(state.clone()),

@@ -11,9 +11,12 @@ import {
   classifyStatus,
   dragView,
   formatLatency,
+  HEAT_BEACON_MS,
+  HeatAccumulator,
   isSpherical,
   levelLabel,
   StallBudget,
+  viewerSessionId,
   withToken,
 } from './model.js';
 import { LIVE_SYNC_ON_STALL_INCREASE_S, MIN_TARGET_LATENCY_S, Playback, canUseHlsJs } from './playback.js';
@@ -56,6 +59,41 @@ class Player {
     this.exposeTestHook();
     this.refresh();
     setInterval(() => this.updateStats(), 500);
+    this.startHeatmap();
+  }
+
+  /**
+   * The 360 heatmap: every 250 ms the time since the last look goes to the cell the
+   * view points at (while playing), and every 10 s the cells go to the server's beacon
+   * endpoint for this viewer session. The view is the dragged or set one; a headset's
+   * or phone's own motion is not in it yet.
+   */
+  startHeatmap() {
+    this.heat = new HeatAccumulator();
+    let last = performance.now();
+    setInterval(() => {
+      const now = performance.now();
+      const seconds = Math.min(1, (now - last) / 1000);
+      last = now;
+      if (this.state === 'playing' && this.view && !this.video.paused) {
+        this.heat.add(this.view.view.yaw, this.view.view.pitch, seconds);
+      }
+    }, 250);
+    setInterval(() => this.sendHeatmap(), HEAT_BEACON_MS);
+  }
+
+  sendHeatmap() {
+    const hls = this.playback && this.playback.hls;
+    const urls = hls ? (hls.levels || []).map((l) => l.uri) : [];
+    const sid = viewerSessionId(this.token, urls);
+    const body = this.heat.take();
+    if (!sid || !body) return;
+    fetch(`/api/v1/viewer-sessions/${encodeURIComponent(sid)}/heatmap`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      keepalive: true,
+    }).catch(() => {});
   }
 
   buildDom(root) {
@@ -438,6 +476,10 @@ class Player {
       },
       get info() {
         return player.info;
+      },
+      /** Sends the heatmap beacon now instead of at the next 10 s tick. */
+      sendHeatmap() {
+        player.sendHeatmap();
       },
       setView(yawDeg, pitchDeg) {
         player.view.setDeviceQuaternion(null);

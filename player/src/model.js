@@ -156,3 +156,71 @@ export class StallBudget {
     return Math.max(this.floor, targetLatency - this.step);
   }
 }
+
+/** Heatmap cells: 36 of yaw by 18 of pitch, 10° each (src/analytics/heatmap.rs). */
+export const HEAT_YAW_BINS = 36;
+export const HEAT_PITCH_BINS = 18;
+/** The player reports where the viewer looked this often. */
+export const HEAT_BEACON_MS = 10000;
+
+/**
+ * The heatmap cell of a view, `[pitch row, yaw column]`: row 0 looks straight down,
+ * column 0 starts at the frame centre (yaw 0) and yaw grows to the right.
+ */
+export function heatCell(yawDeg, pitchDeg) {
+  const yaw = ((yawDeg % 360) + 360) % 360;
+  const pitch = Math.max(-90, Math.min(89.999, pitchDeg));
+  return [
+    Math.min(HEAT_PITCH_BINS - 1, Math.floor((pitch + 90) / 10)),
+    Math.min(HEAT_YAW_BINS - 1, Math.floor(yaw / 10)),
+  ];
+}
+
+/** Seconds looked per cell since the last `take()`. */
+export class HeatAccumulator {
+  constructor() {
+    this.reset();
+  }
+
+  reset() {
+    this.bins = Array.from({ length: HEAT_PITCH_BINS }, () => new Array(HEAT_YAW_BINS).fill(0));
+    this.total = 0;
+  }
+
+  add(yawDeg, pitchDeg, seconds) {
+    if (!(seconds > 0) || !Number.isFinite(yawDeg) || !Number.isFinite(pitchDeg)) return;
+    const [p, y] = heatCell(yawDeg, pitchDeg);
+    this.bins[p][y] += seconds;
+    this.total += seconds;
+  }
+
+  /** The beacon body (`{ bins }`) and a fresh start; `null` when nothing was looked at. */
+  take() {
+    if (this.total <= 0) return null;
+    const body = { bins: this.bins };
+    this.reset();
+    return body;
+  }
+}
+
+/**
+ * The viewer session a beacon belongs to: the `sid` claim of a playback token, else the
+ * anonymous id in the playlist URLs (`/hls/<slug>/s/<sid>/…`, handed out by redirect).
+ */
+export function viewerSessionId(token, urls) {
+  if (token) {
+    try {
+      const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const claims = JSON.parse(atob(payload));
+      if (typeof claims.sid === 'string' && claims.sid) return claims.sid;
+    } catch {
+      // Not a JWT we can read: no session to report to.
+    }
+    return null;
+  }
+  for (const url of urls) {
+    const m = /\/hls\/[^/]+\/s\/([^/?#]+)\//.exec(url || '');
+    if (m) return m[1];
+  }
+  return null;
+}

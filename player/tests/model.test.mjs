@@ -87,3 +87,35 @@ test('stalls cut the render share and calm spells give it and the latency back',
   for (let t = 63000; t < 200000; t += 15000) budget.calm(t, 1);
   assert.equal(budget.share, 0.3);
 });
+
+test('heatmap cells: yaw from the frame centre to the right, pitch from straight down', async () => {
+  const { heatCell } = await import('../src/model.js');
+  assert.deepEqual(heatCell(0, 0), [9, 0]);
+  assert.deepEqual(heatCell(95, 0), [9, 9]);
+  assert.deepEqual(heatCell(-90, 0), [9, 27]);
+  assert.deepEqual(heatCell(180, -90), [0, 18]);
+  assert.deepEqual(heatCell(359.9, 90), [17, 35]);
+});
+
+test('the accumulator hands out one beacon body per period, none when idle', async () => {
+  const { HeatAccumulator } = await import('../src/model.js');
+  const heat = new HeatAccumulator();
+  assert.equal(heat.take(), null);
+  heat.add(-90, 5, 0.25);
+  heat.add(-90, 5, 0.25);
+  heat.add(10, 0, 0);
+  const body = heat.take();
+  assert.equal(body.bins.length, 18);
+  assert.equal(body.bins[9].length, 36);
+  assert.equal(body.bins[9][27], 0.5);
+  assert.equal(heat.take(), null);
+});
+
+test('the session of a beacon: the token claim, else the path segment', async () => {
+  const { viewerSessionId } = await import('../src/model.js');
+  const claims = Buffer.from(JSON.stringify({ sub: 'u', sid: 'vs_1' })).toString('base64url');
+  assert.equal(viewerSessionId(`h.${claims}.s`, []), 'vs_1');
+  assert.equal(viewerSessionId('garbage', []), null);
+  assert.equal(viewerSessionId('', ['http://x/hls/cam/s/a12/video.m3u8']), 'a12');
+  assert.equal(viewerSessionId('', ['http://x/hls/cam/video.m3u8']), null);
+});

@@ -78,11 +78,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// What the playback gate let through, for the layers and handlers inside it (the
+/// audience analytics).
+#[derive(Clone)]
+pub struct PlaybackGrant {
+    pub stream: std::sync::Arc<crate::streams::StreamDef>,
+    /// The verified playback token's claims; `None` when the stream needed none.
+    pub claims: Option<crate::auth::tokens::Claims>,
+}
+
 /// Gate of every `/hls/{slug}/…` route: private streams need a playback token for
 /// that stream, in `?token=` or `Authorization: Bearer`. Playlists fetched with
 /// `?token=` come back with the token written into every URI, so players that never
 /// heard of tokens keep sending it; shared caches are told to keep out.
-pub async fn playback_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn playback_gate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     let Some(slug) = path
         .strip_prefix("/hls/")
@@ -94,15 +107,19 @@ pub async fn playback_gate(State(state): State<AppState>, req: Request, next: Ne
         // A deleted stream is gone at once, whatever its packager still holds.
         return Problem::not_found(format!("there is no stream named {slug}")).into_response();
     };
+    let is_playlist = path.ends_with(".m3u8");
     let from_query = query_token(req.uri().query()).map(str::to_string);
     let token = from_query.as_deref().or_else(|| bearer(req.headers()));
-    if let Err(denied) = state.auth.playback(&stream, token) {
-        return Problem::from(denied).into_response();
-    }
-    if stream.visibility != Visibility::Private {
+    let claims = match state.auth.playback(&stream, token) {
+        Ok(claims) => claims,
+        Err(denied) => return Problem::from(denied).into_response(),
+    };
+    let private = stream.visibility == Visibility::Private;
+    req.extensions_mut()
+        .insert(PlaybackGrant { stream, claims });
+    if !private {
         return next.run(req).await;
     }
-    let is_playlist = path.ends_with(".m3u8");
     let mut response = next.run(req).await;
     let private_cache = response
         .headers()

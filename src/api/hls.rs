@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -19,8 +19,11 @@ use super::blocking::{self, Directives, PartWait, Readiness};
 use super::problem::{self, Problem};
 use super::resource::{playlist_name, MediaFile};
 use super::AppState;
+use crate::analytics::figures::WHOLE;
+use crate::analytics::tracker::Delivered;
 use crate::media::TrackKind;
 use crate::packager::output::OutputState;
+use crate::packager::window::RenditionWindow;
 use crate::packager::StreamOutput;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -36,10 +39,79 @@ fn hold_limit(target_duration_s: u64) -> Duration {
 }
 
 /// `GET /hls/{slug}/{file}`: the multivariant playlist or a rendition's playlist.
+///
+/// With analytics on, a viewer without a playback token asking for the multivariant
+/// playlist is redirected (302, `no-store`) to `s/{sid}/index.m3u8`: a fresh signed
+/// anonymous session id in a path segment. Every URI in our playlists is relative, so
+/// the rendition playlists, parts, segments and `_HLS_msn`/`_HLS_part`/`_HLS_skip`
+/// reloads below it carry the id with no rewriting, and the rendered playlist bytes
+/// stay shared by all viewers (a `?sid=` query would have to be written into every
+/// URI of every playlist response).
 pub async fn playlist(
     State(state): State<AppState>,
     Path((slug, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    // Who gets a session id: viewers without a token, of a stream that plays.
+    let mut anonymous = None;
+    if file == "index.m3u8" && state.analytics.config.enabled {
+        let has_token = super::access::query_token(query.as_deref()).is_some()
+            || super::access::bearer(&headers).is_some();
+        if !has_token {
+            anonymous = state.catalog.get_slug(&slug).map(|s| s.id.clone());
+        }
+    }
+    rendered_playlist(state, slug, file, query, anonymous).await
+}
+
+/// `GET /hls/{slug}/s/{sid}/{file}`: [`playlist`] within an anonymous viewer session
+/// (the tracking layer reads the id from the path).
+pub async fn session_playlist(
+    State(state): State<AppState>,
+    Path((slug, _sid, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    rendered_playlist(state, slug, file, query, None).await
+}
+
+/// `GET /hls/{slug}/s/{sid}/{rendition}/{file}`: [`media`] within a viewer session.
+pub async fn session_media(
+    state: State<AppState>,
+    Path((slug, _sid, rendition, file)): Path<(String, String, String, String)>,
+) -> Response {
+    media(state, Path((slug, rendition, file))).await
+}
+
+/// 302 to the multivariant playlist below the session's path segment (relative, so a
+/// proxy's path prefix survives), keeping the query.
+fn session_redirect(sid: &str, query: Option<&str>) -> Response {
+    let location = match query {
+        Some(q) if !q.is_empty() => format!("s/{sid}/index.m3u8?{q}"),
+        _ => format!("s/{sid}/index.m3u8"),
+    };
+    let Ok(location) = HeaderValue::from_str(&location) else {
+        return Problem::bad_request("the query string cannot be carried over").into_response();
+    };
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            // Every viewer gets its own id: never from a cache.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response()
+}
+
+/// A playlist by name; the multivariant one as a redirect into a new session when
+/// `anonymous` names the stream to mint the session id for.
+async fn rendered_playlist(
+    state: AppState,
+    slug: String,
+    file: String,
+    query: Option<String>,
+    anonymous: Option<String>,
 ) -> Response {
     let Some(name) = playlist_name(&file) else {
         return Problem::not_found(format!("no HLS resource named {file}")).into_response();
@@ -50,19 +122,26 @@ pub async fn playlist(
     };
     let Some(rendition) = name else {
         let multivariant = output.lock().multivariant.clone();
-        return match multivariant {
-            Some(bytes) => playlist_response(bytes),
-            None => not_live(&slug).into_response(),
+        return match (multivariant, anonymous) {
+            (Some(_), Some(stream_id)) => {
+                session_redirect(&state.analytics.ids.mint(&stream_id), query.as_deref())
+            }
+            (Some(bytes), None) => playlist_response(bytes),
+            (None, _) => not_live(&slug).into_response(),
         };
     };
     let directives = match Directives::parse(query.as_deref()) {
         Ok(d) => d,
         Err(e) => return Problem::bad_request(e.to_string()).into_response(),
     };
-    let hold = {
+    let (hold, kind, target) = {
         let st = output.lock();
         match st.rendition(rendition) {
-            Some(r) => hold_limit(r.window.target_duration()),
+            Some(r) => (
+                hold_limit(r.window.target_duration()),
+                r.kind,
+                r.window.target_duration(),
+            ),
             None => return not_live(&slug).into_response(),
         }
     };
@@ -99,7 +178,21 @@ pub async fn playlist(
     })
     .await;
     match answer {
-        Waited::Answer(response) => response,
+        Waited::Answer(mut response) => {
+            if response.status() == StatusCode::OK {
+                let bytes = axum::body::HttpBody::size_hint(response.body())
+                    .exact()
+                    .unwrap_or(0);
+                response.extensions_mut().insert(Delivered {
+                    rendition: rendition.to_string(),
+                    kind,
+                    media: None,
+                    bytes,
+                    target_duration_s: target,
+                });
+            }
+            response
+        }
         Waited::TimedOut => Problem::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "Service Unavailable",
@@ -129,10 +222,14 @@ pub async fn media(
         Err(problem) => return problem.into_response(),
     };
     let missing = || Problem::not_found(format!("{rendition}/{file} is not in the live window"));
-    let (kind, hold) = {
+    let (kind, hold, target) = {
         let st = output.lock();
         match st.rendition(&rendition) {
-            Some(r) => (r.kind, hold_limit(r.window.target_duration())),
+            Some(r) => (
+                r.kind,
+                hold_limit(r.window.target_duration()),
+                r.window.target_duration(),
+            ),
             None => return missing().into_response(),
         }
     };
@@ -145,11 +242,12 @@ pub async fn media(
             return ControlFlow::Break(None);
         };
         let w = &r.window;
+        let timed = |chunks: Vec<Bytes>| (chunks, media_position(w, media));
         match media {
-            MediaFile::Init(id) => ControlFlow::Break(w.init(id).map(|b| vec![b.clone()])),
-            MediaFile::Segment(msn) => ControlFlow::Break(w.segment(msn)),
+            MediaFile::Init(id) => ControlFlow::Break(w.init(id).map(|b| timed(vec![b.clone()]))),
+            MediaFile::Segment(msn) => ControlFlow::Break(w.segment(msn).map(timed)),
             MediaFile::Part { msn, part } => match w.part(msn, part) {
-                Some(bytes) => ControlFlow::Break(Some(vec![bytes.clone()])),
+                Some(bytes) => ControlFlow::Break(Some(timed(vec![bytes.clone()]))),
                 // A GET for the preload-hinted part is held until the part is complete.
                 None => match blocking::missing_part(w, msn, part) {
                     PartWait::Hold => ControlFlow::Continue(()),
@@ -160,9 +258,37 @@ pub async fn media(
     })
     .await;
     match found {
-        Waited::Answer(Some(chunks)) => media_response(chunks, content_type),
+        Waited::Answer(Some((chunks, position))) => {
+            let bytes = chunks.iter().map(|c| c.len() as u64).sum();
+            let mut response = media_response(chunks, content_type);
+            response.extensions_mut().insert(Delivered {
+                rendition,
+                kind,
+                media: position,
+                bytes,
+                target_duration_s: target,
+            });
+            response
+        }
         Waited::Answer(None) | Waited::TimedOut => missing().into_response(),
         Waited::AtCapacity => held_full(),
+    }
+}
+
+/// Where `media` sits in the rendition's timeline and how long it plays, for the
+/// watch time: `(msn, part or WHOLE, seconds)`; `None` for init segments.
+fn media_position(w: &RenditionWindow, media: MediaFile) -> Option<(u64, u32, f64)> {
+    let segment = |msn: u64| {
+        w.open_segment()
+            .filter(|s| s.msn == msn)
+            .or_else(|| w.segments().find(|s| s.msn == msn))
+    };
+    match media {
+        MediaFile::Init(_) => None,
+        MediaFile::Segment(msn) => segment(msn).map(|s| (msn, WHOLE, s.duration)),
+        MediaFile::Part { msn, part } => segment(msn)
+            .and_then(|s| s.parts.get(part as usize))
+            .map(|p| (msn, part, p.duration)),
     }
 }
 

@@ -37,6 +37,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     stream_latency_metrics(&state, &mut out);
     transcode_metrics(&state, &mut out);
     limit_metrics(&state, &mut out);
+    audience_metrics(&state, &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
@@ -196,5 +197,40 @@ fn limit_metrics(state: &AppState, out: &mut String) {
         out,
         "panocast_publish_blocked_connections_total {}",
         budget.refused()
+    );
+}
+
+/// Viewers now and watch time per stream (src/analytics; the figures' definitions are in
+/// `crate::analytics::figures`).
+fn audience_metrics(state: &AppState, out: &mut String) {
+    let rows = super::analytics::metrics(state);
+    let _ = writeln!(
+        out,
+        "# HELP panocast_viewers Active viewer sessions of a stream at the last 5 s sample."
+    );
+    let _ = writeln!(out, "# TYPE panocast_viewers gauge");
+    for (slug, viewers, _) in &rows {
+        let _ = writeln!(out, "panocast_viewers{{stream=\"{slug}\"}} {viewers}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP panocast_watch_seconds_total Media seconds delivered to a stream's viewers since the server started."
+    );
+    let _ = writeln!(out, "# TYPE panocast_watch_seconds_total counter");
+    for (slug, _, seconds) in &rows {
+        let _ = writeln!(
+            out,
+            "panocast_watch_seconds_total{{stream=\"{slug}\"}} {seconds:.3}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP panocast_viewer_sessions_refused_total Viewer sessions not counted because the most active sessions were tracked."
+    );
+    let _ = writeln!(out, "# TYPE panocast_viewer_sessions_refused_total counter");
+    let _ = writeln!(
+        out,
+        "panocast_viewer_sessions_refused_total {}",
+        state.analytics.tracker.refused()
     );
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod analytics;
 pub mod assets;
 pub mod audit;
 pub mod blocking;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub trust: Option<Arc<crate::tls::trust_page::TrustAnchor>>,
     /// HTTP-01 answers of the ACME order in progress (`[tls] mode = "acme"`).
     pub acme: Option<Arc<crate::tls::acme::Challenges>>,
+    /// Viewer sessions and audience figures.
+    pub analytics: Arc<crate::analytics::Analytics>,
 }
 
 /// The whole HTTP surface.
@@ -132,6 +135,16 @@ fn hls_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/hls/{slug}/{file}", get(hls::playlist))
         .route("/hls/{slug}/{rendition}/{file}", get(hls::media))
+        .route("/hls/{slug}/s/{sid}/{file}", get(hls::session_playlist))
+        .route(
+            "/hls/{slug}/s/{sid}/{rendition}/{file}",
+            get(hls::session_media),
+        )
+        // Inside the gate: counts only what the gate let through.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            analytics::track,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::playback_gate,
@@ -229,6 +242,21 @@ fn rest_api(state: &AppState) -> Router<AppState> {
             post(notifications::mark_read),
         )
         .route("/api/v1/search", get(search::search))
+        .route("/api/v1/streams/{stream}/viewers", get(analytics::viewers))
+        .route("/api/v1/analytics/timeseries", get(analytics::timeseries))
+        .route("/api/v1/analytics/heatmap", get(analytics::heatmap))
+        .route(
+            "/api/v1/analytics/sessions/{live_session}",
+            get(analytics::live_session_summary),
+        )
+        .route(
+            "/api/v1/analytics/assets/{asset}",
+            get(analytics::asset_summary),
+        )
+        .route(
+            "/api/v1/viewer-sessions/{sid}/heatmap",
+            post(analytics::beacon),
+        )
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/docs", get(openapi::docs_page))
         .route("/.well-known/jwks.json", get(accounts::jwks))

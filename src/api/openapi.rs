@@ -30,8 +30,8 @@ use super::problem::Problem;
 #[cfg(test)]
 use super::problem::PROBLEM_JSON;
 use super::{
-    accounts, assets, audit, catalog, events, jobs, live_feed, notifications, search, signing_keys,
-    streams, subscriptions, uploads, webhooks, AppState,
+    accounts, analytics, assets, audit, catalog, events, jobs, live_feed, notifications, search,
+    signing_keys, streams, subscriptions, uploads, webhooks, AppState,
 };
 
 struct BearerAuth;
@@ -72,6 +72,8 @@ impl Modify for BearerAuth {
         uploads::options, uploads::create, uploads::head, uploads::patch, uploads::delete,
         audit::list, signing_keys::get, signing_keys::rotate,
         search::search,
+        analytics::viewers, analytics::timeseries, analytics::heatmap,
+        analytics::live_session_summary, analytics::asset_summary, analytics::beacon,
     ),
     components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes,
         payloads::StreamChanged, payloads::StreamLive, payloads::StreamOffline,

@@ -123,7 +123,13 @@ impl Authenticator {
 
     /// Whether a playback request for `stream` may go on. Public and unlisted streams
     /// need nothing; private ones a playback token whose `stream` claim is theirs.
-    pub fn playback(&self, stream: &StreamDef, token: Option<&str>) -> Result<(), Denied> {
+    /// The claims of the verified token come back (`None` when none was needed), so the
+    /// audience analytics need not verify it again.
+    pub fn playback(
+        &self,
+        stream: &StreamDef,
+        token: Option<&str>,
+    ) -> Result<Option<Claims>, Denied> {
         self.playback_of(stream.visibility, token, |claims| {
             claims.stream.as_deref() == Some(stream.id.as_str())
         })
@@ -136,7 +142,7 @@ impl Authenticator {
         asset_id: &str,
         visibility: Visibility,
         token: Option<&str>,
-    ) -> Result<(), Denied> {
+    ) -> Result<Option<Claims>, Denied> {
         self.playback_of(visibility, token, |claims| {
             claims.asset.as_deref() == Some(asset_id)
         })
@@ -147,9 +153,9 @@ impl Authenticator {
         visibility: Visibility,
         token: Option<&str>,
         for_this: impl Fn(&Claims) -> bool,
-    ) -> Result<(), Denied> {
+    ) -> Result<Option<Claims>, Denied> {
         if visibility != Visibility::Private {
-            return Ok(());
+            return Ok(None);
         }
         let token = token.ok_or(Denied::Unauthenticated(
             "this is private: a playback token is required",
@@ -163,7 +169,15 @@ impl Authenticator {
                 "the playback token is for something else",
             ));
         }
-        Ok(())
+        Ok(Some(claims))
+    }
+
+    /// The claims of `token` if it is a valid playback token for `stream` (any
+    /// visibility); `None` otherwise. For counting viewers of public streams, whose
+    /// playback needs no token.
+    pub fn playback_claims(&self, stream: &StreamDef, token: &str) -> Option<Claims> {
+        let claims = self.keys.verify(token, Audience::Playback).ok()?;
+        (claims.stream.as_deref() == Some(stream.id.as_str())).then_some(claims)
     }
 
     /// An access token for `user_id`.
@@ -204,6 +218,8 @@ impl Authenticator {
     ) -> Result<String, super::tokens::TokenError> {
         let claims = Claims {
             stream: Some(stream.id.clone()),
+            // Every token is its own viewer session.
+            sid: Some(crate::db::new_id("vs")),
             ..self
                 .keys
                 .claims(Audience::Playback, user_id, self.config.playback_ttl_s)

@@ -59,6 +59,11 @@ pub struct Claims {
     /// Asset id, in playback tokens of an on-demand asset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset: Option<String>,
+    /// Viewer session id (`vs_…`), in playback tokens: the audience analytics count
+    /// one session per token (src/analytics). Tokens signed before it existed have
+    /// none and still verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Why a token was refused. Deliberately coarse: the reason is logged at debug level,
@@ -365,6 +370,7 @@ impl TokenKeys {
             role: None,
             stream: None,
             asset: None,
+            sid: None,
         }
     }
 
