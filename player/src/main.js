@@ -1,6 +1,8 @@
 // The page at /watch/<slug>: asks the server what the stream is, plays it and wraps it
 // around the viewer. The server renders <div id="panocast" data-slug="…"> and this
-// bundle; everything else is built here.
+// bundle; everything else is built here. At /watch/vod/<asset> the server renders
+// data-asset with the asset's projection and view instead, and the player plays the
+// on-demand HLS with a seek bar (no live-edge catching up, no offline polling).
 
 import './player.css';
 
@@ -33,6 +35,15 @@ const JUMP_PAUSE_MS = 5000;
 /** Smooth playback for this long gives back a step of render rate and latency. */
 const CALM_MS = 15000;
 
+/** `m:ss` (or `h:mm:ss`) of `seconds`. */
+function formatClock(seconds) {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
 function el(tag, props = {}, children = []) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -47,6 +58,9 @@ function el(tag, props = {}, children = []) {
 class Player {
   constructor(root) {
     this.slug = root.dataset.slug;
+    /** An on-demand asset (`as_…`) rather than a live stream. */
+    this.asset = root.dataset.asset || '';
+    this.vod = Boolean(this.asset);
     this.token = new URLSearchParams(location.search).get('token') || '';
     /** What the overlay shows: connecting, offline, unauthorized, unknown, error, playing. */
     this.state = 'connecting';
@@ -130,8 +144,26 @@ class Player {
     this.motionButton.addEventListener('click', () => this.askMotion());
     this.fullscreenButton = el('button', { class: 'pc-button', type: 'button', text: 'Fullscreen' });
     this.fullscreenButton.addEventListener('click', () => this.toggleFullscreen());
+    this.seek = el('input', {
+      class: 'pc-seek',
+      type: 'range',
+      min: '0',
+      max: '0',
+      step: '0.1',
+      value: '0',
+      'aria-label': 'position',
+      hidden: '',
+    });
+    this.seek.addEventListener('input', () => {
+      this.video.currentTime = Number(this.seek.value);
+    });
+    this.clock = el('span', { class: 'pc-clock', hidden: '' });
+    this.video.addEventListener('timeupdate', () => this.updateSeek());
+    this.video.addEventListener('durationchange', () => this.updateSeek());
     this.bar = el('div', { class: 'pc-bar' }, [
       this.muteButton,
+      this.seek,
+      this.clock,
       this.quality,
       this.motionButton,
       this.vrButton,
@@ -160,13 +192,38 @@ class Player {
     this.message.textContent = text;
     this.message.hidden = !text;
     this.root.dataset.state = state;
-    this.liveBadge.textContent = state === 'playing' ? '● LIVE' : 'OFFLINE';
+    const playingText = this.vod ? '▶ VOD' : '● LIVE';
+    this.liveBadge.textContent = state === 'playing' ? playingText : this.vod ? 'VOD' : 'OFFLINE';
     this.liveBadge.classList.toggle('pc-on', state === 'playing');
+  }
+
+  /** The seek bar and clock follow the video (on-demand only). */
+  updateSeek() {
+    if (!this.vod) return;
+    const duration = this.video.duration;
+    if (!Number.isFinite(duration) || duration <= 0) return;
+    this.seek.hidden = false;
+    this.clock.hidden = false;
+    this.seek.max = String(duration);
+    if (document.activeElement !== this.seek) this.seek.value = String(this.video.currentTime);
+    this.clock.textContent = `${formatClock(this.video.currentTime)} / ${formatClock(duration)}`;
   }
 
   /** Asks the server about the stream and plays it if it is live; else retries. */
   async refresh() {
     clearTimeout(this.retryTimer);
+    if (this.vod) {
+      const d = this.root.dataset;
+      this.info = {
+        projection: d.projection,
+        orientation: { yaw: Number(d.yaw) || 0, pitch: Number(d.pitch) || 0, roll: Number(d.roll) || 0 },
+        playback_url: `/vod/${encodeURIComponent(this.asset)}/index.m3u8`,
+        live: true,
+      };
+      this.setupView();
+      this.startPlayback();
+      return;
+    }
     let response;
     try {
       response = await fetch(withToken(this.infoUrl(), this.token), {
@@ -311,8 +368,8 @@ class Player {
   }
 
   updateStats() {
-    this.watchStall();
-    if (this.state === 'playing' && this.playback && !this.video.paused) {
+    if (!this.vod) this.watchStall();
+    if (!this.vod && this.state === 'playing' && this.playback && !this.video.paused) {
       const now = performance.now();
       const target = this.budget.calm(now, this.playback.targetLatency);
       if (target !== null) this.playback.targetLatency = target;
@@ -323,7 +380,7 @@ class Player {
       }
     }
     const latency = this.playback ? this.playback.latency : NaN;
-    this.latencyText.textContent = this.state === 'playing' ? formatLatency(latency) : '';
+    this.latencyText.textContent = this.state === 'playing' && !this.vod ? formatLatency(latency) : '';
     let rendition = '';
     if (this.state === 'playing') {
       if (this.audioOnly) rendition = 'audio only';

@@ -98,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .route("/vod/{asset}/{file}", get(vod_playback::playlist))
         .route("/vod/{asset}/{rendition}/{file}", get(vod_playback::media))
         .route("/watch/{slug}", get(player::watch))
+        .route("/watch/vod/{asset}", get(player::watch_vod))
         .route("/player/{file}", get(player::bundle))
         .route("/ca.crt", get(crate::tls::trust_page::ca_certificate))
         .route("/tls", get(crate::tls::trust_page::instructions))

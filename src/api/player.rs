@@ -97,6 +97,44 @@ pub async fn watch(State(state): State<AppState>, Path(slug): Path<String>) -> R
     page_response(StatusCode::OK, watch_page(&slug))
 }
 
+/// `GET /watch/vod/{asset}`: the player on an asset's on-demand HLS, with a seek bar.
+/// The page names the asset's projection and view so the player needs no API call
+/// (a private asset plays with a playback token, which the asset API does not take);
+/// the playlists themselves are gated like live.
+pub async fn watch_vod(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let asset = match state.vod.assets.store.get(&id).await {
+        Ok(Some(asset)) => asset,
+        Ok(None) => {
+            let body = html_page(
+                "no such video · panocast",
+                &format!(
+                    "<main class=\"pc-notfound\"><h1>There is no video {}.</h1></main>",
+                    escape_html(&id)
+                ),
+            );
+            return page_response(StatusCode::NOT_FOUND, body);
+        }
+        Err(e) => return super::problem::Problem::internal(&e).into_response(),
+    };
+    let o = asset.orientation;
+    let v = bundle_version();
+    let body = html_page(
+        &format!("{} · panocast", escape_html(&asset.title)),
+        &format!(
+            "<div id=\"panocast\" data-asset=\"{}\" data-projection=\"{}\" \
+             data-yaw=\"{}\" data-pitch=\"{}\" data-roll=\"{}\"></div>\n\
+             <noscript>The 360 player needs JavaScript.</noscript>\n\
+             <script type=\"module\" src=\"/player/player.js?v={v}\"></script>",
+            escape_html(&asset.id),
+            asset.projection.as_str(),
+            o.yaw,
+            o.pitch,
+            o.roll
+        ),
+    );
+    page_response(StatusCode::OK, body)
+}
+
 /// The player page for `slug`: the mount point and the versioned bundle.
 pub fn watch_page(slug: &str) -> String {
     let slug = escape_html(slug);
