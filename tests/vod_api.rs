@@ -446,6 +446,64 @@ async fn bad_input_gets_a_clear_answer() {
         .await
         .expect("HEAD");
     assert_eq!(r.headers()["upload-offset"], "5");
+    // tus checksum: a body that does not match its Upload-Checksum is a 460 and leaves
+    // nothing behind; an unknown algorithm is a 400; a matching one is kept.
+    let second = c
+        .post(s.url("/api/v1/uploads"))
+        .bearer_auth(&caster)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "10")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(second.status(), 201);
+    let second = s.url(second.headers()["location"].to_str().expect("location"));
+    let r = c
+        .patch(&second)
+        .bearer_auth(&caster)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body(&b"hello"[..])
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(r.status(), 204);
+    let checked = |checksum: &'static str, body: &'static [u8]| {
+        c.patch(&second)
+            .bearer_auth(&caster)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", "5")
+            .header("Upload-Checksum", checksum)
+            .body(body)
+            .send()
+    };
+    // sha1("world") is fCEUM/AgcVl3Qeb/Wo6jR4mrv0M=.
+    let r = checked("sha1 fCEUM/AgcVl3Qeb/Wo6jR4mrv0M=", b"w0rld")
+        .await
+        .expect("PATCH");
+    assert_eq!(r.status(), 460);
+    assert_eq!(r.headers()["upload-offset"], "5");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = checked("md5 fCEUM/AgcVl3Qeb/Wo6jR4mrv0M=", b"world")
+        .await
+        .expect("PATCH");
+    assert_eq!(r.status(), 400);
+    let r = checked("sha1 fCEUM/AgcVl3Qeb/Wo6jR4mrv0M=", b"world")
+        .await
+        .expect("PATCH");
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["upload-offset"], "10");
+    let options = c
+        .request(reqwest::Method::OPTIONS, s.url("/api/v1/uploads"))
+        .send()
+        .await
+        .expect("OPTIONS");
+    assert!(options.headers()["tus-extension"]
+        .to_str()
+        .is_ok_and(|e| e.contains("checksum")));
+    assert_eq!(options.headers()["tus-checksum-algorithm"], "sha1,sha256");
     // Without Tus-Resumable: 400; another version: 412 naming ours; termination: 204,
     // then 404.
     let r = c

@@ -17,6 +17,7 @@ use super::vod::{self, asset_error, Vod};
 use super::AppState;
 use crate::assets::events::AssetEvent;
 use crate::auth::request::Caller;
+use crate::uploads::checksum::Expected;
 use crate::uploads::store::Upload;
 use crate::uploads::{parse_metadata, parse_u64, OFFSET_OCTET_STREAM, TUS_EXTENSIONS, TUS_VERSION};
 
@@ -24,6 +25,8 @@ pub const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
 pub const TUS_VERSION_H: HeaderName = HeaderName::from_static("tus-version");
 pub const TUS_EXTENSION: HeaderName = HeaderName::from_static("tus-extension");
 pub const TUS_MAX_SIZE: HeaderName = HeaderName::from_static("tus-max-size");
+pub const TUS_CHECKSUM_ALGORITHM: HeaderName = HeaderName::from_static("tus-checksum-algorithm");
+pub const UPLOAD_CHECKSUM: HeaderName = HeaderName::from_static("upload-checksum");
 pub const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
 pub const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
 pub const UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
@@ -57,11 +60,13 @@ pub struct TusMetadata(String);
 pub struct FileBytes(Vec<u8>);
 
 /// Every header a browser client must be allowed to send or read (CORS).
-pub const TUS_HEADERS: [HeaderName; 9] = [
+pub const TUS_HEADERS: [HeaderName; 11] = [
     TUS_RESUMABLE,
     TUS_VERSION_H,
     TUS_EXTENSION,
     TUS_MAX_SIZE,
+    TUS_CHECKSUM_ALGORITHM,
+    UPLOAD_CHECKSUM,
     UPLOAD_LENGTH,
     UPLOAD_OFFSET,
     UPLOAD_METADATA,
@@ -140,7 +145,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Upload, Ap
 #[utoipa::path(options, path = "/api/v1/uploads", tag = "uploads", operation_id = "tus_options",
     responses((status = 204, description = "Tus-Version, Tus-Extension and Tus-Max-Size",
         headers(("Tus-Resumable" = String), ("Tus-Version" = String), ("Tus-Extension" = String),
-                ("Tus-Max-Size" = u64)))))]
+                ("Tus-Max-Size" = u64), ("Tus-Checksum-Algorithm" = String)))))]
 pub async fn options(State(state): State<AppState>) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
@@ -148,6 +153,10 @@ pub async fn options(State(state): State<AppState>) -> Response {
     h.insert(TUS_VERSION_H, HeaderValue::from_static(TUS_VERSION));
     h.insert(TUS_EXTENSION, HeaderValue::from_static(TUS_EXTENSIONS));
     h.insert(TUS_MAX_SIZE, HeaderValue::from(state.vod.limits.max_bytes));
+    h.insert(
+        TUS_CHECKSUM_ALGORITHM,
+        HeaderValue::from_static(crate::uploads::checksum::ALGORITHMS),
+    );
     r
 }
 
@@ -329,17 +338,19 @@ impl Drop for Busy<'_> {
     security(("bearer" = [])),
     params(("upload" = String, Path, description = "upload id"),
            ("Tus-Resumable" = TusResumable, Header, description = "`1.0.0`"),
-           ("Upload-Offset" = u64, Header, description = "where these bytes start; must be the current offset")),
+           ("Upload-Offset" = u64, Header, description = "where these bytes start; must be the current offset"),
+           ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` or `sha256 <base64>` of this body (tus checksum): kept only if it matches")),
     request_body(content = FileBytes, content_type = "application/offset+octet-stream"),
     responses((status = 204, description = "stored; the new offset",
                   headers(("Upload-Offset" = u64), ("Tus-Resumable" = String),
                           ("Panocast-Asset" = String, description = "once complete: the asset made of it"))),
-              (status = 400, description = "no Tus-Resumable, no or bad Upload-Offset, or more bytes than Upload-Length"),
+              (status = 400, description = "no Tus-Resumable, no or bad Upload-Offset, a bad Upload-Checksum, or more bytes than Upload-Length"),
               (status = 404, description = "no such upload, or it expired"),
               (status = 409, description = "Upload-Offset is not the current offset, or another PATCH is writing"),
               (status = 412, description = "Tus-Resumable is not 1.0.0"),
               (status = 415, description = "the body is not application/offset+octet-stream"),
               (status = 422, description = "complete, but a bad title, projection or visibility in the metadata"),
+              (status = 460, description = "the body does not match Upload-Checksum: nothing of it was kept"),
               (status = 500)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -362,6 +373,13 @@ pub async fn patch(
     let claimed = header_str(&headers, &UPLOAD_OFFSET)
         .and_then(parse_u64)
         .ok_or_else(|| Problem::bad_request("send Upload-Offset: where these bytes start"))?;
+    let mut checksum = match header_str(&headers, &UPLOAD_CHECKSUM) {
+        Some(v) => Some(Expected::parse(v).map_err(Problem::bad_request)?),
+        None if headers.contains_key(UPLOAD_CHECKSUM) => {
+            return Err(Problem::bad_request("Upload-Checksum is not ASCII").into())
+        }
+        None => None,
+    };
     let vod = &state.vod;
     if !vod.lock_upload(&upload.id) {
         return Err(
@@ -408,10 +426,31 @@ pub async fn patch(
             outcome = Err(Problem::internal(&e));
             break;
         }
+        if let Some(c) = checksum.as_mut() {
+            c.update(&chunk[..take]);
+        }
         written += take as u64;
         if take < chunk.len() {
             outcome = Err(Problem::bad_request("the body goes past Upload-Length"));
             break;
+        }
+    }
+    if let Some(c) = checksum {
+        // A body that broke off cannot be checked either: with a checksum, a PATCH
+        // is kept whole or not at all.
+        if outcome.is_err() || !c.matches() {
+            file.set_len(offset)
+                .await
+                .map_err(|e| Problem::internal(&e))?;
+            file.sync_data().await.map_err(|e| Problem::internal(&e))?;
+            outcome?;
+            let r = Problem::new(
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+                "Checksum Mismatch",
+                format!("the body does not match Upload-Checksum; nothing was kept, resume from {offset}"),
+            )
+            .into_response();
+            return Err(ApiError(Box::new(tus(r, Some(&upload), Some(offset)))));
         }
     }
     file.sync_data().await.map_err(|e| Problem::internal(&e))?;

@@ -1,4 +1,5 @@
-//! Uploads: the tus 1.0 resumable protocol (core, creation, termination, expiration)
+//! Uploads: the tus 1.0 resumable protocol (core, creation, termination, expiration,
+//! checksum)
 //! and the rows and files of uploads in progress.
 //!
 //! Why our own: there is no maintained tus server crate for axum (the crates that
@@ -7,6 +8,7 @@
 //! unit-tested; [`store`] keeps the rows and files; `crate::api::uploads` is the HTTP
 //! edge. Spec: <https://tus.io/protocols/resumable-upload> (1.0.0).
 
+pub mod checksum;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -16,7 +18,7 @@ use base64::Engine;
 /// The one protocol version spoken (`Tus-Resumable`, `Tus-Version`).
 pub const TUS_VERSION: &str = "1.0.0";
 /// `Tus-Extension`.
-pub const TUS_EXTENSIONS: &str = "creation,termination,expiration";
+pub const TUS_EXTENSIONS: &str = "creation,termination,expiration,checksum";
 /// The media type of PATCH bodies.
 pub const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 
