@@ -48,6 +48,25 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// File uploads (tus and multipart).
     pub uploads: UploadsConfig,
+    /// On-demand transcoding of uploads.
+    pub vod: VodConfig,
+}
+
+/// On-demand transcoding of uploads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VodConfig {
+    /// The ladder profile every upload is encoded to (one of `ladders` or the
+    /// built-in ones); `default` makes the source rendition alone.
+    pub ladder: String,
+}
+
+impl Default for VodConfig {
+    fn default() -> Self {
+        Self {
+            ladder: profile::PASSTHROUGH.into(),
+        }
+    }
 }
 
 /// The background job queue.
@@ -102,6 +121,7 @@ impl Default for Config {
             streams: Vec::new(),
             jobs: JobsConfig::default(),
             uploads: UploadsConfig::default(),
+            vod: VodConfig::default(),
         }
     }
 }
@@ -788,6 +808,13 @@ impl Config {
         let ladders = self.ladder_profiles();
         for (name, ladder) in &ladders {
             ladder.validate(name).map_err(ConfigError::Invalid)?;
+        }
+        if !ladders.contains_key(&self.vod.ladder) {
+            return bad(format!(
+                "vod.ladder: unknown ladder {:?} (known: {})",
+                self.vod.ladder,
+                ladders.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
         }
         for (i, s) in self.streams.iter().enumerate() {
             if let Some(ladder) = &s.ladder {
