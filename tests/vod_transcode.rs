@@ -7,11 +7,12 @@
 mod common;
 mod vod_support;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{call, client, ffprobe, video_frames, Server};
+use common::{call, client, encoded_clip, ffprobe, video_frames, Server};
 use vod_support::*;
 
 const CLIP_SECONDS: u32 = 10;
@@ -226,4 +227,74 @@ async fn a_file_that_is_not_media_errors_the_asset_with_a_reason() {
     let index = call(&c, "GET", &url, None, None).await;
     assert_eq!(index.status, 404, "{}", index.text);
     assert_eq!(index.content_type, "application/problem+json");
+}
+
+/// A 3 s 640x320 clip at 30 fps in `container` with the given codecs.
+fn other_codecs_clip(name: &str, video: &[&str], audio: &[&str]) -> std::path::PathBuf {
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x320:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "3",
+        "-pix_fmt",
+        "yuv420p",
+    ];
+    args.extend_from_slice(video);
+    args.extend_from_slice(audio);
+    encoded_clip(Path::new("ffmpeg"), name, &args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vp9_opus_mkv_and_hevc_mp3_mov_are_encoded_to_h264_and_aac() {
+    let mkv = other_codecs_clip(
+        "vod-vp9-opus-3s.mkv",
+        &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "300k",
+        ],
+        &["-c:a", "libopus", "-b:a", "64k"],
+    );
+    let mov = other_codecs_clip(
+        "vod-hevc-mp3-3s.mov",
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=error",
+        ],
+        &["-c:a", "libmp3lame", "-b:a", "128k"],
+    );
+    let s = Server::start_with_env(&config(), &env());
+    let c = client();
+    let (_admin, caster, _) = tokens(&c, &s).await;
+    for file in [&mkv, &mov] {
+        let (status, created) = curl_upload(&s, Some(&caster), file, &["projection=equirect"]);
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        let asset = wait_asset(&c, &s, &caster, &id, Duration::from_secs(60), settled).await;
+        assert_eq!(asset["state"], "ready", "{file:?}: {asset}");
+        let (url, _) = playback(&c, &s, &caster, &id).await;
+        let index = call(&c, "GET", &url, None, None).await;
+        assert_eq!(index.status, 200, "{}", index.text);
+        assert!(
+            index.text.contains("CODECS=\"avc1.") && index.text.contains("mp4a.40.2"),
+            "{file:?}: {}",
+            index.text
+        );
+        assert_eq!(video_frames(&[], &url), 90, "{file:?}");
+    }
 }

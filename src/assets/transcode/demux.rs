@@ -10,7 +10,7 @@
 //!   avenc_aac` first.
 //!
 //! Timestamps go into the timebases the ingest uses: 90 kHz for video, the sample
-//! rate for AAC. The streaming thread hands events over through a channel of
+//! rate for AAC. The branches' streaming threads hand events over through a channel of
 //! [`QUEUE`] events; when it is full the demuxer waits, so memory stays bounded and
 //! the file is read as fast as the consumer packages it, never in real time.
 
@@ -32,6 +32,10 @@ pub const VIDEO_TIMEBASE: u32 = 90_000;
 /// Events between the streaming thread and the packager (about 3 s of 30 fps video
 /// with 48 kHz AAC).
 const QUEUE: usize = 256;
+/// What each branch may queue ahead of its decoder or parser: short, so the branches
+/// stay interleaved in time on their way into the one channel.
+const BRANCH_QUEUE: Duration = Duration::from_millis(500);
+const BRANCH_QUEUE_BYTES: u32 = 64 * 1024 * 1024;
 /// x264 settings of a source that is not H.264: near-transparent constant quality,
 /// a keyframe at least every 2 s at 30 fps (segments cut at keyframes).
 const REENCODE_QUANTIZER: u32 = 20;
@@ -275,7 +279,17 @@ fn link_stream(
         .sync(false)
         .max_buffers(4)
         .build();
+    // No preroll: one streaming thread feeds every branch, so a sink waiting for
+    // the others to preroll would block the branch an encoder still fills.
+    sink.set_property("async", false);
     sink.set_callbacks(output_callbacks(kind, tx.clone()));
+    // Each branch runs in its own thread behind a short queue: decodebin delays the
+    // pipeline's preroll until its pad appears, which needs data the demuxer could
+    // not push while another branch's sink sat waiting for that preroll.
+    let queue = el("queue")?;
+    queue.set_property("max-size-buffers", 0u32);
+    queue.set_property("max-size-bytes", BRANCH_QUEUE_BYTES);
+    queue.set_property("max-size-time", BRANCH_QUEUE.as_nanos() as u64);
     // Decode and encode first when the codec is not one the packager takes as is.
     let mut chain: Vec<gst::Element> = Vec::new();
     if !passes {
@@ -291,6 +305,9 @@ fn link_stream(
                 );
                 let enc = el("x264enc")?;
                 enc.set_property_from_str("speed-preset", "veryfast");
+                // No lookahead: frames come out as they go in, so the video stays
+                // interleaved with the audio the same thread hands on.
+                enc.set_property_from_str("tune", "zerolatency");
                 enc.set_property_from_str("pass", "quant");
                 enc.set_property("quantizer", REENCODE_QUANTIZER);
                 enc.set_property("key-int-max", REENCODE_KEY_INT);
@@ -315,8 +332,12 @@ fn link_stream(
     let head = chain[0]
         .static_pad("sink")
         .ok_or("branch without a sink pad")?;
+    pipeline.add(&queue).map_err(|e| e.to_string())?;
+    queue.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let queue_in = queue.static_pad("sink").ok_or("queue without a sink pad")?;
+    pad.link(&queue_in).map_err(|e| e.to_string())?;
     if passes {
-        return pad.link(&head).map(|_| ()).map_err(|e| e.to_string());
+        return queue.link(&chain[0]).map_err(|e| e.to_string());
     }
     // decodebin's source pad appears once it knows the stream.
     let decode = el("decodebin")?;
@@ -327,13 +348,7 @@ fn link_stream(
         }
     });
     decode.sync_state_with_parent().map_err(|e| e.to_string())?;
-    pad.link(
-        &decode
-            .static_pad("sink")
-            .ok_or("decodebin without a sink pad")?,
-    )
-    .map(|_| ())
-    .map_err(|e| e.to_string())
+    queue.link(&decode).map_err(|e| e.to_string())
 }
 
 /// `ns` in ticks of `timebase`, to the nearest tick.
@@ -390,14 +405,30 @@ fn output_callbacks(kind: TrackKind, tx: SyncSender<MediaEvent>) -> gst_app::App
             let Some(pts) = buffer.pts() else {
                 return Ok(gst::FlowSuccess::Ok);
             };
-            let dts = buffer.dts().unwrap_or(pts);
+            // Running time, not buffer time: encoders shift their timestamps (x264enc
+            // by 1000 hours, see `pipeline::timing`) and their segment with them. The
+            // decode time keeps its distance to the presentation time.
+            let Some(running) = sample
+                .segment()
+                .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+                .and_then(|s| s.to_running_time(pts))
+            else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let pts_ticks = ticks(running.nseconds(), timebase);
+            let dts_ticks = match buffer.dts() {
+                Some(dts) => {
+                    pts_ticks - (ticks(pts.nseconds(), timebase) - ticks(dts.nseconds(), timebase))
+                }
+                None => pts_ticks,
+            };
             let Ok(map) = buffer.map_readable() else {
                 return Ok(gst::FlowSuccess::Ok);
             };
             let unit = AccessUnit {
                 kind,
-                dts: ticks(dts.nseconds(), timebase),
-                pts: ticks(pts.nseconds(), timebase),
+                dts: dts_ticks,
+                pts: pts_ticks,
                 timebase,
                 keyframe: kind == TrackKind::Audio
                     || !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
