@@ -1080,4 +1080,17 @@ mod tests {
             .apply_env(|n| (n == "PANOCAST_HTTP").then(|| "nope".into()))
             .is_err());
     }
+
+    #[test]
+    fn uploads_are_encoded_to_a_known_ladder() {
+        assert_eq!(Config::default().vod.ladder, profile::PASSTHROUGH);
+        let config: Config = toml::from_str("[vod]\nladder = \"360-hd\"").expect("toml");
+        config.validate().expect("a built-in ladder");
+        let config: Config = toml::from_str("[vod]\nladder = \"nope\"").expect("toml");
+        let err = config.validate().expect_err("unknown ladder").to_string();
+        assert!(
+            err.contains("vod.ladder") && err.contains("360-hd"),
+            "{err}"
+        );
+    }
 }

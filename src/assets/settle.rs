@@ -118,3 +118,138 @@ pub async fn settle(assets: &AssetStore, jobs: &dyn JobStore, bus: &AssetBus, id
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assets::{Asset, NewAsset};
+    use crate::auth::{accounts, Role};
+    use crate::db;
+    use crate::jobs::sqlite::SqliteJobStore;
+    use crate::jobs::JobError;
+    use crate::streams::{Orientation, Projection, Visibility};
+
+    struct Upload {
+        _dir: tempfile::TempDir,
+        assets: AssetStore,
+        jobs: SqliteJobStore,
+        bus: AssetBus,
+        id: String,
+    }
+
+    /// An upload with both its jobs queued, as `AssetService::create_from_file` leaves it.
+    async fn upload() -> Upload {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = db::open(dir.path()).await.expect("db");
+        let user = accounts::create_user(&pool, "caster", "caster-password-1", Role::Broadcaster)
+            .await
+            .expect("user");
+        let assets = AssetStore::new(pool.clone());
+        let asset = assets
+            .create(NewAsset {
+                title: "talk".into(),
+                owner_id: user.id,
+                visibility: Visibility::Private,
+                projection: Projection::Equirect,
+                orientation: Orientation::default(),
+                filename: "talk.mp4".into(),
+            })
+            .await
+            .expect("asset");
+        let jobs = SqliteJobStore::new(pool);
+        for kind in [EXTRACT_AUDIO, TRANSCODE_HLS] {
+            jobs.enqueue(kind, &asset.id, 3).await.expect("enqueue");
+        }
+        Upload {
+            _dir: dir,
+            assets,
+            jobs,
+            bus: AssetBus::default(),
+            id: asset.id,
+        }
+    }
+
+    impl Upload {
+        /// Runs the next queued job: `ok` for a kind succeeds (a transcode marks the
+        /// HLS ready first, as the job does), any other fails for good; then settles.
+        async fn run_next(&self, ok: &[&str]) -> Asset {
+            let job = self
+                .jobs
+                .claim(db::now())
+                .await
+                .expect("claim")
+                .expect("a queued job");
+            let outcome = if ok.contains(&job.kind.as_str()) {
+                if job.kind == TRANSCODE_HLS {
+                    self.assets
+                        .set_rendition(
+                            &self.id,
+                            RenditionKind::Hls,
+                            RenditionState::Ready,
+                            Some(1),
+                            None,
+                        )
+                        .await
+                        .expect("hls ready");
+                }
+                Ok(())
+            } else {
+                Err(JobError::Permanent(format!("{} broke", job.kind)))
+            };
+            self.jobs
+                .finish(&job.id, outcome, db::now())
+                .await
+                .expect("finish");
+            settle(&self.assets, &self.jobs, &self.bus, &self.id).await;
+            self.assets
+                .get(&self.id)
+                .await
+                .expect("get")
+                .expect("asset")
+        }
+    }
+
+    fn state_of(asset: &Asset, kind: RenditionKind) -> RenditionState {
+        asset
+            .renditions
+            .iter()
+            .find(|r| r.kind == kind)
+            .map(|r| r.state)
+            .expect("rendition")
+    }
+
+    #[tokio::test]
+    async fn ready_only_once_both_jobs_are_done_and_the_hls_is_ready() {
+        let u = upload().await;
+        let all = [EXTRACT_AUDIO, TRANSCODE_HLS];
+        assert_eq!(u.run_next(&all).await.state, AssetState::Preparing);
+        let asset = u.run_next(&all).await;
+        assert_eq!(asset.state, AssetState::Ready, "{asset:?}");
+        assert_eq!(asset.message, None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_extraction_errors_the_audio_not_a_playable_asset() {
+        let u = upload().await;
+        u.run_next(&[TRANSCODE_HLS]).await;
+        let asset = u.run_next(&[TRANSCODE_HLS]).await;
+        assert_eq!(asset.state, AssetState::Ready, "{asset:?}");
+        assert_eq!(state_of(&asset, RenditionKind::Hls), RenditionState::Ready);
+        for kind in RenditionKind::AUDIO {
+            assert_eq!(state_of(&asset, kind), RenditionState::Errored, "{asset:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_transcode_errors_the_asset_with_its_reason() {
+        let u = upload().await;
+        u.run_next(&[EXTRACT_AUDIO]).await;
+        let asset = u.run_next(&[EXTRACT_AUDIO]).await;
+        assert_eq!(asset.state, AssetState::Errored, "{asset:?}");
+        assert_eq!(asset.message.as_deref(), Some("transcode_hls broke"));
+        assert_eq!(
+            state_of(&asset, RenditionKind::Hls),
+            RenditionState::Errored
+        );
+    }
+}
