@@ -175,7 +175,12 @@ async fn kill_9_during_a_transcode_then_the_job_completes_once() {
     let s = Server::start_in(dir.path(), &transcode_config(), &env());
     let caster = login(&c, &s, "caster", PASSWORD).await;
     let asset = wait_asset(&c, &s, &caster, &id, Duration::from_secs(120), settled).await;
-    assert_eq!(asset["state"], "ready", "{asset}");
+    let log: Vec<String> = s
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains("job") || l.contains("transcod") || l.contains("ERROR"))
+        .collect();
+    assert_eq!(asset["state"], "ready", "{asset}\n{}", log.join("\n"));
     let jobs = jobs_of(&c, &s, &caster, &id, "transcode_hls").await;
     assert_eq!(jobs.len(), 1, "one transcode job: {jobs:?}");
     assert_eq!(jobs[0]["id"], job["id"]);

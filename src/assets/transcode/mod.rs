@@ -210,7 +210,11 @@ impl JobHandler for TranscodeHls {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(e)),
         }
-        self.package(&asset, &src, &hls, ctx)?;
+        if let Err(e) = self.package(&asset, &src, &hls, ctx) {
+            // Nothing half-written stays behind (the next attempt starts over anyway).
+            let _ = std::fs::remove_dir_all(&hls);
+            return Err(e);
+        }
         let finalised = match finalise::finalise(&hls, None) {
             Ok(f) => f,
             Err(FinaliseError::Nothing) => {
