@@ -52,6 +52,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Audience analytics from the server's own HLS traffic (src/analytics).
     pub analytics: AnalyticsConfig,
+    /// On-demand transcoding of uploads.
+    pub vod: VodConfig,
 }
 
 /// Where the certificate comes from.
@@ -220,6 +222,23 @@ impl AnalyticsConfig {
     }
 }
 
+/// On-demand transcoding of uploads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VodConfig {
+    /// The ladder profile every upload is encoded to (one of `ladders` or the
+    /// built-in ones); `default` makes the source rendition alone.
+    pub ladder: String,
+}
+
+impl Default for VodConfig {
+    fn default() -> Self {
+        Self {
+            ladder: profile::PASSTHROUGH.into(),
+        }
+    }
+}
+
 /// The background job queue.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -274,6 +293,7 @@ impl Default for Config {
             uploads: UploadsConfig::default(),
             tls: TlsConfig::default(),
             analytics: AnalyticsConfig::default(),
+            vod: VodConfig::default(),
         }
     }
 }
@@ -963,6 +983,13 @@ impl Config {
         for (name, ladder) in &ladders {
             ladder.validate(name).map_err(ConfigError::Invalid)?;
         }
+        if !ladders.contains_key(&self.vod.ladder) {
+            return bad(format!(
+                "vod.ladder: unknown ladder {:?} (known: {})",
+                self.vod.ladder,
+                ladders.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
         for (i, s) in self.streams.iter().enumerate() {
             if let Some(ladder) = &s.ladder {
                 if !ladders.contains_key(ladder) {
@@ -1269,5 +1296,18 @@ mod tests {
             assert!(parsed(bad).validate().is_err(), "{why}");
         }
         assert!(toml::from_str::<Config>("[tls]\nmode = \"https\"\n").is_err());
+    }
+
+    #[test]
+    fn uploads_are_encoded_to_a_known_ladder() {
+        assert_eq!(Config::default().vod.ladder, profile::PASSTHROUGH);
+        let config: Config = toml::from_str("[vod]\nladder = \"360-hd\"").expect("toml");
+        config.validate().expect("a built-in ladder");
+        let config: Config = toml::from_str("[vod]\nladder = \"nope\"").expect("toml");
+        let err = config.validate().expect_err("unknown ladder").to_string();
+        assert!(
+            err.contains("vod.ladder") && err.contains("360-hd"),
+            "{err}"
+        );
     }
 }

@@ -19,6 +19,7 @@ use crate::assets::events::AssetBus;
 use crate::assets::job::ExtractAudio;
 use crate::assets::service::AssetService;
 use crate::assets::store::AssetStore;
+use crate::assets::transcode::TranscodeHls;
 use crate::auth::request::Authenticator;
 use crate::auth::tokens::{KeyError, TokenKeys};
 use crate::auth::{accounts, Role};
@@ -379,6 +380,7 @@ async fn start_vod(
         bus.subscribe(),
         shutdown.clone(),
     );
+    let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::new(pool.clone()));
     let mut handlers: HashMap<String, Arc<dyn JobHandler>> = HashMap::new();
     handlers.insert(
         crate::assets::EXTRACT_AUDIO.to_string(),
@@ -386,9 +388,25 @@ async fn start_vod(
             data_dir: config.data_dir.clone(),
             assets: assets.clone(),
             bus: bus.clone(),
+            jobs: Arc::clone(&store),
         }),
     );
-    let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::new(pool.clone()));
+    handlers.insert(
+        crate::assets::TRANSCODE_HLS.to_string(),
+        Arc::new(TranscodeHls {
+            data_dir: config.data_dir.clone(),
+            assets: assets.clone(),
+            bus: bus.clone(),
+            jobs: Arc::clone(&store),
+            packager: PackagerConfig {
+                part_target: config.part_target(),
+                segment_target: config.segment_target(),
+                window_segments: config.hls.window_segments,
+            },
+            profiles: Arc::new(config.ladder_profiles()),
+            ladder: config.vod.ladder.clone(),
+        }),
+    );
     let queue = JobQueue::start(store, handlers, config.jobs.concurrency, shutdown.clone())
         .await
         .map_err(|e| StartError::Catalog(format!("job queue: {e}")))?;

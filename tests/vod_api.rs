@@ -244,7 +244,7 @@ async fn tus_and_curl_uploads_give_mp3_and_m4a_downloads() {
     let (status, _, _) = fetch(&c, &mp3_url, &watcher, None).await;
     assert_eq!(status, 404);
 
-    // One job per asset, succeeded; a succeeded job cannot be retried.
+    // One job of each kind per asset, succeeded; a succeeded job cannot be retried.
     let jobs = call(
         &c,
         "GET",
@@ -253,8 +253,15 @@ async fn tus_and_curl_uploads_give_mp3_and_m4a_downloads() {
         None,
     )
     .await;
-    let items = jobs.json["items"].as_array().expect("jobs").clone();
-    assert_eq!(items.len(), 1, "{}", jobs.text);
+    let all = jobs.json["items"].as_array().expect("jobs").clone();
+    let mut kinds: Vec<&str> = all.iter().filter_map(|j| j["kind"].as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["extract_audio", "transcode_hls"], "{}", jobs.text);
+    let items: Vec<_> = all
+        .iter()
+        .filter(|j| j["kind"] == "extract_audio")
+        .cloned()
+        .collect();
     assert_eq!(
         (items[0]["state"].as_str(), items[0]["progress"].as_u64()),
         (Some("succeeded"), Some(100))
@@ -338,14 +345,13 @@ async fn bad_input_gets_a_clear_answer() {
             None,
         )
         .await;
-        assert_eq!(jobs.json["items"][0]["state"], "failed", "{}", jobs.text);
-        assert_eq!(
-            jobs.json["items"][0]["attempts"], 1,
-            "bad input is not retried"
-        );
+        for job in jobs.json["items"].as_array().expect("jobs") {
+            assert_eq!(job["state"], "failed", "{}", jobs.text);
+            assert_eq!(job["attempts"], 1, "bad input is not retried: {job}");
+        }
     }
 
-    // A video without audio: errored, and says so.
+    // A video without audio plays: ready, its audio renditions errored with why.
     let silent = common::encoded_clip(
         Path::new("ffmpeg"),
         "vod-silent-2s.mp4",
@@ -365,13 +371,21 @@ async fn bad_input_gets_a_clear_answer() {
     let (_, created) = curl_upload(&s, Some(&caster), &silent, &[]);
     let id = created["id"].as_str().expect("id");
     let asset = wait_asset(&c, &s, &caster, id, Duration::from_secs(30), settled).await;
-    assert!(
-        asset["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("no audio track"),
-        "{asset}"
-    );
+    assert_eq!(asset["state"], "ready", "{asset}");
+    for r in asset["renditions"].as_array().expect("renditions") {
+        if r["kind"] == "hls" {
+            assert_eq!(r["state"], "ready", "{asset}");
+        } else {
+            assert_eq!(r["state"], "errored", "{asset}");
+            assert!(
+                r["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("no audio track"),
+                "{asset}"
+            );
+        }
+    }
 
     // Over the limit: 413, and nothing is kept.
     let big = work.path().join("big.mp4");

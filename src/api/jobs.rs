@@ -130,17 +130,9 @@ pub async fn cancel(
         .await
         .map_err(job_error)?;
     if job.state == JobState::Cancelled {
-        // A queued job never ran: its asset learns it here.
-        let _ = state
-            .vod
-            .assets
-            .store
-            .settle(
-                &job.subject,
-                crate::assets::AssetState::Errored,
-                Some("the extraction was cancelled; retry its job to finish it"),
-            )
-            .await;
+        // A queued job never ran: its asset learns it here, by the one rule.
+        let vod = &state.vod.assets;
+        crate::assets::settle::settle(&vod.store, &*vod.queue.store, &vod.bus, &job.subject).await;
     }
     Ok(Json(job))
 }

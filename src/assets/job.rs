@@ -1,24 +1,28 @@
 //! The `extract_audio` job: probe the asset's source, then make each audio rendition
 //! that is not already there, then mark the asset ready. Every step can be repeated: a
 //! rendition whose row says `ready` and whose file exists is kept, anything else is
-//! written again from the start (see [`super::extract`]).
+//! written again from the start (see [`super::extract`]). What the asset becomes is
+//! [`super::settle`]'s to say.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use super::events::{AssetBus, AssetEvent};
 use super::extract::{self, ExtractError, Output};
 use super::store::AssetStore;
-use super::{files, AssetState, RenditionKind, RenditionState};
+use super::{files, settle, RenditionKind, RenditionState};
 use crate::jobs::worker::{JobContext, JobHandler};
-use crate::jobs::{Job, JobError, JobState};
+use crate::jobs::{Job, JobError, JobStore};
 
 /// Runs audio extraction for assets.
 pub struct ExtractAudio {
     pub data_dir: PathBuf,
     pub assets: AssetStore,
     pub bus: AssetBus,
+    /// The queue's store, to see the asset's other jobs when settling.
+    pub jobs: Arc<dyn JobStore>,
 }
 
 fn job_error(e: ExtractError) -> JobError {
@@ -101,90 +105,8 @@ impl JobHandler for ExtractAudio {
     }
 
     async fn settled(&self, job: &Job) {
-        let id = job.subject.as_str();
-        let message = match job.state {
-            JobState::Succeeded => None,
-            JobState::Failed => Some(
-                job.last_error
-                    .clone()
-                    .unwrap_or_else(|| "the extraction failed".into()),
-            ),
-            JobState::Cancelled => {
-                Some("the extraction was cancelled; retry its job to finish it".to_string())
-            }
-            JobState::Queued | JobState::Running => return,
-        };
-        let before = self.assets.get(id).await.ok().flatten();
-        // A recording plays whatever happens to its audio: a failed extraction errors
-        // the audio renditions, not the asset. Its own message (cut short by a crash)
-        // stays.
-        let playable = before.as_ref().is_some_and(|a| {
-            a.renditions
-                .iter()
-                .any(|r| r.kind == RenditionKind::Hls && r.state == RenditionState::Ready)
-        });
-        if playable {
-            if let Some(failed) = &message {
-                for kind in RenditionKind::AUDIO {
-                    let pending = before
-                        .iter()
-                        .flat_map(|a| &a.renditions)
-                        .any(|r| r.kind == kind && r.state == RenditionState::Pending);
-                    if pending {
-                        let _ = self
-                            .assets
-                            .set_rendition(id, kind, RenditionState::Errored, None, Some(failed))
-                            .await;
-                        self.bus.publish(AssetEvent::RenditionErrored {
-                            asset_id: id.to_string(),
-                            kind,
-                            message: failed.clone(),
-                        });
-                    }
-                }
-            }
-            let own = before.as_ref().and_then(|a| a.message.clone());
-            if let Err(e) = self
-                .assets
-                .settle(id, AssetState::Ready, own.as_deref())
-                .await
-            {
-                tracing::error!(asset = %id, error = %e, "cannot store the asset's state");
-                return;
-            }
-            self.bus.publish(AssetEvent::Ready {
-                asset_id: id.to_string(),
-            });
-            return;
-        }
-        let state = if message.is_some() {
-            AssetState::Errored
-        } else {
-            AssetState::Ready
-        };
-        if let Err(e) = self.assets.settle(id, state, message.as_deref()).await {
-            tracing::error!(asset = %id, error = %e, "cannot store the asset's state");
-            return;
-        }
-        match message {
-            None => self.bus.publish(AssetEvent::Ready {
-                asset_id: id.to_string(),
-            }),
-            Some(message) => {
-                for r in before.iter().flat_map(|a| &a.renditions) {
-                    if r.state == RenditionState::Pending {
-                        self.bus.publish(AssetEvent::RenditionErrored {
-                            asset_id: id.to_string(),
-                            kind: r.kind,
-                            message: message.clone(),
-                        });
-                    }
-                }
-                self.bus.publish(AssetEvent::Errored {
-                    asset_id: id.to_string(),
-                    message,
-                });
-            }
+        if job.state.is_final() {
+            settle::settle(&self.assets, &*self.jobs, &self.bus, &job.subject).await;
         }
     }
 }

@@ -6,6 +6,8 @@
 //! - [`files`]: where an asset's files live.
 //! - [`extract`]: the GStreamer audio extraction (probe, M4A, MP3), blocking.
 //! - [`job`]: the `extract_audio` job that runs it and records the outcome.
+//! - [`transcode`]: the `transcode_hls` job: an upload becomes on-demand HLS.
+//! - [`settle`]: what an asset becomes once its jobs have run (one rule).
 //! - [`events`]: the asset lifecycle events.
 //! - [`service`]: what the API does with assets (create from a file, delete).
 //! - [`spherical`]: the projection a file's own metadata declares (`sv3d`/`st3d`).
@@ -15,8 +17,10 @@ pub mod extract;
 pub mod files;
 pub mod job;
 pub mod service;
+pub mod settle;
 pub mod spherical;
 pub mod store;
+pub mod transcode;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -238,6 +242,10 @@ pub struct NewRecording {
 pub const EXTRACT_AUDIO: &str = "extract_audio";
 /// Attempts of an extraction before it fails (bad input fails at once).
 pub const EXTRACT_ATTEMPTS: u32 = 3;
+/// The job kind that makes an upload's `hls` rendition.
+pub const TRANSCODE_HLS: &str = "transcode_hls";
+/// Attempts of a transcode before it fails (bad input fails at once).
+pub const TRANSCODE_ATTEMPTS: u32 = 3;
 
 /// A file name for `Content-Disposition` from a title: ASCII letters, digits, `-`,
 /// `_`, `.` and spaces kept, anything else `_`, at most 80 characters, never empty

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::events::{AssetBus, AssetEvent};
 use super::store::AssetStore;
-use super::{files, Asset, NewAsset, EXTRACT_ATTEMPTS, EXTRACT_AUDIO};
+use super::{
+    files, Asset, NewAsset, EXTRACT_ATTEMPTS, EXTRACT_AUDIO, TRANSCODE_ATTEMPTS, TRANSCODE_HLS,
+};
 use crate::jobs::worker::JobQueue;
 use crate::jobs::JobStoreError;
 
@@ -31,7 +33,7 @@ pub struct AssetService {
 
 impl AssetService {
     /// Makes an asset of the complete file at `received` (moved, not copied, into the
-    /// asset's folder) and queues its extraction.
+    /// asset's folder) and queues its audio extraction and its transcode to HLS.
     pub async fn create_from_file(
         &self,
         new: NewAsset,
@@ -62,6 +64,9 @@ impl AssetService {
         }
         self.queue
             .enqueue(EXTRACT_AUDIO, &asset.id, EXTRACT_ATTEMPTS)
+            .await?;
+        self.queue
+            .enqueue(TRANSCODE_HLS, &asset.id, TRANSCODE_ATTEMPTS)
             .await?;
         tracing::info!(asset = %asset.id, "asset created");
         self.bus.publish(AssetEvent::Created {

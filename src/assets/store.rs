@@ -56,7 +56,7 @@ impl AssetStore {
         Self { pool }
     }
 
-    /// Stores a new `preparing` asset with pending audio renditions.
+    /// Stores a new `preparing` upload with every rendition pending (HLS and audio).
     pub async fn create(&self, new: NewAsset) -> Result<Asset, sqlx::Error> {
         let id = db::new_id("as");
         let now = db::now();
@@ -78,7 +78,7 @@ impl AssetStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for kind in RenditionKind::AUDIO {
+        for kind in RenditionKind::ALL {
             sqlx::query(
                 "INSERT INTO renditions (asset_id, kind, state, size_bytes, message, updated_at) \
                  VALUES ($1, $2, 'pending', NULL, NULL, $3)",

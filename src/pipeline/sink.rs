@@ -20,6 +20,10 @@ use crate::streams::StreamDef;
 /// How long a leaving publisher's encoders may drain before the pipeline stops.
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 
+/// How long an offline ladder (a file) may drain: every queued frame is encoded, so
+/// this only bounds a stuck pipeline.
+const OFFLINE_DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
 /// A rung that keeps dropping logs at most this often.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -44,10 +48,12 @@ impl SinkFactory for LadderSinkFactory {
         Box::new(LadderSink {
             packager: Arc::new(Mutex::new(packager)),
             output,
-            outputs: Arc::clone(&self.outputs),
+            outputs: Some(Arc::clone(&self.outputs)),
             profiles: Arc::clone(&self.profiles),
             stream: Arc::clone(stream),
             session: None,
+            pace: Pace::Realtime,
+            drain: DRAIN_LIMIT,
         })
     }
 }
@@ -57,16 +63,22 @@ pub struct LadderSink {
     packager: Arc<Mutex<StreamPackager>>,
     output: Arc<StreamOutput>,
     /// Where `output` is published; it is removed from there when the stream goes.
-    outputs: Arc<Outputs>,
+    /// `None` for an offline sink, whose output nobody else sees.
+    outputs: Option<Arc<Outputs>>,
     profiles: Arc<BTreeMap<String, LadderProfile>>,
     /// The newest definition; its ladder applies from the next publish session.
     stream: Arc<StreamDef>,
     session: Option<LadderSession>,
+    /// Real time for publishers; offline for files (every frame encoded).
+    pace: Pace,
+    /// How long the ladders may drain when a session ends.
+    drain: Duration,
 }
 
 /// The ladder of one publish session.
 struct LadderSession {
     profile: LadderProfile,
+    pace: Pace,
     events: Arc<RungEvents>,
     video: Option<VideoLadder>,
     audio: Option<AudioLadder>,
@@ -81,19 +93,50 @@ struct LadderSession {
 }
 
 impl LadderSink {
+    /// The sink of a file rather than a publisher (on-demand transcoding): the same
+    /// packager and ladder rules, writing into `output`, which is published nowhere
+    /// (invisible to `/hls`). The ladder runs [`Pace::Offline`]: every frame is
+    /// encoded and [`MediaSink::push`] waits while the ladder's bounded input is full;
+    /// ending the session drains every queued frame.
+    pub fn offline(
+        packager: PackagerConfig,
+        output: Arc<StreamOutput>,
+        profiles: Arc<BTreeMap<String, LadderProfile>>,
+        stream: Arc<StreamDef>,
+    ) -> Self {
+        let packager = StreamPackager::new(
+            packager,
+            Arc::clone(&output),
+            Arc::new(LatencyStats::default()),
+            Layout::of(&stream),
+        );
+        LadderSink {
+            packager: Arc::new(Mutex::new(packager)),
+            output,
+            outputs: None,
+            profiles,
+            stream,
+            session: None,
+            pace: Pace::Offline,
+            drain: OFFLINE_DRAIN_LIMIT,
+        }
+    }
+
     fn stop_ladders(&mut self) {
+        let drain = self.drain;
         if let Some(session) = self.session.as_mut() {
             if let Some(v) = session.video.take() {
-                v.finish(DRAIN_LIMIT);
+                v.finish(drain);
             }
             if let Some(a) = session.audio.take() {
-                a.finish(DRAIN_LIMIT);
+                a.finish(drain);
             }
             lock(&self.packager).end_rungs();
         }
     }
 
     fn on_video_config(&mut self, config: &Arc<VideoConfig>) {
+        let drain = self.drain;
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -105,7 +148,7 @@ impl LadderSink {
         session.source_video = Some(Arc::clone(config));
         if let Some(v) = session.video.take() {
             // New source parameters: a new plan (the size may have changed).
-            v.finish(DRAIN_LIMIT);
+            v.finish(drain);
         }
         let plan = profile::plan(
             &session.profile,
@@ -142,6 +185,7 @@ impl LadderSink {
     }
 
     fn on_audio_config(&mut self, config: &Arc<AacConfig>) {
+        let drain = self.drain;
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -150,7 +194,7 @@ impl LadderSink {
         }
         session.source_audio = Some(Arc::clone(config));
         if let Some(a) = session.audio.take() {
-            a.finish(DRAIN_LIMIT);
+            a.finish(drain);
         }
         session.audio_config = (!session.profile.audio.is_empty()).then(|| Arc::clone(config));
     }
@@ -203,6 +247,7 @@ impl MediaSink for LadderSink {
         });
         self.session = Some(LadderSession {
             profile,
+            pace: self.pace,
             events,
             video: None,
             audio: None,
@@ -259,7 +304,9 @@ impl MediaSink for LadderSink {
     fn close(&mut self) {
         self.stop_ladders();
         self.session = None;
-        self.outputs.remove(&self.stream.slug);
+        if let Some(outputs) = &self.outputs {
+            outputs.remove(&self.stream.slug);
+        }
         self.output.close();
     }
 }
@@ -280,7 +327,7 @@ impl LadderSession {
                             unit.dts,
                             unit.timebase,
                             &self.rungs,
-                            Pace::Realtime,
+                            self.pace,
                             events,
                         ) {
                             Ok(v) => self.video = Some(v),
@@ -303,7 +350,7 @@ impl LadderSession {
                             unit.dts,
                             unit.timebase,
                             &self.profile.audio,
-                            Pace::Realtime,
+                            self.pace,
                             events,
                         ) {
                             Ok(a) => self.audio = Some(a),

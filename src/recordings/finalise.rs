@@ -39,8 +39,9 @@ pub enum FinaliseError {
 }
 
 /// Finalises the recording in `hls`; the audio rendition, when there is one, is also
-/// written as one fragmented MP4 at `audio_out` (the source of audio extraction).
-pub fn finalise(hls: &Path, audio_out: &Path) -> Result<Finalised, FinaliseError> {
+/// written as one fragmented MP4 at `audio_out` when given (the source of audio
+/// extraction; an upload has its own source and passes `None`).
+pub fn finalise(hls: &Path, audio_out: Option<&Path>) -> Result<Finalised, FinaliseError> {
     let live_index = match fs::read_to_string(hls.join(LIVE_INDEX)) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FinaliseError::Nothing),
@@ -78,7 +79,9 @@ pub fn finalise(hls: &Path, audio_out: &Path) -> Result<Finalised, FinaliseError
         }
         bytes += recorded.bytes();
         if name == "audio" {
-            concatenate(&dir, &recorded, audio_out)?;
+            if let Some(out) = audio_out {
+                concatenate(&dir, &recorded, out)?;
+            }
             has_audio = true;
         }
         kept.push(name);

@@ -243,7 +243,8 @@ impl Recorder {
     async fn finish(&self, id: &str, message: Option<&str>) {
         let hls = hls_dir(self.data_dir(), id);
         let audio = files::source(self.data_dir(), id);
-        let done = tokio::task::spawn_blocking(move || finalise::finalise(&hls, &audio)).await;
+        let done =
+            tokio::task::spawn_blocking(move || finalise::finalise(&hls, Some(&audio))).await;
         let finalised = match done {
             Ok(Ok(f)) => f,
             Ok(Err(FinaliseError::Nothing)) => {

@@ -91,18 +91,40 @@ pub struct RecordSettings {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Recordings older than this many days are deleted; absent: kept.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<u32>,
     /// The stream's recordings together stay under this many bytes, the oldest
     /// deleted first; absent: no cap.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1)]
     pub max_bytes: Option<u64>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A whole number. JSON Schema's `integer` includes `30.0`, so a client generated
+/// from the document may send it; serde alone would refuse it.
+fn whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                .map(|f| f as u64)
+        })
+        .and_then(|v| T::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
 }
 
 impl Default for RecordSettings {
@@ -468,6 +490,34 @@ pub fn is_valid_slug(slug: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn record_settings_take_whole_numbers_however_written() {
+        let parsed: RecordSettings =
+            serde_json::from_str(r#"{"retention_days": 30.0, "max_bytes": 88}"#).expect("json");
+        assert_eq!(
+            (parsed.retention_days, parsed.max_bytes),
+            (Some(30), Some(88))
+        );
+        for bad in [
+            r#"{"retention_days": 1.5}"#,
+            r#"{"max_bytes": -1}"#,
+            r#"{"retention_days": 5000000000}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<RecordSettings>(bad).is_err(),
+                "{bad}"
+            );
+        }
+        let toml: RecordSettings =
+            toml::from_str("enabled = false\nretention_days = 7").expect("toml");
+        assert_eq!((toml.enabled, toml.retention_days), (false, Some(7)));
+        assert_eq!(
+            serde_json::from_str::<RecordSettings>("{}").expect("{}"),
+            RecordSettings::default()
+        );
+    }
+
     use super::*;
 
     #[test]
