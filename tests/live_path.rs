@@ -178,21 +178,7 @@ async fn published_rtmp_plays_as_ll_hls_with_360_signaling() {
             "first frame of {} is not a keyframe",
             part.uri
         );
-        let side = ffprobe(
-            &[
-                "-select_streams",
-                "v:0",
-                "-show_entries",
-                "stream_side_data_list",
-                "-of",
-                "json",
-            ],
-            &path,
-        );
-        assert!(
-            side.contains("Spherical Mapping") && side.contains("equirectangular"),
-            "{side}"
-        );
+        let side = common::assert_equirect(&path);
         assert!(side.contains("\"yaw\": 90"), "{side}");
     }
 

@@ -34,8 +34,8 @@ async fn user(c: &reqwest::Client, s: &Server, name: &str) -> String {
     login(c, s, name, USER_PASSWORD).await
 }
 
-/// Creates stream `slug` (no reconnect window: a publisher leaving ends the session)
-/// and returns its key.
+/// Creates stream `slug` (no reconnect window: a publisher leaving ends the session;
+/// not recorded) and returns its key.
 async fn stream(
     c: &reqwest::Client,
     s: &Server,
@@ -49,7 +49,11 @@ async fn stream(
         admin,
         "POST",
         "/api/v1/streams",
-        Some(json!({"slug": slug, "reconnect_window_s": 0, "visibility": visibility})),
+        // Not recorded: these tests count the live notifications, not the replays.
+        Some(
+            json!({"slug": slug, "reconnect_window_s": 0, "visibility": visibility,
+            "record": {"enabled": false}}),
+        ),
     )
     .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -466,7 +470,7 @@ async fn the_live_state_feed_follows_the_publisher_and_honours_visibility() {
         &admin,
         "PATCH",
         "/api/v1/streams/open-air",
-        Some(json!({"visibility": "private"})),
+        Some(json!({"visibility": "private", "record": {"enabled": true}})),
     )
     .await;
     assert_eq!(patched.status, 200, "{}", patched.text);
@@ -545,7 +549,7 @@ async fn a_stream_made_private_no_longer_tells_its_old_subscribers() {
         &admin,
         "PATCH",
         "/api/v1/streams/backstage",
-        Some(json!({"visibility": "private"})),
+        Some(json!({"visibility": "private", "record": {"enabled": true}})),
     )
     .await;
     assert_eq!(private.status, 200, "{}", private.text);

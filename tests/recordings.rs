@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{api, call, client, ffprobe, source_file_sized, video_frames, Publisher, Server};
+use common::{api, call, client, source_file_sized, video_frames, Publisher, Server};
 use serde_json::{json, Value};
 
 const ADMIN_PASSWORD: &str = "recording-admin-pass-1";
@@ -197,21 +197,7 @@ async fn a_session_with_a_reconnect_is_one_recording_with_one_discontinuity() {
     let frames = video_frames(&[], &url);
     let want = u64::from(2 * CLIP_SECONDS * FPS);
     assert!(frames.abs_diff(want) <= 3, "{frames} frames of {want}");
-    let side = ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream_side_data_list",
-            "-of",
-            "json",
-        ],
-        &url,
-    );
-    assert!(
-        side.contains("Spherical Mapping") && side.contains("equirectangular"),
-        "{side}"
-    );
+    common::assert_equirect(&url);
 
     // The audio of the recording is extracted like an upload's.
     let asset = wait_recording(&c, &s, &admin, &stream_id, Duration::from_secs(60), |a| {
@@ -355,4 +341,52 @@ async fn a_byte_cap_deletes_the_oldest_recordings_and_bad_settings_are_refused()
     .await;
     assert_eq!(off.status, 200, "{}", off.text);
     assert_eq!(off.json["record"]["enabled"], false, "{}", off.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finalises_the_recording_before_the_server_exits() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = Server::start_in(dir.path(), "", &env());
+    let c = client();
+    let admin = common::login(&c, &s, "admin", ADMIN_PASSWORD).await;
+    let (stream_id, key) = create_stream(
+        &c,
+        &s,
+        &admin,
+        json!({"slug": "graceful", "title": "Graceful"}),
+    )
+    .await;
+    let publisher = Publisher::start(&clip(), &s.publish_url(&key), true);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let p = call(&c, "GET", &s.url("/hls/graceful/video.m3u8"), None, None).await;
+        if p.status == 200 && p.text.matches("#EXTINF").count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no live segments: {}", p.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let exited = s.terminate(Duration::from_secs(15));
+    drop(publisher);
+    assert!(
+        exited.is_some_and(|(status, _)| status.success()),
+        "{exited:?}"
+    );
+    // Finalised by the server that stopped: nothing was left for the next start to
+    // repair, so the recording does not say it was cut short.
+    let s = Server::start_in(dir.path(), "", &env());
+    let admin = common::login(&c, &s, "admin", ADMIN_PASSWORD).await;
+    let asset = wait_recording(&c, &s, &admin, &stream_id, Duration::from_secs(60), |a| {
+        ready(a) && hls_ready(a)
+    })
+    .await;
+    assert!(asset["message"].is_null(), "{asset}");
+    assert!(
+        asset["duration_s"].as_f64().is_some_and(|d| d >= 2.0),
+        "{asset}"
+    );
+    assert!(!s
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("cut short by a restart")));
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{call, client, encoded_clip, ffprobe, video_frames, Server};
+use common::{call, client, encoded_clip, video_frames, Server};
 use vod_support::*;
 
 const CLIP_SECONDS: u32 = 10;
@@ -121,21 +121,7 @@ async fn a_curl_upload_becomes_vod_hls_with_every_frame_and_the_sphere() {
 
     assert_whole_vod(&c, &s, &caster, &id).await;
     let (url, _) = playback(&c, &s, &caster, &id).await;
-    let side = ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream_side_data_list",
-            "-of",
-            "json",
-        ],
-        &url,
-    );
-    assert!(
-        side.contains("Spherical Mapping") && side.contains("equirectangular"),
-        "{side}"
-    );
+    common::assert_equirect(&url);
     let jobs = jobs_of(&c, &s, &caster, &id, "transcode_hls").await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(

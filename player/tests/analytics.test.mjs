@@ -9,13 +9,12 @@
 // cell is the yaw the players were turned to for 20 s.
 
 import assert from 'node:assert/strict';
+import { launchChromium } from './support/browser.mjs';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 
 import { Publisher, Server, sourceClip } from './support/server.mjs';
 
-const CHROMIUM = process.env.PANOCAST_CHROMIUM || '/usr/bin/chromium';
 const ADMIN_PASSWORD = 'analytics-e2e-admin-1';
 const CONFIG = `
 [[streams]]
@@ -75,22 +74,7 @@ async function openPlayer() {
 
 before(async () => {
   server = await Server.start(CONFIG, { PANOCAST_ADMIN_PASSWORD: ADMIN_PASSWORD });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-quic',
-      '--disable-sync',
-      '--enable-unsafe-swiftshader',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launchChromium();
   publisher = new Publisher(sourceClip(), server.publishUrl('arena-secret-key-1'));
   const login = await api('/api/v1/auth/login', {
     method: 'POST',

@@ -7,15 +7,14 @@
 // (PANOCAST_ARTIFACTS overrides).
 
 import assert from 'node:assert/strict';
+import { launchChromium } from './support/browser.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 
 import { ARTIFACTS, Publisher, Server, ffmpeg7, hevcClip, sourceClip } from './support/server.mjs';
 
-const CHROMIUM = process.env.PANOCAST_CHROMIUM || '/usr/bin/chromium';
 
 const CONFIG = `
 [[streams]]
@@ -171,24 +170,7 @@ before(async () => {
   server = await Server.start(CONFIG, { PANOCAST_ADMIN_PASSWORD: ADMIN_PASSWORD });
   // playwright-core starts Chromium with a fresh temporary profile (--user-data-dir)
   // and removes it on close.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-quic',
-      '--disable-sync',
-      // WebGL without a GPU: SwiftShader, which newer Chromium no longer falls back to
-      // on its own.
-      '--enable-unsafe-swiftshader',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launchChromium();
   // The live stream runs for the whole file; the others start when their test says.
   publish('cam-secret-key-1');
 });

@@ -5,17 +5,16 @@
 //   cargo build && (cd player && node --test tests/secure_context.test.mjs)
 
 import assert from 'node:assert/strict';
+import { launchChromium } from './support/browser.mjs';
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 
 import { Server } from './support/server.mjs';
 
-const CHROMIUM = process.env.PANOCAST_CHROMIUM || '/usr/bin/chromium';
 
 /** A free loopback port (bound and released; the server binds it next). */
 function freePort() {
@@ -52,21 +51,7 @@ mode = "local-ca"
 https = "127.0.0.1:${httpsPort}"
 `);
   const leaf = readFileSync(join(server.dir, 'data/tls/server.crt'), 'utf8');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-      '--enable-unsafe-swiftshader',
-      `--ignore-certificate-errors-spki-list=${spkiHash(leaf)}`,
-    ],
-  });
+  browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spkiHash(leaf)}`]);
 });
 
 after(async () => {

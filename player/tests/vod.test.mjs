@@ -5,13 +5,12 @@
 //   cargo build && (cd player && node --test tests/vod.test.mjs)
 
 import assert from 'node:assert/strict';
+import { launchChromium } from './support/browser.mjs';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 
 import { Publisher, Server, sourceClip } from './support/server.mjs';
 
-const CHROMIUM = process.env.PANOCAST_CHROMIUM || '/usr/bin/chromium';
 const ADMIN_PASSWORD = 'vod-e2e-admin-pass-1';
 const CONFIG = `
 [[streams]]
@@ -47,22 +46,7 @@ async function waitFor(what, find, ms) {
 
 before(async () => {
   server = await Server.start(CONFIG, { PANOCAST_ADMIN_PASSWORD: ADMIN_PASSWORD });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-quic',
-      '--disable-sync',
-      '--enable-unsafe-swiftshader',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launchChromium();
   const res = await fetch(server.url('/api/v1/auth/login'), {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },

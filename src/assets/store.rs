@@ -14,6 +14,20 @@ const COLUMNS: &str = "id, source, title, owner_id, visibility, projection, yaw,
      filename, duration_ms, state, message, created_at, updated_at, stream_id, live_session_id, \
      recording";
 
+/// The columns a new asset row is made of.
+struct NewRow<'a> {
+    source: AssetSource,
+    title: &'a str,
+    owner_id: Option<&'a str>,
+    visibility: Visibility,
+    projection: Projection,
+    orientation: Orientation,
+    filename: &'a str,
+    stream_id: Option<&'a str>,
+    live_session_id: Option<&'a str>,
+    recording: bool,
+}
+
 /// Assets in the catalog database.
 #[derive(Clone)]
 pub struct AssetStore {
@@ -58,63 +72,63 @@ impl AssetStore {
 
     /// Stores a new `preparing` upload with every rendition pending (HLS and audio).
     pub async fn create(&self, new: NewAsset) -> Result<Asset, sqlx::Error> {
-        let id = db::new_id("as");
-        let now = db::now();
-        let mut tx = crate::db::write_tx(&self.pool).await?;
-        sqlx::query(&format!(
-            "INSERT INTO assets ({COLUMNS}) VALUES \
-             ($1, 'upload', $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'preparing', NULL, $10, $10, \
-             NULL, NULL, FALSE)"
-        ))
-        .bind(&id)
-        .bind(&new.title)
-        .bind(&new.owner_id)
-        .bind(new.visibility.as_str())
-        .bind(new.projection.unwrap_or_default().as_str())
-        .bind(new.orientation.yaw)
-        .bind(new.orientation.pitch)
-        .bind(new.orientation.roll)
-        .bind(&new.filename)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for kind in RenditionKind::ALL {
-            sqlx::query(
-                "INSERT INTO renditions (asset_id, kind, state, size_bytes, message, updated_at) \
-                 VALUES ($1, $2, 'pending', NULL, NULL, $3)",
-            )
-            .bind(&id)
-            .bind(kind.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        self.get(&id).await?.ok_or_else(|| sqlx::Error::RowNotFound)
+        self.insert(NewRow {
+            source: AssetSource::Upload,
+            title: &new.title,
+            owner_id: Some(&new.owner_id),
+            visibility: new.visibility,
+            projection: new.projection.unwrap_or_default(),
+            orientation: new.orientation,
+            filename: &new.filename,
+            stream_id: None,
+            live_session_id: None,
+            recording: false,
+        })
+        .await
     }
 
     /// Stores a `preparing` recording of a live session that is starting: the HLS and
     /// audio renditions pending, `recording` set until [`AssetStore::end_recording`].
     pub async fn create_recording(&self, new: NewRecording) -> Result<Asset, sqlx::Error> {
+        self.insert(NewRow {
+            source: AssetSource::LiveSession,
+            title: &new.title,
+            owner_id: new.owner_id.as_deref(),
+            visibility: new.visibility,
+            projection: new.projection,
+            orientation: new.orientation,
+            filename: "",
+            stream_id: Some(&new.stream_id),
+            live_session_id: Some(&new.live_session_id),
+            recording: true,
+        })
+        .await
+    }
+
+    /// One transaction: the asset row and a pending row per rendition.
+    async fn insert(&self, row: NewRow<'_>) -> Result<Asset, sqlx::Error> {
         let id = db::new_id("as");
         let now = db::now();
         let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query(&format!(
             "INSERT INTO assets ({COLUMNS}) VALUES \
-             ($1, 'live_session', $2, $3, $4, $5, $6, $7, $8, '', NULL, 'preparing', NULL, $9, $9, \
-             $10, $11, TRUE)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, 'preparing', NULL, $11, $11, \
+             $12, $13, $14)"
         ))
         .bind(&id)
-        .bind(&new.title)
-        .bind(&new.owner_id)
-        .bind(new.visibility.as_str())
-        .bind(new.projection.as_str())
-        .bind(new.orientation.yaw)
-        .bind(new.orientation.pitch)
-        .bind(new.orientation.roll)
+        .bind(row.source.as_str())
+        .bind(row.title)
+        .bind(row.owner_id)
+        .bind(row.visibility.as_str())
+        .bind(row.projection.as_str())
+        .bind(row.orientation.yaw)
+        .bind(row.orientation.pitch)
+        .bind(row.orientation.roll)
+        .bind(row.filename)
         .bind(now)
-        .bind(&new.stream_id)
-        .bind(&new.live_session_id)
+        .bind(row.stream_id)
+        .bind(row.live_session_id)
+        .bind(row.recording)
         .execute(&mut *tx)
         .await?;
         for kind in RenditionKind::ALL {

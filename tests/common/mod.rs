@@ -714,6 +714,27 @@ pub fn ffprobe(args: &[&str], input: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// ffprobe's side data of the first video stream of `input` (JSON text), which must
+/// say it is an equirectangular sphere.
+pub fn assert_equirect(input: &str) -> String {
+    let side = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream_side_data_list",
+            "-of",
+            "json",
+        ],
+        input,
+    );
+    assert!(
+        side.contains("Spherical Mapping") && side.contains("equirectangular"),
+        "{side}"
+    );
+    side
+}
+
 /// How many video frames ffprobe decodes from `input`, with `options` (input options
 /// such as `-live_start_index 0`) before its own.
 pub fn video_frames(options: &[&str], input: &str) -> u64 {
