@@ -71,7 +71,7 @@ impl MediaSink for RecordingSink {
     fn playable_msn(&self) -> Option<u64> {
         None
     }
-    fn close(&mut self) {}
+    fn close(&mut self, _gone: bool) {}
     fn begin_session(&mut self, _anchor: WallClockAnchor) {
         self.0 .0.lock().unwrap().push(Seen::Begin);
     }

@@ -301,13 +301,17 @@ impl MediaSink for LadderSink {
         sources?.into_iter().min()
     }
 
-    fn close(&mut self) {
+    fn close(&mut self, gone: bool) {
         self.stop_ladders();
         self.session = None;
-        if let Some(outputs) = &self.outputs {
-            outputs.remove(&self.stream.slug);
+        // At shutdown the ended playlists stay: a request woken by EXT-X-ENDLIST must
+        // still find them, not a stream that looks deleted.
+        if gone {
+            if let Some(outputs) = &self.outputs {
+                outputs.remove(&self.stream.slug);
+            }
+            self.output.close();
         }
-        self.output.close();
     }
 }
 

@@ -341,7 +341,7 @@ impl Owner {
                 }
             }
         }
-        self.close_worker().await;
+        self.close_worker(false).await;
     }
 
     /// Handles one command; `false` ends the task.
@@ -378,7 +378,7 @@ impl Owner {
             Command::Delete { reply } => {
                 self.stop(DisconnectReason::Deleted, SessionEndReason::Deleted)
                     .await;
-                self.close_worker().await;
+                self.close_worker(true).await;
                 let _ = reply.send(());
                 return false;
             }
@@ -650,12 +650,13 @@ impl Owner {
         }
     }
 
-    async fn close_worker(&mut self) {
+    /// Stops the media thread; `gone` when the stream was deleted (its output goes).
+    async fn close_worker(&mut self, gone: bool) {
         if std::mem::replace(&mut self.worker_closed, true) {
             return;
         }
         let (done, closed) = oneshot::channel();
-        self.to_worker(WorkerInput::Close { done }).await;
+        self.to_worker(WorkerInput::Close { done, gone }).await;
         if tokio::time::timeout(CLOSE_LIMIT, closed).await.is_err() {
             tracing::warn!(stream = %self.def.slug, "media thread did not stop within {CLOSE_LIMIT:?}");
         }

@@ -43,8 +43,9 @@ pub trait MediaSink: Send + 'static {
     /// While players can play the stream (its multivariant playlist is out): the
     /// newest media sequence number that every source rendition has complete.
     fn playable_msn(&self) -> Option<u64>;
-    /// The stream is going away: stop every pipeline.
-    fn close(&mut self);
+    /// The stream is going away: stop every pipeline; `gone` (deleted): withdraw its
+    /// output as well.
+    fn close(&mut self, gone: bool);
 }
 
 /// Makes the sink of a stream when its owner starts.
@@ -71,9 +72,12 @@ pub(crate) enum WorkerInput {
     EndLiveSession {
         done: oneshot::Sender<()>,
     },
-    /// Stop everything; `done` is answered once the pipelines are stopped.
+    /// Stop everything; `done` is answered once the pipelines are stopped. `gone`: the
+    /// stream was deleted, so its output goes too; otherwise (shutdown) the ended
+    /// playlists stay served to the requests still being answered.
     Close {
         done: oneshot::Sender<()>,
+        gone: bool,
     },
 }
 
@@ -153,8 +157,8 @@ fn run(
                 sink.end_live_session();
                 let _ = done.send(());
             }
-            WorkerInput::Close { done } => {
-                closed = Some(done);
+            WorkerInput::Close { done, gone } => {
+                closed = Some((done, gone));
                 break;
             }
         }
@@ -162,8 +166,9 @@ fn run(
     if current != 0 {
         sink.end_session();
     }
-    sink.close();
-    if let Some(done) = closed {
+    let gone = closed.as_ref().is_some_and(|(_, gone)| *gone);
+    sink.close(gone);
+    if let Some((done, _)) = closed {
         let _ = done.send(());
     }
     tracing::debug!(stream = %slug, "media thread stopped");

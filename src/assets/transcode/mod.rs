@@ -187,7 +187,7 @@ impl TranscodeHls {
             }
             Ok(())
         })();
-        sink.close();
+        sink.close(true);
         result?;
         disk.finish().map_err(io_error)
     }
