@@ -140,23 +140,31 @@ async fn signed_deliveries_retries_log_replay_and_live_state() {
         "{tries:#?}"
     );
 
-    // The delivery log shows the three attempts.
-    let log = api
-        .call(
-            "GET",
-            &format!("/api/v1/webhooks/{webhook}/deliveries"),
-            None,
-        )
-        .await;
-    assert_eq!(log.status, 200, "{}", log.text);
-    let delivery = log.json["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|d| d["message_id"] == created.webhook_id.as_str())
-        .unwrap_or_else(|| panic!("no delivery of {}: {}", created.webhook_id, log.text))
-        .clone();
-    assert_eq!(delivery["state"], "delivered", "{delivery}");
+    // The delivery log shows the three attempts, once the server has recorded the
+    // answer the receiver just gave.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let delivery = loop {
+        let log = api
+            .call(
+                "GET",
+                &format!("/api/v1/webhooks/{webhook}/deliveries"),
+                None,
+            )
+            .await;
+        assert_eq!(log.status, 200, "{}", log.text);
+        let delivery = log.json["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|d| d["message_id"] == created.webhook_id.as_str())
+            .unwrap_or_else(|| panic!("no delivery of {}: {}", created.webhook_id, log.text))
+            .clone();
+        if delivery["state"] == "delivered" {
+            break delivery;
+        }
+        assert!(std::time::Instant::now() < deadline, "{delivery}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let attempts = delivery["attempts"].as_array().expect("attempts");
     assert_eq!(
         attempts

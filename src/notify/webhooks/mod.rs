@@ -353,7 +353,7 @@ impl Webhooks {
     /// The newest `limit` deliveries of endpoint `id`, newest first, with their attempts.
     pub async fn deliveries(&self, id: &str, limit: i64) -> Result<Vec<Delivery>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT d.id, d.message_id, m.type, d.state, d.next_attempt_ms \
+            "SELECT d.id, d.message_id, m.type, d.state, d.next_attempt_ms, d.attempts \
              FROM webhook_deliveries d JOIN outbox_messages m ON m.id = d.message_id \
              WHERE d.webhook_id = $1 ORDER BY d.created_ms DESC, m.seq DESC LIMIT $2",
         )
@@ -381,11 +381,16 @@ impl Webhooks {
             _ => DeliveryState::Failed,
         };
         let next: i64 = row.try_get("next_attempt_ms")?;
+        // Only the attempts the row counts: one recorded since the row was read (its
+        // attempt and the row's new state are written together) would show a
+        // delivery that is still `pending` with an answer that made it `delivered`.
+        let counted: i64 = row.try_get("attempts")?;
         let attempts = sqlx::query(
             "SELECT attempt, at, status_code, latency_ms, error FROM webhook_attempts \
-             WHERE delivery_id = $1 ORDER BY attempt",
+             WHERE delivery_id = $1 AND attempt <= $2 ORDER BY attempt",
         )
         .bind(&id)
+        .bind(counted)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -416,7 +421,7 @@ impl Webhooks {
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT d.id, d.message_id, m.type, d.state, d.next_attempt_ms \
+            "SELECT d.id, d.message_id, m.type, d.state, d.next_attempt_ms, d.attempts \
              FROM webhook_deliveries d JOIN outbox_messages m ON m.id = d.message_id \
              WHERE d.id = $1",
         )
