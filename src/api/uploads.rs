@@ -333,13 +333,14 @@ impl Drop for Busy<'_> {
 }
 
 /// Append bytes at `Upload-Offset` (tus core). The bytes reach the disk before the
-/// answer; an interrupted PATCH keeps what arrived (HEAD says how much).
+/// answer; an interrupted PATCH keeps what arrived (HEAD says how much). With
+/// `Upload-Checksum: sha1|sha256 <base64 digest>` (tus checksum) the body is kept only
+/// if it matches: 460 otherwise, 400 for another algorithm.
 #[utoipa::path(patch, path = "/api/v1/uploads/{upload}", tag = "uploads", operation_id = "tus_patch",
     security(("bearer" = [])),
     params(("upload" = String, Path, description = "upload id"),
            ("Tus-Resumable" = TusResumable, Header, description = "`1.0.0`"),
-           ("Upload-Offset" = u64, Header, description = "where these bytes start; must be the current offset"),
-           ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` or `sha256 <base64>` of this body (tus checksum): kept only if it matches")),
+           ("Upload-Offset" = u64, Header, description = "where these bytes start; must be the current offset")),
     request_body(content = FileBytes, content_type = "application/offset+octet-stream"),
     responses((status = 204, description = "stored; the new offset",
                   headers(("Upload-Offset" = u64), ("Tus-Resumable" = String),
