@@ -297,6 +297,12 @@ parameters = { "path.asset" = "${PANOCAST_ASSET}" }
 include-name = "GET /api/v1/assets/{asset}/audio.mp3"
 parameters = { "path.asset" = "${PANOCAST_ASSET}" }
 
+# The time series of the seeded live session: a random id is a 404 that would keep
+# every generated window from reaching the figures.
+[[operations]]
+include-name = "GET /api/v1/analytics/timeseries"
+parameters = { "query.scope" = "live_session", "query.id" = "${SEED_LIVE_SESSION}" }
+
 [[operations]]
 include-name = "GET /api/v1/analytics/assets/{asset}"
 parameters = { "path.asset" = "${PANOCAST_ASSET}" }
