@@ -437,6 +437,7 @@ async fn start_vod(
         uploads,
         limits: config.uploads.clone(),
         busy: Default::default(),
+        timelines: Default::default(),
     }))
 }
 

@@ -128,6 +128,74 @@ async fn a_curl_upload_becomes_vod_hls_with_every_frame_and_the_sphere() {
         (jobs[0]["state"].as_str(), jobs[0]["progress"].as_u64()),
         (Some("succeeded"), Some(100))
     );
+    assert_audience_counted(&c, &s, &caster, &id).await;
+    assert_token_downloads(&c, &s, &caster, &id).await;
+}
+
+/// The plays above (ffmpeg fetched every segment of the source and of the rung with
+/// one playback token) are a view of the asset, counted like live viewing.
+async fn assert_audience_counted(c: &reqwest::Client, s: &Server, token: &str, id: &str) {
+    let a = call(
+        c,
+        "GET",
+        &s.url(&format!("/api/v1/analytics/assets/{id}")),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // Two sessions (the probe of the sphere took a second token), one of which
+    // watched the whole clip, by one signed-in subject.
+    assert_eq!(a.json["sessions"], 2, "{}", a.text);
+    assert_eq!(a.json["views"], 1, "{}", a.text);
+    assert_eq!(a.json["unique_viewers"], 1, "{}", a.text);
+    let watched = a.json["watch_seconds"].as_f64().expect("watch_seconds");
+    assert!(
+        watched >= f64::from(CLIP_SECONDS) - 0.1,
+        "watched {watched} s: {}",
+        a.text
+    );
+    let renditions: Vec<&str> = a.json["renditions"]
+        .as_array()
+        .expect("renditions")
+        .iter()
+        .filter_map(|r| r["rendition"].as_str())
+        .collect();
+    for want in ["video", "320p"] {
+        assert!(renditions.contains(&want), "{want} in {}", a.text);
+    }
+}
+
+/// A private asset's MP3 is refused to a stranger and given to a playback token's
+/// holder who is not signed in.
+async fn assert_token_downloads(c: &reqwest::Client, s: &Server, token: &str, id: &str) {
+    let path = format!("/api/v1/assets/{id}/audio.mp3");
+    let stranger = call(c, "GET", &s.url(&path), None, None).await;
+    assert_eq!(stranger.status, 404, "{}", stranger.text);
+    let (_, playback_token) = playback(c, s, token, id).await;
+    let forged = call(
+        c,
+        "GET",
+        &s.url(&format!("{path}?token=x{playback_token}")),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(forged.status, 404, "{}", forged.text);
+    let r = c
+        .get(s.url(&format!("{path}?token={playback_token}")))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200);
+    let mp3 = r.bytes().await.expect("mp3 body");
+    let file = std::env::temp_dir().join(format!("panocast-token-download-{id}.mp3"));
+    std::fs::write(&file, &mp3).expect("write mp3");
+    assert_eq!(
+        probe(&file, &["-select_streams", "a:0"], "stream=codec_name"),
+        "mp3"
+    );
+    let _ = std::fs::remove_file(&file);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,8 @@ pub const BEACON_GAP: Duration = Duration::from_secs(5);
 pub struct LiveFigures {
     /// The stream's slug (the asset id for assets).
     pub label: String,
+    /// Whether this is a stream (only streams are in `/metrics`).
+    pub is_stream: bool,
     pub concurrent: u64,
     /// Unix milliseconds of the sample.
     pub sampled_ms: i64,
@@ -46,7 +48,7 @@ struct Live {
     now: HashMap<String, LiveFigures>,
     /// Per live session id (or content id for sessions outside one).
     peaks: HashMap<String, Peak>,
-    /// Watch seconds since start, per `/metrics` label (the stream slug).
+    /// Watch seconds of streams since start, per `/metrics` label (the stream slug).
     watch_totals: HashMap<String, f64>,
 }
 
@@ -98,7 +100,7 @@ impl Analytics {
             .iter()
             .map(|(label, w)| (label.clone(), (0, *w)))
             .collect();
-        for f in live.now.values() {
+        for f in live.now.values().filter(|f| f.is_stream) {
             rows.entry(f.label.clone()).or_default().0 += f.concurrent;
         }
         rows.into_iter().map(|(l, (c, w))| (l, c, w)).collect()

@@ -71,6 +71,7 @@ impl Analytics {
                     .sample(*count);
                 let f = now.entry(audience.content_id.clone()).or_default();
                 f.label.clone_from(&audience.label);
+                f.is_stream = audience.content_kind == "stream";
                 f.concurrent += count;
                 f.sampled_ms = now_ms;
                 let key = if audience.live_session.is_empty() {
@@ -88,7 +89,9 @@ impl Analytics {
                     .entry((audience.clone(), minute))
                     .or_default()
                     .watch_seconds += seconds;
-                *live.watch_totals.entry(audience.label.clone()).or_default() += seconds;
+                if audience.content_kind == "stream" {
+                    *live.watch_totals.entry(audience.label.clone()).or_default() += seconds;
+                }
             }
             live.now = now;
         }

@@ -28,11 +28,57 @@ use crate::analytics::store::{self, Filter};
 use crate::analytics::tracker::{Audience, BeaconRefused, Delivered, Session, Viewer};
 use crate::analytics::user_agent::UaClass;
 use crate::auth::request::Caller;
+use crate::auth::tokens::Claims;
 
 /// The most buckets one time-series answer holds.
 const MAX_POINTS: i64 = 10_000;
 /// The window of a time series or heatmap without `from`.
 const DEFAULT_WINDOW_MS: i64 = 86_400_000;
+
+/// Who sent an HLS request: read before the handler takes the request.
+struct Requester {
+    token: Option<String>,
+    user_agent: String,
+    address: Option<std::net::IpAddr>,
+}
+
+impl Requester {
+    fn of(req: &Request) -> Requester {
+        let token = query_token(req.uri().query()).or_else(|| bearer(req.headers()));
+        Requester {
+            token: token.map(str::to_owned),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            address: req
+                .extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|ci| ci.0.ip()),
+        }
+    }
+
+    /// The session of a verified token: its `sid` claim, else one derived from it.
+    fn token_session(&self, claims: Option<&Claims>) -> Option<(String, String)> {
+        let (claims, token) = (claims?, self.token.as_deref()?);
+        let sid = claims
+            .sid
+            .clone()
+            .unwrap_or_else(|| session_id::of_token(token));
+        Some((sid, claims.sub.clone()))
+    }
+}
+
+/// What a `/vod` handler served, for [`track_vod`]: put in the response's extensions
+/// beside its [`Delivered`].
+#[derive(Clone, Debug)]
+pub struct WatchedAsset {
+    pub asset_id: String,
+    /// The playback token's claims when it was valid for this asset.
+    pub claims: Option<Claims>,
+}
 
 /// Route layer inside the playback gate: identifies the viewer session of an HLS
 /// request and hands what the handler delivered to the tracker. One map update per
@@ -44,37 +90,21 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     };
     let stream = &grant.stream;
-    let token = query_token(req.uri().query()).or_else(|| bearer(req.headers()));
-    let claims = match (&grant.claims, token) {
+    let who = Requester::of(&req);
+    let claims = match (&grant.claims, who.token.as_deref()) {
         (Some(c), _) => Some(c.clone()),
         (None, Some(t)) => state.auth.playback_claims(stream, t),
         (None, None) => None,
     };
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    // Owned copies: the request goes to the handler before the tracker sees it.
-    let user_agent = user_agent.to_owned();
-    let address = req
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|ci| ci.0.ip());
-    let (sid, subject, anonymous) = match (claims, token) {
-        (Some(c), Some(t)) => (
-            c.sid.unwrap_or_else(|| session_id::of_token(t)),
-            Some(c.sub),
+    let path_sid = session_id::in_path(req.uri().path()).map(str::to_owned);
+    let (sid, subject, anonymous) = match (who.token_session(claims.as_ref()), path_sid) {
+        (Some((sid, sub)), _) => (sid, Some(sub), false),
+        (None, Some(sid)) => (sid, None, true),
+        (None, None) => (
+            session_id::of_client(&stream.id, who.address, &who.user_agent),
+            None,
             false,
         ),
-        _ => match session_id::in_path(req.uri().path()) {
-            Some(sid) => (sid.to_string(), None, true),
-            None => (
-                session_id::of_client(&stream.id, address, &user_agent),
-                None,
-                false,
-            ),
-        },
     };
     let response = next.run(req).await;
     if !response.status().is_success() {
@@ -101,7 +131,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
                 .unwrap_or_default(),
         },
         subject: subject.unwrap_or_else(|| sid.to_string()),
-        ua: UaClass::of(&user_agent),
+        ua: UaClass::of(&who.user_agent),
     };
     let recorded = analytics.tracker.record(
         &sid,
@@ -115,11 +145,55 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     );
     if !recorded {
         // A forged or stale anonymous id (minted before a restart): counted by client.
-        let sid = session_id::of_client(&stream.id, address, &user_agent);
+        let sid = session_id::of_client(&stream.id, who.address, &who.user_agent);
         analytics
             .tracker
             .record(&sid, || Some(viewer(&sid, None)), delivered, now, now_ms);
     }
+    response
+}
+
+/// The same for `/vod`: on-demand viewing counts like live, under the asset. The
+/// handler checks access itself and says what it served in [`WatchedAsset`].
+pub async fn track_vod(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let analytics = &state.analytics;
+    if !analytics.config.enabled {
+        return next.run(req).await;
+    }
+    let who = Requester::of(&req);
+    let response = next.run(req).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    let (Some(delivered), Some(watched)) = (
+        response.extensions().get::<Delivered>(),
+        response.extensions().get::<WatchedAsset>(),
+    ) else {
+        return response;
+    };
+    let (sid, subject) = who
+        .token_session(watched.claims.as_ref())
+        .map(|(sid, sub)| (sid, Some(sub)))
+        .unwrap_or_else(|| {
+            let sid = session_id::of_client(&watched.asset_id, who.address, &who.user_agent);
+            (sid, None)
+        });
+    let viewer = || {
+        Some(Viewer {
+            audience: Audience {
+                content_kind: "asset",
+                content_id: watched.asset_id.clone(),
+                label: watched.asset_id.clone(),
+                live_session: String::new(),
+            },
+            subject: subject.clone().unwrap_or_else(|| sid.clone()),
+            ua: UaClass::of(&who.user_agent),
+        })
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    analytics
+        .tracker
+        .record(&sid, viewer, delivered, Instant::now(), now_ms);
     response
 }
 

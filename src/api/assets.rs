@@ -3,7 +3,7 @@
 //! the audio downloads with `Range` support.
 
 use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -366,14 +366,32 @@ async fn download(
     id: String,
     headers: HeaderMap,
     kind: RenditionKind,
+    playback_token: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let asset = visible(&state, caller.as_ref(), &id).await?;
-    let may = asset.visibility == Visibility::Public
+    // A playback token for the asset lets its holder in even where the asset is not
+    // listed to them (a private asset shared with a link).
+    let token_holder =
+        playback_token.is_some_and(|t| state.auth.playback_asset_claims(&id, t).is_some());
+    let asset = if token_holder {
+        state
+            .vod
+            .assets
+            .store
+            .get(&id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Problem::not_found(format!("there is no asset {id}")))?
+    } else {
+        visible(&state, caller.as_ref(), &id).await?
+    };
+    let may = token_holder
+        || asset.visibility == Visibility::Public
         || caller.as_ref().is_some_and(|c| may_manage(c, &asset));
     if !may {
-        return Err(
-            Problem::forbidden("only the asset's owner or an admin may download it").into(),
-        );
+        return Err(Problem::forbidden(
+            "only the asset's owner, an admin or the holder of a playback token for it may download it",
+        )
+        .into());
     }
     let rendition = asset.renditions.iter().find(|r| r.kind == kind);
     match rendition.map(|r| (r.state, r.message.clone())) {
@@ -460,38 +478,46 @@ async fn download(
 #[utoipa::path(get, path = "/api/v1/assets/{asset}/audio.m4a", tag = "assets",
     operation_id = "download_asset_m4a", security((), ("bearer" = [])),
     params(("asset" = String, Path, description = "asset id"),
+           ("token" = Option<String>, Query, description = "a playback token for this asset \
+               (`POST /api/v1/assets/{asset}/playback-token`): lets its holder download without signing in"),
            ("Range" = Option<String>, Header, description = "one byte range, e.g. `bytes=0-1023`")),
     responses((status = 200, description = "the file", content_type = "audio/mp4", body = super::uploads::FileBytes),
               (status = 206, description = "the requested range", content_type = "audio/mp4", body = super::uploads::FileBytes),
-              (status = 403, description = "not public, and neither the owner nor an admin"),
+              (status = 403, description = "not public, and neither the owner, an admin, nor a playback token for it"),
               (status = 404), (status = 409, description = "not ready yet, or its extraction failed"),
               (status = 416, description = "the range is outside the file"), (status = 500)))]
 pub async fn download_m4a(
     State(state): State<AppState>,
     MaybeAuthed(caller): MaybeAuthed,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    download(state, caller, id, headers, RenditionKind::AudioM4a).await
+    let token = super::access::query_token(query.as_deref());
+    download(state, caller, id, headers, RenditionKind::AudioM4a, token).await
 }
 
 /// The audio as MP3 (192 kb/s CBR). `Range` requests get 206.
 #[utoipa::path(get, path = "/api/v1/assets/{asset}/audio.mp3", tag = "assets",
     operation_id = "download_asset_mp3", security((), ("bearer" = [])),
     params(("asset" = String, Path, description = "asset id"),
+           ("token" = Option<String>, Query, description = "a playback token for this asset \
+               (`POST /api/v1/assets/{asset}/playback-token`): lets its holder download without signing in"),
            ("Range" = Option<String>, Header, description = "one byte range, e.g. `bytes=0-1023`")),
     responses((status = 200, description = "the file", content_type = "audio/mpeg", body = super::uploads::FileBytes),
               (status = 206, description = "the requested range", content_type = "audio/mpeg", body = super::uploads::FileBytes),
-              (status = 403, description = "not public, and neither the owner nor an admin"),
+              (status = 403, description = "not public, and neither the owner, an admin, nor a playback token for it"),
               (status = 404), (status = 409, description = "not ready yet, or its extraction failed"),
               (status = 416, description = "the range is outside the file"), (status = 500)))]
 pub async fn download_mp3(
     State(state): State<AppState>,
     MaybeAuthed(caller): MaybeAuthed,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    download(state, caller, id, headers, RenditionKind::AudioMp3).await
+    let token = super::access::query_token(query.as_deref());
+    download(state, caller, id, headers, RenditionKind::AudioMp3, token).await
 }
 
 #[cfg(test)]

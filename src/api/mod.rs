@@ -31,6 +31,7 @@ pub mod trace;
 pub mod uploads;
 pub mod vod;
 pub mod vod_playback;
+pub mod vod_timeline;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -95,8 +96,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .merge(hls_routes(&state))
-        .route("/vod/{asset}/{file}", get(vod_playback::playlist))
-        .route("/vod/{asset}/{rendition}/{file}", get(vod_playback::media))
+        .merge(vod_routes(&state))
         .route("/watch/{slug}", get(player::watch))
         .route("/watch/vod/{asset}", get(player::watch_vod))
         .route("/player/{file}", get(player::bundle))
@@ -129,6 +129,18 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(trace::layer())
         .with_state(state)
+}
+
+/// `/vod`: the handlers check access themselves (an asset is read from the database,
+/// not the registry); the layer counts what they delivered.
+fn vod_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/vod/{asset}/{file}", get(vod_playback::playlist))
+        .route("/vod/{asset}/{rendition}/{file}", get(vod_playback::media))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            analytics::track_vod,
+        ))
 }
 
 /// `/hls`: every route behind the playback gate (private streams need a token).

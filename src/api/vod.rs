@@ -21,6 +21,8 @@ pub struct Vod {
     pub limits: UploadsConfig,
     /// Uploads a PATCH is writing right now (one writer per upload).
     pub busy: Mutex<HashSet<String>>,
+    /// Segment durations of the `/vod` renditions served so far.
+    pub timelines: super::vod_timeline::Timelines,
 }
 
 impl Vod {

@@ -11,10 +11,15 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use super::access::{bearer, query_token, with_token};
+use super::analytics::WatchedAsset;
 use super::problem::Problem;
 use super::resource::{playlist_name, MediaFile};
 use super::AppState;
+use crate::analytics::figures::WHOLE;
+use crate::analytics::tracker::Delivered;
 use crate::assets::{Asset, RenditionKind, RenditionState};
+use crate::auth::tokens::Claims;
+use crate::media::TrackKind;
 use crate::recordings::{disk, hls_dir};
 use crate::streams::Visibility;
 
@@ -36,7 +41,7 @@ pub async fn playlist(
     };
     let token = query_token(query.as_deref());
     let asset = match admitted(&state, &id, token.or_else(|| bearer(&headers))).await {
-        Ok(asset) => asset,
+        Ok((asset, _)) => asset,
         Err(problem) => return problem.into_response(),
     };
     let file_name = match name {
@@ -75,33 +80,44 @@ pub async fn media(
     headers: HeaderMap,
 ) -> Response {
     let missing = || Problem::not_found(format!("no HLS resource named {rendition}/{file}"));
-    let name = match (
+    let (name, msn) = match (
         playlist_name(&format!("{rendition}.m3u8")),
         MediaFile::parse(&file),
     ) {
-        (Some(Some(_)), Some(MediaFile::Init(id))) => disk::init_name(id),
-        (Some(Some(_)), Some(MediaFile::Segment(msn))) => disk::segment_name(msn),
+        (Some(Some(_)), Some(MediaFile::Init(id))) => (disk::init_name(id), None),
+        (Some(Some(_)), Some(MediaFile::Segment(msn))) => (disk::segment_name(msn), Some(msn)),
         _ => return missing().into_response(),
     };
     let token = query_token(query.as_deref()).or_else(|| bearer(&headers));
-    let asset = match admitted(&state, &id, token).await {
-        Ok(asset) => asset,
+    let (asset, claims) = match admitted(&state, &id, token).await {
+        Ok(found) => found,
         Err(problem) => return problem.into_response(),
     };
-    let path = hls_dir(&state.vod.assets.data_dir, &asset.id)
-        .join(&rendition)
-        .join(name);
-    let Ok(file) = tokio::fs::File::open(&path).await else {
+    let dir = hls_dir(&state.vod.assets.data_dir, &asset.id);
+    let Ok(file) = tokio::fs::File::open(dir.join(&rendition).join(name)).await else {
         return missing().into_response();
     };
     let Ok(meta) = file.metadata().await else {
         return missing().into_response();
     };
-    let content_type = if rendition == "audio" {
-        "audio/mp4"
+    let kind = if rendition.starts_with("audio") {
+        TrackKind::Audio
     } else {
-        "video/mp4"
+        TrackKind::Video
     };
+    let content_type = match kind {
+        TrackKind::Audio => "audio/mp4",
+        TrackKind::Video => "video/mp4",
+    };
+    let timeline = state
+        .vod
+        .timelines
+        .get(
+            &asset.id,
+            &rendition,
+            &dir.join(format!("{rendition}.m3u8")),
+        )
+        .await;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mut response = (
         [
@@ -116,11 +132,29 @@ pub async fn media(
         MEDIA_CACHE,
         asset.visibility == Visibility::Private,
     );
+    let seconds = msn.and_then(|msn| Some((msn, timeline.as_ref()?.segment(msn)?)));
+    response.extensions_mut().insert(Delivered {
+        rendition,
+        kind,
+        media: seconds.map(|(msn, s)| (msn, WHOLE, s)),
+        bytes: meta.len(),
+        target_duration_s: timeline.map_or(0, |t| t.target_duration_s),
+    });
+    response.extensions_mut().insert(WatchedAsset {
+        asset_id: asset.id,
+        claims,
+    });
     response
 }
 
-/// The asset, when it exists, its HLS is ready and `token` lets this request in.
-async fn admitted(state: &AppState, id: &str, token: Option<&str>) -> Result<Asset, Problem> {
+/// The asset, when it exists, its HLS is ready and `token` lets this request in; with
+/// the token's claims when it is a valid playback token for the asset (whatever its
+/// visibility, so a public asset's viewers with tokens are counted by who they are).
+async fn admitted(
+    state: &AppState,
+    id: &str,
+    token: Option<&str>,
+) -> Result<(Asset, Option<Claims>), Problem> {
     let asset = state
         .vod
         .assets
@@ -129,7 +163,7 @@ async fn admitted(state: &AppState, id: &str, token: Option<&str>) -> Result<Ass
         .await
         .map_err(|e| Problem::internal(&e))?
         .ok_or_else(|| Problem::not_found(format!("there is no asset {id}")))?;
-    state
+    let claims = state
         .auth
         .playback_asset(&asset.id, asset.visibility, token)
         .map_err(Problem::from)?;
@@ -142,7 +176,9 @@ async fn admitted(state: &AppState, id: &str, token: Option<&str>) -> Result<Ass
             "asset {id} has no on-demand HLS (yet): see its renditions"
         )));
     }
-    Ok(asset)
+    let claims =
+        claims.or_else(|| token.and_then(|t| state.auth.playback_asset_claims(&asset.id, t)));
+    Ok((asset, claims))
 }
 
 fn set_cache(response: &mut Response, public: &'static str, private: bool) {

@@ -180,6 +180,12 @@ impl Authenticator {
         (claims.stream.as_deref() == Some(stream.id.as_str())).then_some(claims)
     }
 
+    /// The same for asset `asset_id`.
+    pub fn playback_asset_claims(&self, asset_id: &str, token: &str) -> Option<Claims> {
+        let claims = self.keys.verify(token, Audience::Playback).ok()?;
+        (claims.asset.as_deref() == Some(asset_id)).then_some(claims)
+    }
+
     /// An access token for `user_id`.
     pub fn access_token(
         &self,
