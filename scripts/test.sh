@@ -34,3 +34,5 @@ step "player tests (node --test player/tests/)"
 # Against target/debug/panocast, which cargo test has just built.
 bin="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/panocast"
 (cd player && PANOCAST_BIN="$bin" node --test tests/)
+step "stock players (tests/players: hls.js, Shaka Player, video.js in Chromium)"
+(cd tests/players && npm ci --no-audit --no-fund --loglevel=error && PANOCAST_BIN="$bin" node --test)

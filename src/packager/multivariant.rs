@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use m3u8_rs::{
-    AlternativeMedia, AlternativeMediaType, MasterPlaylist, QuotedOrUnquoted, Resolution,
-    VariantStream,
+    AlternativeMedia, AlternativeMediaType, ClosedCaptionGroupId, MasterPlaylist, QuotedOrUnquoted,
+    Resolution, VariantStream,
 };
 
 use crate::media::{AacConfig, VideoConfig};
@@ -120,6 +120,12 @@ fn video_variant(
         }),
         frame_rate,
         audio: audio.map(|_| AUDIO_GROUP.to_string()),
+        // Said outright (RFC 8216 4.3.4.2): without it Shaka Player probes segments
+        // for CEA-608 captions and, on a stream only seconds old, picks the segment
+        // still being written, which has no URI of its own ("Request without URIs"):
+        // the viewer who opens a broadcast as it starts gets an error. Players then
+        // also ignore captions carried in the video (panocast detects none).
+        closed_captions: Some(ClosedCaptionGroupId::None),
         other_attributes: (!other.is_empty()).then_some(other),
         ..Default::default()
     }

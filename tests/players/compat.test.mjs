@@ -1,0 +1,176 @@
+// Stock HLS players against the real panocast and a real ffmpeg publisher, in Debian's
+// Chromium (playwright-core): hls.js, Shaka Player and video.js (VHS) each open the
+// stream within a second of its multivariant playlist first answering, play it, and
+// keep playing across a publisher reconnect (a discontinuity). What a viewer notices is
+// the video's clock: `currentTime` must keep advancing, and no player may report a
+// fatal error.
+//
+// The players are npm packages of this folder (pinned in package.json); a small page
+// per player is served from here on another loopback port, so the HLS requests are
+// cross-origin, as on a real site.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { launchChromium } from '../../player/tests/support/browser.mjs';
+import { Publisher, REPO, Server } from '../../player/tests/support/server.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const MODULES = join(HERE, 'node_modules');
+
+const FILES = {
+  '/hls.html': join(HERE, 'pages/hls.html'),
+  '/shaka.html': join(HERE, 'pages/shaka.html'),
+  '/videojs.html': join(HERE, 'pages/videojs.html'),
+  '/lib/hls.js': join(MODULES, 'hls.js/dist/hls.min.js'),
+  '/lib/shaka.js': join(MODULES, 'shaka-player/dist/shaka-player.compiled.js'),
+  '/lib/video.js': join(MODULES, 'video.js/dist/video.min.js'),
+  '/lib/video-js.css': join(MODULES, 'video.js/dist/video-js.min.css'),
+};
+const PLAYERS = [
+  { name: 'hls.js', page: '/hls.html' },
+  { name: 'Shaka Player', page: '/shaka.html' },
+  { name: 'video.js', page: '/videojs.html' },
+];
+
+const KEY = 'compat-secret-key';
+const CONFIG = `
+[[streams]]
+slug = "compat"
+key = "${KEY}"
+projection = "equirect"
+`;
+/** How long each player is watched, per phase. */
+const WATCH_MS = 20000;
+/**
+ * The media time each must play in that time: most of it, with room for starting
+ * from nothing (first phase) and for the gap of the reconnect (second).
+ */
+const MIN_START_ADVANCE_S = 14;
+const MIN_RECONNECT_ADVANCE_S = 12;
+
+let server;
+let pages;
+let browser;
+let site;
+let clip;
+
+/** A small H.264 + AAC clip (640x320, 1 s GOP), encoded once under target/. */
+function smallClip() {
+  const dir = join(REPO, 'target/player-compat');
+  const path = join(dir, 'small-640x320-gop30-6s.flv');
+  if (existsSync(path)) return path;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp.flv`;
+  const r = spawnSync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=640x320:rate=30',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '6',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-g', '30', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
+    tmp,
+  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`encoding the test clip failed (${r.error || r.status})`);
+  renameSync(tmp, path);
+  return path;
+}
+
+/** Serves the pages and the players' files on a free loopback port. */
+function startSite() {
+  const http = createServer((req, res) => {
+    const file = FILES[new URL(req.url, 'http://x').pathname];
+    if (!file) {
+      res.writeHead(404).end();
+      return;
+    }
+    const type = file.endsWith('.html') ? 'text/html' : file.endsWith('.css') ? 'text/css' : 'text/javascript';
+    res.writeHead(200, { 'content-type': `${type}; charset=utf-8` });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => {
+    http.listen(0, '127.0.0.1', () => resolve({ http, base: `http://127.0.0.1:${http.address().port}` }));
+  });
+}
+
+/** Resolves at the first 200 of `url`, polled every 20 ms, within `ms`. */
+async function firstAnswer(url, ms) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const r = await fetch(url).catch(() => null);
+    if (r && r.status === 200) return;
+    await new Promise((done) => setTimeout(done, 20));
+  }
+  throw new Error(`${url} did not answer 200 within ${ms} ms`);
+}
+
+/** Each player's video clock and errors, sampled now. */
+async function sample() {
+  return Promise.all(pages.map((page) => page.evaluate(() => ({
+    time: document.querySelector('video')?.currentTime ?? 0,
+    errors: window.playerErrors || [],
+  }))));
+}
+
+/**
+ * Samples every player once a second for `ms`; asserts that each reported no fatal
+ * error and played at least `minAdvance` seconds of media in that time.
+ */
+async function assertPlaying(phase, ms, minAdvance) {
+  const first = await sample();
+  const deadline = Date.now() + ms;
+  let last = first;
+  while (Date.now() < deadline) {
+    await new Promise((done) => setTimeout(done, 1000));
+    last = await sample();
+  }
+  const report = PLAYERS.map((p, i) => `${p.name}: ${first[i].time.toFixed(2)} → ${last[i].time.toFixed(2)} s, errors ${JSON.stringify(last[i].errors)}`);
+  console.log(`${phase}:\n  ${report.join('\n  ')}`);
+  PLAYERS.forEach((p, i) => {
+    assert.deepEqual(last[i].errors, [], `${phase}: ${p.name} reported errors`);
+    assert.ok(last[i].time - first[i].time >= minAdvance, `${phase}: ${report[i]}`);
+  });
+}
+
+before(async () => {
+  clip = smallClip();
+  server = await Server.start(CONFIG);
+  site = await startSite();
+  browser = await launchChromium();
+  pages = await Promise.all(PLAYERS.map(() => browser.newPage({ viewport: { width: 800, height: 480 } })));
+  // Loaded before the stream exists, so each player starts as soon as it is asked to.
+  await Promise.all(PLAYERS.map((p, i) => pages[i].goto(`${site.base}${p.page}`)));
+});
+
+after(async () => {
+  await browser?.close();
+  site?.http.close();
+  await server?.stop();
+});
+
+test('hls.js, Shaka and video.js start on a fresh stream and play on across a reconnect', async () => {
+  const playlist = server.url('/hls/compat/index.m3u8');
+  let publisher = new Publisher(clip, server.publishUrl(KEY));
+  try {
+    await firstAnswer(playlist, 60000);
+    const opened = Date.now();
+    await Promise.all(pages.map((page) => page.evaluate((src) => window.start(src), playlist)));
+    assert.ok(Date.now() - opened < 1000, `the players took ${Date.now() - opened} ms to start`);
+    // Starting is part of playing: the first phase begins the moment the pages load.
+    await assertPlaying('from the first segment', WATCH_MS, MIN_START_ADVANCE_S);
+
+    await publisher.stop();
+    publisher = new Publisher(clip, server.publishUrl(KEY));
+    await assertPlaying('across a reconnect', WATCH_MS, MIN_RECONNECT_ADVANCE_S);
+    // It was a real reconnect: the playlist marks where the second publisher began.
+    const media = await (await fetch(server.url('/hls/compat/video.m3u8'))).text();
+    assert.match(media, /^#EXT-X-DISCONTINUITY$/m, media);
+  } finally {
+    await publisher.stop();
+  }
+});
