@@ -5,6 +5,8 @@
 //!
 //! [`MediaEvent`]: crate::media::MediaEvent
 
+pub mod amf0;
+pub mod chunk;
 pub mod connection;
 pub mod handshake;
 pub mod server;

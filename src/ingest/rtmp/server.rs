@@ -285,7 +285,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         peer,
         shared,
         cx,
-        conn: RtmpConnection::new(&config.app)?,
+        conn: RtmpConnection::new(&config.app),
         publish: None,
     };
     let result = session.run(&leftover, &mut buf).await;
