@@ -212,8 +212,13 @@ pub fn encode(out: &mut Vec<u8>, value: &Value) {
         Value::Object(properties) => {
             out.push(marker::OBJECT);
             for (key, value) in properties {
-                // Keys are ours (reply fields), far below 64 KiB.
-                let key = &key.as_bytes()[..key.len().min(usize::from(u16::MAX))];
+                // Keys are ours (reply fields), far below 64 KiB; a longer one is cut
+                // at a character boundary.
+                let mut end = key.len().min(usize::from(u16::MAX));
+                while !key.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let key = &key.as_bytes()[..end];
                 out.extend_from_slice(&(key.len() as u16).to_be_bytes());
                 out.extend_from_slice(key);
                 encode(out, value);
