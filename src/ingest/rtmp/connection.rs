@@ -152,7 +152,9 @@ impl RtmpConnection {
         }
     }
 
-    /// Feeds chunk-stream bytes that arrived at `received`.
+    /// Feeds chunk-stream bytes that arrived at `received`. Parsing stops at an
+    /// [`Event::PublishRequested`]; after the verdict, call `feed(&[], …)` for what
+    /// followed it.
     pub fn feed(&mut self, bytes: &[u8], received: Instant) -> Result<Vec<Event>, ConnectionError> {
         self.bytes_in = self.bytes_in.saturating_add(bytes.len() as u64);
         if !matches!(self.phase, Phase::Publishing { .. }) && self.bytes_in > PRE_PUBLISH_BYTE_LIMIT
@@ -161,7 +163,12 @@ impl RtmpConnection {
         }
         self.chunks.push(bytes);
         let mut events = Vec::new();
-        while let Some(message) = self.chunks.next_message()? {
+        // Messages after a publish request wait in the decoder for the verdict: media
+        // sent right behind `publish` belongs to the publish if it is accepted.
+        while !matches!(self.phase, Phase::PublishRequested(_)) {
+            let Some(message) = self.chunks.next_message()? else {
+                break;
+            };
             self.on_message(message, received, &mut events)?;
         }
         if let Some(sequence) = self.chunks.take_acknowledgement() {
