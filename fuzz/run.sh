@@ -21,11 +21,21 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
-# rtmp_chunks finds rml_rtmp panics within seconds (its chunk deserializer; caught and
-# turned into a closed connection in the server, see
-# tests/data/fuzz/rtmp_chunks-*). It runs when named in FUZZ_TARGETS, and joins the
-# default set once the chunk layer is panic-free (issue 18 item 2).
-targets="${FUZZ_TARGETS:-$(cargo fuzz list | grep -vx rtmp_chunks)}"
+# The RTMP targets start from the golden captures (tests/data/capture-rtmp.sh): the
+# chunk stream after the 3073-byte handshake, behind the read-size byte the targets
+# take first; rtmp_handshake gets the handshake itself.
+seed() { # TARGET FILE SKIP
+    local out="corpus/$1/golden-$(basename "$2")"
+    [[ -e "$out" ]] || { printf '\x10'; tail -c +"$(($3 + 1))" "$2"; } | head -c 65536 >"$out"
+}
+for capture in ../tests/data/*-rtmp-*.bin; do
+    mkdir -p corpus/rtmp_chunks corpus/rtmp_chunk_decoder corpus/rtmp_handshake
+    seed rtmp_chunks "$capture" 3073
+    seed rtmp_chunk_decoder "$capture" 3073
+    seed rtmp_handshake "$capture" 0
+done
+
+targets="${FUZZ_TARGETS:-$(cargo fuzz list)}"
 for target in $targets; do
     mkdir -p "corpus/$target"
     echo "==> fuzz $target for ${seconds}s" >&2

@@ -8,9 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use panocast::ingest::rtmp::connection::RtmpConnection;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut connection) = RtmpConnection::new("live") else {
-        return;
-    };
+    let mut connection = RtmpConnection::new("live");
     let Some((&size, rest)) = data.split_first() else {
         return;
     };

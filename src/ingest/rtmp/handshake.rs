@@ -1,10 +1,14 @@
 //! The server side of the RTMP handshake (RTMP 1.0 spec, section 5.2), fed bytes.
 //!
 //! A thin layer over `rml_rtmp::handshake::Handshake`, which accepts both the plain
-//! handshake of the spec and the digest ("FP9") handshake Flash-era clients and OBS
-//! use. What this layer adds: a panic in the library on hostile input becomes an
-//! error, and a byte count for the log line of a failed handshake. The library buffers
-//! no more than what one `feed` call brings plus one handshake packet.
+//! handshake of the spec and the digest ("FP9") handshake Flash-era clients use; ffmpeg
+//! sends a digest C1 and librtmp (OBS) a plain one. It is kept, and called without
+//! `catch_unwind`, because it cannot panic on input: it copies into fixed 1536-byte
+//! arrays only once that many bytes are buffered, its digest offsets are reduced
+//! modulo 728 (at most 775 + 728 + 32 = 1535 < 1536), and HMAC-SHA256 takes keys of
+//! any length. `fuzz/rtmp_handshake` checks that claim in CI. What this layer adds: a
+//! byte count for the log line of a failed handshake. The library buffers no more than
+//! what one `feed` call brings plus one handshake packet.
 
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 
@@ -15,8 +19,6 @@ pub const HANDSHAKE_LEN: usize = 1 + 1536 + 1536;
 pub enum HandshakeError {
     #[error("RTMP handshake failed: {0}")]
     Rejected(#[from] rml_rtmp::handshake::HandshakeError),
-    #[error("RTMP handshake failed: the handshake library panicked")]
-    Panicked,
 }
 
 /// What one call to [`ServerHandshake::feed`] produced.
@@ -52,12 +54,7 @@ impl ServerHandshake {
     /// handshake buffers at most that plus [`HANDSHAKE_LEN`].
     pub fn feed(&mut self, bytes: &[u8]) -> Result<HandshakeStep, HandshakeError> {
         self.fed = self.fed.saturating_add(bytes.len());
-        let inner = &mut self.inner;
-        // The library indexes into its own buffers; a panic there on hostile input must
-        // end this connection, not the task that serves it.
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.process_bytes(bytes)))
-                .map_err(|_| HandshakeError::Panicked)??;
+        let result = self.inner.process_bytes(bytes)?;
         Ok(match result {
             HandshakeProcessResult::InProgress { response_bytes } => HandshakeStep::InProgress {
                 reply: response_bytes,

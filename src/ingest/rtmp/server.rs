@@ -285,7 +285,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         peer,
         shared,
         cx,
-        conn: RtmpConnection::new(&config.app)?,
+        conn: RtmpConnection::new(&config.app),
         publish: None,
     };
     let result = session.run(&leftover, &mut buf).await;
@@ -340,21 +340,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         bytes: &[u8],
         received: Instant,
     ) -> Result<Option<Closed>, Failure> {
-        let events = match self.conn.feed(bytes, received) {
-            Ok(events) => events,
-            Err(e) => {
-                // A refusal (wrong app, play) has its reply queued; let it out.
-                let _ = self.flush().await;
-                return Err(e.into());
+        let mut bytes = bytes;
+        loop {
+            let events = match self.conn.feed(bytes, received) {
+                Ok(events) => events,
+                Err(e) => {
+                    // A refusal (wrong app, play) has its reply queued; let it out.
+                    let _ = self.flush().await;
+                    return Err(e.into());
+                }
+            };
+            self.flush().await?;
+            // The connection stops reading at a publish request; once it is answered,
+            // what the peer sent behind it is read.
+            let mut answered = false;
+            for event in events {
+                answered |= matches!(event, Event::PublishRequested { .. });
+                if let Some(closed) = self.on_event(event).await? {
+                    return Ok(Some(closed));
+                }
             }
-        };
-        self.flush().await?;
-        for event in events {
-            if let Some(closed) = self.on_event(event).await? {
-                return Ok(Some(closed));
+            if !answered {
+                return Ok(None);
             }
+            bytes = &[];
         }
-        Ok(None)
     }
 
     async fn flush(&mut self) -> Result<(), Failure> {

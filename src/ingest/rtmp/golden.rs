@@ -1,0 +1,222 @@
+//! Real encoder sessions, recorded by `tests/data/capture-rtmp.sh` (every byte the
+//! client sent, C0 on), replayed through the handshake and the connection as the
+//! server reads them: in the read sizes a socket might deliver, and mutated the way an
+//! attacker would (issue 18 found rml_rtmp panicking on such copies).
+
+use std::time::Instant;
+
+use super::connection::{Event, RtmpConnection};
+use super::handshake::{HandshakeStep, ServerHandshake};
+use crate::media::{MediaEvent, TrackKind};
+
+const FFMPEG5_H264: &str = "ffmpeg-5.1.9-rtmp-h264-aac.bin";
+const FFMPEG7_HEVC: &str = "ffmpeg-7.0.2-rtmp-enhanced-hevc-aac.bin";
+
+fn capture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// What a replay produced, as the stream worker would see it.
+#[derive(Debug, Default, PartialEq)]
+struct Replay {
+    video_configs: Vec<(String, u32, u32)>,
+    audio_configs: Vec<(u32, u8)>,
+    video_units: usize,
+    keyframes: usize,
+    /// Video units shown later than decoded (B-frames: composition offsets).
+    reordered: usize,
+    audio_units: usize,
+    /// Decode timestamps of each track never step back.
+    monotonic: bool,
+    published: bool,
+    finished: bool,
+    encoder: Option<String>,
+    error: Option<String>,
+}
+
+/// Feeds `bytes` in reads of `read` bytes; the publish is accepted whatever its key.
+fn replay(bytes: &[u8], read: usize) -> Replay {
+    let mut out = Replay {
+        monotonic: true,
+        ..Replay::default()
+    };
+    let mut handshake = ServerHandshake::new();
+    let mut conn: Option<RtmpConnection> = None;
+    let (mut last_video, mut last_audio) = (i64::MIN, i64::MIN);
+    for piece in bytes.chunks(read.max(1)) {
+        let mut chunk_bytes = match conn {
+            Some(_) => piece.to_vec(),
+            None => match handshake.feed(piece) {
+                Ok(HandshakeStep::InProgress { .. }) => continue,
+                Ok(HandshakeStep::Done { leftover, .. }) => {
+                    conn = Some(RtmpConnection::new("live"));
+                    leftover
+                }
+                Err(e) => {
+                    out.error = Some(e.to_string());
+                    return out;
+                }
+            },
+        };
+        let Some(c) = conn.as_mut() else { continue };
+        // As the server does: after a verdict, what followed the request is read.
+        let mut again = true;
+        while std::mem::take(&mut again) {
+            let events = match c.feed(&std::mem::take(&mut chunk_bytes), Instant::now()) {
+                Ok(events) => events,
+                Err(e) => {
+                    out.error = Some(e.to_string());
+                    return out;
+                }
+            };
+            for event in events {
+                match event {
+                    Event::PublishRequested { request_id, .. } => {
+                        out.published = true;
+                        again = true;
+                        if let Err(e) = c.accept_publish(request_id) {
+                            out.error = Some(e.to_string());
+                            return out;
+                        }
+                    }
+                    Event::Media(MediaEvent::VideoConfig(v)) => {
+                        out.video_configs
+                            .push((v.codec_string(), v.width(), v.height()))
+                    }
+                    Event::Media(MediaEvent::AudioConfig(a)) => {
+                        out.audio_configs.push((a.sample_rate, a.channels))
+                    }
+                    Event::Media(MediaEvent::Unit(u)) => {
+                        let last = match u.kind {
+                            TrackKind::Video => {
+                                out.video_units += 1;
+                                out.keyframes += usize::from(u.keyframe);
+                                out.reordered += usize::from(u.pts != u.dts);
+                                &mut last_video
+                            }
+                            TrackKind::Audio => {
+                                out.audio_units += 1;
+                                &mut last_audio
+                            }
+                        };
+                        out.monotonic &= u.dts >= *last;
+                        *last = u.dts;
+                    }
+                    Event::Metadata { encoder, .. } => out.encoder = encoder,
+                    Event::PublishFinished => out.finished = true,
+                    Event::TrackDropped(e) => out.error = Some(e.to_string()),
+                }
+            }
+        }
+        c.take_outbound();
+    }
+    out
+}
+
+fn assert_replays(
+    name: &str,
+    codec: &str,
+    video: usize,
+    keyframes: usize,
+    audio: usize,
+    b_frames: bool,
+) {
+    let bytes = capture(name);
+    let whole = replay(&bytes, 64 * 1024);
+    assert_eq!(whole.error, None, "{name}");
+    assert!(whole.published && whole.finished, "{name}: {whole:?}");
+    assert!(whole.monotonic, "{name}");
+    assert_eq!(whole.video_configs.len(), 1, "{name}: {whole:?}");
+    let (codec_string, width, height) = &whole.video_configs[0];
+    assert!(codec_string.starts_with(codec), "{name}: {codec_string}");
+    assert_eq!((*width, *height), (320, 180), "{name}");
+    assert_eq!(whole.audio_configs, [(48_000, 2)], "{name}");
+    assert_eq!(
+        (whole.video_units, whole.keyframes, whole.audio_units),
+        (video, keyframes, audio),
+        "{name}"
+    );
+    assert_eq!(whole.reordered > 0, b_frames, "{name}: {whole:?}");
+    assert!(
+        whole
+            .encoder
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("Lavf"),
+        "{name}: {:?}",
+        whole.encoder
+    );
+    // A socket may split the stream anywhere: the result does not depend on it.
+    for read in [1, 7, 1460, 4096] {
+        assert_eq!(replay(&bytes, read), whole, "{name} in {read}-byte reads");
+    }
+}
+
+#[test]
+fn ffmpeg_5_1_h264_aac_publish_replays_with_every_frame() {
+    assert_replays(FFMPEG5_H264, "avc1.", 75, 3, 142, false);
+}
+
+#[test]
+fn ffmpeg_7_enhanced_rtmp_hevc_publish_replays_with_every_frame() {
+    assert_replays(FFMPEG7_HEVC, "hvc1.", 75, 3, 142, true);
+}
+
+/// A small deterministic generator, so a failure names its seed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Mutated copies of the real sessions (bytes flipped, runs dropped or repeated,
+/// length fields hit) end in an error value or a shorter publish, never a panic, and
+/// never more media than the session held.
+#[test]
+fn mutated_sessions_end_cleanly() {
+    for name in [FFMPEG5_H264, FFMPEG7_HEVC] {
+        let original = capture(name);
+        let clean = replay(&original, 4096);
+        // Mutations start after the handshake, where the chunk stream begins.
+        let start = super::handshake::HANDSHAKE_LEN;
+        for seed in 1..=150u64 {
+            let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut bytes = original.clone();
+            for _ in 0..1 + rng.below(8) {
+                let at = start + rng.below(bytes.len() - start);
+                match rng.below(4) {
+                    0 => bytes[at] = rng.next() as u8,
+                    1 => bytes[at] ^= 0xff,
+                    2 => {
+                        let end = (at + rng.below(64)).min(bytes.len());
+                        bytes.drain(at..end);
+                    }
+                    _ => {
+                        let end = (at + rng.below(64)).min(bytes.len());
+                        let run = bytes[at..end].to_vec();
+                        bytes.splice(at..at, run);
+                    }
+                }
+                if bytes.len() <= start + 1 {
+                    break;
+                }
+            }
+            let got = replay(&bytes, 1 + rng.below(5000));
+            assert!(
+                got.video_units <= clean.video_units + 64
+                    && got.audio_units <= clean.audio_units + 64,
+                "{name} seed {seed}: {got:?}"
+            );
+        }
+    }
+}
