@@ -21,6 +21,7 @@ pub mod media;
 pub mod notify;
 pub mod packager;
 pub mod pipeline;
+pub mod posters;
 pub mod recordings;
 pub mod schedule;
 pub mod search;

@@ -185,6 +185,16 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
             shutdown.clone(),
         ));
     }
+    let posters = crate::posters::Posters::start(
+        config.data_dir.clone(),
+        crate::posters::Sources {
+            outputs: Arc::clone(&outputs),
+            catalog: Arc::clone(&catalog),
+            assets: vod.assets.store.clone(),
+            bus: vod.assets.bus.clone(),
+        },
+        shutdown.clone(),
+    );
     let streams = Arc::new(StreamService {
         catalog: Arc::clone(&catalog),
         registry: Arc::clone(&registry),
@@ -207,6 +217,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         trust: tls.as_ref().and_then(|t| t.trust.clone()),
         acme: tls.as_ref().and_then(|t| t.acme.clone()),
         analytics,
+        posters,
     };
     Ok(Built {
         app: api::app(state.clone()),

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod player;
+pub mod posters;
 pub mod problem;
 pub mod resource;
 pub mod search;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub acme: Option<Arc<crate::tls::acme::Challenges>>,
     /// Viewer sessions and audience figures.
     pub analytics: Arc<crate::analytics::Analytics>,
+    /// JPEG posters of live streams and assets.
+    pub posters: Arc<crate::posters::Posters>,
 }
 
 /// The whole HTTP surface.
@@ -192,6 +195,10 @@ fn rest_api(state: &AppState) -> Router<AppState> {
         )
         .route("/api/v1/streams/{stream}/key", post(catalog::rotate_key))
         .route(
+            "/api/v1/streams/{stream}/poster.jpg",
+            get(posters::stream_poster),
+        )
+        .route(
             "/api/v1/streams/{stream}/live-state/stream",
             get(live_feed::live_state),
         )
@@ -288,6 +295,10 @@ fn vod_api() -> Router<AppState> {
         .route(
             "/api/v1/assets/{asset}/playback-token",
             post(assets::playback_token),
+        )
+        .route(
+            "/api/v1/assets/{asset}/poster.jpg",
+            get(posters::asset_poster),
         )
         .route(
             "/api/v1/assets/{asset}/audio.m4a",

@@ -30,8 +30,8 @@ use super::problem::Problem;
 #[cfg(test)]
 use super::problem::PROBLEM_JSON;
 use super::{
-    accounts, analytics, assets, audit, catalog, events, jobs, live_feed, notifications, search,
-    signing_keys, streams, subscriptions, uploads, webhooks, AppState,
+    accounts, analytics, assets, audit, catalog, events, jobs, live_feed, notifications, posters,
+    search, signing_keys, streams, subscriptions, uploads, webhooks, AppState,
 };
 
 struct BearerAuth;
@@ -74,6 +74,7 @@ impl Modify for BearerAuth {
         search::search,
         analytics::viewers, analytics::timeseries, analytics::heatmap,
         analytics::live_session_summary, analytics::asset_summary, analytics::beacon,
+        posters::stream_poster, posters::asset_poster,
     ),
     components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes,
         payloads::StreamChanged, payloads::StreamLive, payloads::StreamOffline,
@@ -237,15 +238,22 @@ mod tests {
                     "{name} {code}: no description"
                 );
                 if code.starts_with('2') {
-                    // JSON, except the audio downloads and the SSE feeds.
+                    // JSON, except the audio downloads, the posters and the SSE feeds.
                     let download = name.ends_with("/audio.m4a") || name.ends_with("/audio.mp3");
+                    let poster = name.ends_with("/poster.jpg");
                     let feed = name.ends_with("/stream") && name.starts_with("get ");
                     assert!(
                         types.iter().all(|t| *t == "application/json"
                             || (download && t.starts_with("audio/"))
+                            || (poster && *t == "image/jpeg")
                             || (feed && *t == "text/event-stream")),
                         "{name} {code}: {types:?}"
                     );
+                    continue;
+                }
+                if code.starts_with('3') {
+                    // 304 Not Modified: headers only.
+                    assert!(types.is_empty(), "{name} {code}: {types:?}");
                     continue;
                 }
                 assert_eq!(types, [PROBLEM_JSON], "{name} {code}");

@@ -73,7 +73,23 @@ pub struct Recorder {
 struct Active {
     asset_id: String,
     stop: CancellationToken,
-    writer: JoinHandle<std::io::Result<u64>>,
+    /// How many segments were lost; `None` when writing failed (the recording was
+    /// marked errored at that moment).
+    writer: JoinHandle<Option<u64>>,
+}
+
+/// What an errored recording says when its disk failed, for the person who reads it.
+fn write_failed(e: &std::io::Error) -> String {
+    let cause = if e.kind() == std::io::ErrorKind::StorageFull {
+        "the disk holding the data directory is full".to_string()
+    } else {
+        format!("writing the recording failed ({e})")
+    };
+    format!(
+        "{cause}: the recording stopped there and keeps what was written; the live stream \
+         was not affected. Free disk space in the data directory (or lower the streams' \
+         retention) and record the next session"
+    )
 }
 
 impl Recorder {
@@ -155,7 +171,11 @@ impl Recorder {
         &self.assets.data_dir
     }
 
-    async fn start(&self, stream: &StreamRef, session: &LiveSessionInfo) -> Option<Active> {
+    async fn start(
+        self: &Arc<Self>,
+        stream: &StreamRef,
+        session: &LiveSessionInfo,
+    ) -> Option<Active> {
         let def = self.catalog.get(&stream.id)?;
         if !def.record.enabled {
             return None;
@@ -190,7 +210,21 @@ impl Recorder {
         });
         let stop = CancellationToken::new();
         let dir = hls_dir(self.data_dir(), &asset.id);
-        let writer = tokio::spawn(write(output, dir, stop.clone()));
+        // A failing disk errors the recording as it happens, not when the session ends;
+        // the live stream never waits for this task.
+        let recorder = Arc::clone(self);
+        let (id, slug, stopped) = (asset.id.clone(), stream.slug.clone(), stop.clone());
+        let writer = tokio::spawn(async move {
+            match write(output, dir, stopped).await {
+                Ok(lost) => Some(lost),
+                Err(e) => {
+                    let message = write_failed(&e);
+                    tracing::error!(stream = %slug, asset = %id, %message, "recording errored");
+                    recorder.errored(&id, &message).await;
+                    None
+                }
+            }
+        });
         Some(Active {
             asset_id: asset.id,
             stop,
@@ -200,22 +234,17 @@ impl Recorder {
 
     async fn end(&self, stream: &StreamRef, active: Active) {
         active.stop.cancel();
-        let written = match active.writer.await {
-            Ok(Ok(lost)) => {
+        match active.writer.await {
+            Ok(Some(lost)) => {
                 if lost > 0 {
                     tracing::warn!(stream = %stream.slug, asset = %active.asset_id, segments = lost, "recording missed segments it could not write in time");
                 }
-                Ok(())
+                self.finish(&active.asset_id, None).await;
             }
-            Ok(Err(e)) => Err(format!(
-                "writing the recording failed ({e}); the live stream was not affected. \
-                 Free disk space in the data directory and record the next session"
-            )),
-            Err(e) => Err(format!("the recording stopped: {e}")),
-        };
-        match written {
-            Ok(()) => self.finish(&active.asset_id, None).await,
-            Err(message) => {
+            // Errored when the write failed.
+            Ok(None) => {}
+            Err(e) => {
+                let message = format!("the recording stopped: {e}");
                 tracing::error!(stream = %stream.slug, asset = %active.asset_id, %message, "recording errored");
                 self.errored(&active.asset_id, &message).await;
             }
