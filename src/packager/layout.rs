@@ -12,11 +12,17 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout a stream's definition asks for.
+    /// The layout a stream's definition asks for: what players receive, so a
+    /// dual-fisheye source signals the equirect it is stitched into, and a baked
+    /// orientation (already in the pixels) is signalled as neutral.
     pub fn of(stream: &StreamDef) -> Self {
         Self {
-            projection: stream.projection,
-            orientation: stream.orientation,
+            projection: stream.projection.delivered(),
+            orientation: if stream.bake_orientation {
+                Orientation::default()
+            } else {
+                stream.orientation
+            },
         }
     }
 }
