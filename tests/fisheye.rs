@@ -225,3 +225,92 @@ fisheye = {{ front = {{ fov = {FOV} }}, back = {{ fov = {FOV} }}, overlap = 10 }
         "the fisheye frame itself scores {unstitched:.2} dB"
     );
 }
+
+/// The catalog takes a dual-fisheye stream's lenses over the API (a lens given in
+/// part keeps its own defaults) and refuses impossible ones with a problem body
+/// naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lens_parameters_are_stored_and_checked_over_the_api() {
+    const PASSWORD: &str = "fisheye-admin-password";
+    let server = Server::start_with_env("", &[("PANOCAST_ADMIN_PASSWORD", PASSWORD)]);
+    let c = client();
+    let token = login(&c, &server, "admin", PASSWORD).await;
+
+    let created = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/streams",
+        Some(json!({
+            "slug": "rig",
+            "projection": "dual-fisheye",
+            "fisheye": {"back": {"fov": 200, "rotation": 90.0}, "overlap": 4},
+            "orientation": {"yaw": 30},
+            "bake_orientation": true
+        })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let record = &created.json["stream"];
+    assert_eq!(record["projection"], "dual-fisheye", "{record}");
+    assert_eq!(record["bake_orientation"], true, "{record}");
+    let lenses = &record["fisheye"];
+    assert_eq!(lenses["back"]["fov"], json!(200.0), "{lenses}");
+    assert_eq!(lenses["back"]["rotation"], json!(90.0), "{lenses}");
+    assert_eq!(lenses["back"]["center_x"], json!(0.25), "{lenses}");
+    assert_eq!(lenses["front"]["center_x"], json!(0.75), "{lenses}");
+    assert_eq!(lenses["front"]["fov"], json!(190.0), "{lenses}");
+    assert_eq!(lenses["overlap"], json!(4.0), "{lenses}");
+
+    let refused = |status: u16, text: &str, field: &str| {
+        assert!(
+            (400..500).contains(&status) && text.contains(field),
+            "{status} {text}"
+        );
+    };
+    let bad = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/streams",
+        Some(
+            json!({"slug": "rig2", "projection": "dual-fisheye", "fisheye": {"front": {"fov": 0}}}),
+        ),
+    )
+    .await;
+    refused(bad.status, &bad.text, "fisheye.front.fov");
+    assert!(
+        bad.content_type.starts_with("application/problem+json"),
+        "{}",
+        bad.content_type
+    );
+    for (patch, field) in [
+        (json!({"fisheye": {"overlap": 120}}), "fisheye.overlap"),
+        (
+            json!({"fisheye": {"front": {"radius": -1}}}),
+            "fisheye.front.radius",
+        ),
+        (json!({"fisheye": {"front": {"zoom": 2}}}), "zoom"),
+        (
+            json!({"projection": "equirect-stereo-tb"}),
+            "bake_orientation",
+        ),
+    ] {
+        let a = api(
+            &c,
+            &server,
+            &token,
+            "PATCH",
+            "/api/v1/streams/rig",
+            Some(patch.clone()),
+        )
+        .await;
+        refused(a.status, &a.text, field);
+    }
+    // Nothing refused was stored.
+    let info = get_json(&c, &server.url("/api/v1/streams/rig")).await;
+    assert_eq!(info["fisheye"]["overlap"], json!(4.0), "{info}");
+    assert_eq!(info["projection"], "dual-fisheye", "{info}");
+}

@@ -26,3 +26,24 @@ impl Layout {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn players_are_told_what_they_receive() {
+        let mut def = StreamDef::new("rig");
+        def.projection = Projection::DualFisheye;
+        def.orientation.yaw = 40.0;
+        let layout = Layout::of(&def);
+        assert_eq!(layout.projection, Projection::Equirect);
+        assert_eq!(layout.orientation.yaw, 40.0, "signalled");
+        def.bake_orientation = true;
+        assert_eq!(
+            Layout::of(&def).orientation,
+            Orientation::default(),
+            "baked into the pixels: signalled neutral"
+        );
+    }
+}

@@ -99,6 +99,8 @@ struct LadderSession {
     /// The stream reprojects ([`StreamDef::reprojects`], fixed for the session): the
     /// source video never reaches the packager, the `video` rendition is encoded.
     reprojects: bool,
+    /// The orientation is turned into the pixels (and signalled as neutral).
+    bakes: bool,
     /// What `panoproject` does for the current source parameters.
     reprojection: Option<Reprojection>,
     /// Source audio waiting for the encoded video to reach its time (reprojecting
@@ -228,7 +230,8 @@ impl LadderSink {
 impl MediaSink for LadderSink {
     fn set_stream(&mut self, stream: &Arc<StreamDef>) {
         if stream.layout_differs(&self.stream) {
-            lock(&self.packager).set_layout(Layout::of(stream));
+            let bakes = self.session.as_ref().is_some_and(|s| s.bakes);
+            lock(&self.packager).set_layout(signalled_layout(stream, bakes));
         }
         self.stream = Arc::clone(stream);
     }
@@ -247,12 +250,15 @@ impl MediaSink for LadderSink {
                 }
             }
         };
+        let reprojects = self.stream.reprojects();
+        let bakes = reprojects && self.stream.bake_orientation;
         {
             let mut packager = lock(&self.packager);
+            // Before the session starts, so its first init segment has it.
+            packager.set_layout(signalled_layout(&self.stream, bakes));
             packager.declare_rungs(&[], &[]);
             packager.begin_session(anchor);
         }
-        let reprojects = self.stream.reprojects();
         if profile.is_passthrough() && !reprojects {
             self.output.lock().transcode = None;
             return;
@@ -284,6 +290,7 @@ impl MediaSink for LadderSink {
             source_video: None,
             source_audio: None,
             reprojects,
+            bakes,
             reprojection: None,
             held_audio: VecDeque::new(),
         });
@@ -475,6 +482,20 @@ struct RungEvents {
     /// Presentation time (ns of the source clock) of the newest encoded `video` frame
     /// of a reprojected stream; `i64::MIN` before the first.
     video_reached_ns: AtomicI64,
+}
+
+/// What the packager signals for `stream` while the running session does (`bakes`)
+/// or does not bake its orientation: a change of `bake_orientation` reaches the
+/// pixels with the next publisher, so the signalled orientation waits for it too.
+fn signalled_layout(stream: &StreamDef, bakes: bool) -> Layout {
+    Layout {
+        orientation: if bakes {
+            crate::streams::Orientation::default()
+        } else {
+            stream.orientation
+        },
+        ..Layout::of(stream)
+    }
 }
 
 /// A unit's presentation time in nanoseconds of the source clock (audio and video

@@ -745,6 +745,63 @@ mod tests {
     }
 
     #[test]
+    fn a_lens_given_in_part_keeps_its_own_defaults() {
+        let lenses: DualFisheyeLenses =
+            toml::from_str("front = { fov = 200 }\nback = { center_y = 0.4 }").expect("toml");
+        assert_eq!(lenses.front.fov, 200.0);
+        assert_eq!(lenses.front.center_x, 0.75, "front lens: right half");
+        assert_eq!(lenses.back.center_x, 0.25, "back lens: left half");
+        assert_eq!(lenses.back.center_y, 0.4);
+        assert_eq!(lenses.overlap, 10.0);
+        assert_eq!(
+            serde_json::from_str::<DualFisheyeLenses>("{}").expect("{}"),
+            DualFisheyeLenses::default()
+        );
+        assert!(serde_json::from_str::<DualFisheyeLenses>(r#"{"front": {"zoom": 1}}"#).is_err());
+        // What is stored reads back the same.
+        let json = serde_json::to_string(&lenses).expect("json");
+        assert_eq!(
+            serde_json::from_str::<DualFisheyeLenses>(&json).expect("back"),
+            lenses
+        );
+    }
+
+    #[test]
+    fn impossible_lenses_and_baking_are_refused() {
+        let mut def = StreamDef::new("rig");
+        def.projection = Projection::DualFisheye;
+        assert_eq!(def.validate(), Ok(()));
+        assert!(def.reprojects(), "a dual-fisheye source is always stitched");
+        def.fisheye.back.radius = 0.0;
+        assert!(def
+            .validate()
+            .is_err_and(|e| e.contains("fisheye.back.radius")));
+        def.fisheye.back.radius = 0.25;
+        def.fisheye.front.fov = f64::NAN;
+        assert!(def
+            .validate()
+            .is_err_and(|e| e.contains("fisheye.front.fov")));
+        def.fisheye.front.fov = 190.0;
+        def.fisheye.overlap = 91.0;
+        assert!(def.validate().is_err_and(|e| e.contains("fisheye.overlap")));
+
+        let mut def = StreamDef::new("stereo");
+        def.projection = Projection::EquirectStereoTb;
+        def.bake_orientation = true;
+        assert!(def
+            .validate()
+            .is_err_and(|e| e.contains("bake_orientation")));
+        def.projection = Projection::Equirect;
+        assert_eq!(def.validate(), Ok(()));
+        assert!(
+            !def.reprojects(),
+            "nothing to bake at a neutral orientation"
+        );
+        def.orientation.roll = 5.0;
+        assert!(def.reprojects());
+    }
+
+    #[test]
     fn validation_names_the_field() {
         let mut def = StreamDef::new("cam");
         assert_eq!(def.validate(), Ok(()));
