@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::pipeline::profile::{self, LadderProfile};
 use crate::streams::definition::is_valid_slug;
-use crate::streams::definition::{RecordSettings, DEFAULT_RECONNECT_WINDOW_S};
+use crate::streams::definition::{DualFisheyeLenses, RecordSettings, DEFAULT_RECONNECT_WINDOW_S};
 use crate::streams::{Orientation, Projection, StreamDef, StreamSource, Visibility};
 
 /// Everything `panocast serve` needs.
@@ -768,6 +768,12 @@ pub struct StreamConfig {
     pub orientation: Orientation,
     #[serde(default)]
     pub source: StreamSource,
+    /// The lenses of a `dual-fisheye` stream (defaults: two circles side by side).
+    #[serde(default)]
+    pub fisheye: DualFisheyeLenses,
+    /// Turn the pictures by `orientation` instead of signalling it.
+    #[serde(default)]
+    pub bake_orientation: bool,
     /// Transcoding ladder profile; `default` passes the source through alone.
     #[serde(default)]
     pub ladder: Option<String>,
@@ -805,6 +811,8 @@ impl StreamConfig {
         StreamDef {
             projection: self.projection,
             orientation: self.orientation,
+            fisheye: self.fisheye,
+            bake_orientation: self.bake_orientation,
             ladder: self
                 .ladder
                 .clone()
@@ -826,6 +834,8 @@ impl std::fmt::Debug for StreamConfig {
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
             .field("projection", &self.projection)
             .field("orientation", &self.orientation)
+            .field("fisheye", &self.fisheye)
+            .field("bake_orientation", &self.bake_orientation)
             .field("source", &self.source)
             .field("ladder", &self.ladder)
             .field("visibility", &self.visibility)

@@ -554,6 +554,8 @@ fn demo_stream(data_dir: &Path) -> Result<StreamConfig, StartError> {
         projection: Projection::Equirect,
         orientation: Default::default(),
         source: StreamSource::RtmpPush,
+        fisheye: Default::default(),
+        bake_orientation: false,
         ladder: None,
         visibility: crate::streams::Visibility::Public,
         enabled: true,

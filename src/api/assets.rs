@@ -30,8 +30,8 @@ pub struct AssetForm {
     #[schema(nullable = false, max_length = 200)]
     pub title: Option<String>,
     /// Default: what the file's own spherical metadata (`sv3d`/`st3d`) says, else
-    /// `equirect`.
-    #[schema(nullable = false)]
+    /// `equirect`. Not `dual-fisheye`: only a live stream is stitched.
+    #[schema(schema_with = crate::api::openapi::fields::upload_projection)]
     pub projection: Option<Projection>,
     /// Default `private`.
     #[schema(nullable = false)]
@@ -76,11 +76,17 @@ pub fn new_asset(
     }
     let projection = match projection {
         None => None,
-        Some(p) => Some(Projection::parse(p).ok_or_else(|| {
-            Problem::unprocessable(format!(
+        // An upload is packaged as it is, never stitched: dual fisheye is a live
+        // source only.
+        Some(p) => Some(
+            Projection::parse(p)
+                .filter(|p| *p != Projection::DualFisheye)
+                .ok_or_else(|| {
+                    Problem::unprocessable(format!(
                 "projection {p:?}: use flat, equirect, equirect-stereo-tb or equirect-stereo-sbs"
             ))
-        })?),
+                })?,
+        ),
     };
     let visibility = match visibility {
         None => Visibility::Private,

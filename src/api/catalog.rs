@@ -19,7 +19,7 @@ use super::AppState;
 use crate::auth::request::{listed_for, Caller};
 use crate::auth::Role;
 use crate::catalog::CatalogError;
-use crate::streams::definition::{RecordSettings, Secret};
+use crate::streams::definition::{DualFisheyeLenses, RecordSettings, Secret};
 use crate::streams::{Orientation, Projection, StreamDef, StreamSource, Visibility};
 
 /// Body of `POST /api/v1/streams`.
@@ -42,6 +42,12 @@ pub struct NewStream {
     #[serde(default)]
     #[schema(schema_with = super::openapi::fields::orientation)]
     pub orientation: Orientation,
+    /// The lenses of a `dual-fisheye` stream; what is left out takes the defaults.
+    #[serde(default)]
+    pub fisheye: DualFisheyeLenses,
+    /// Turn the pictures by `orientation` (signalled as neutral); default `false`.
+    #[serde(default)]
+    pub bake_orientation: bool,
     /// One of the server's ladder profiles; default `default` (the source alone).
     pub ladder: Option<String>,
     #[serde(default)]
@@ -83,6 +89,10 @@ pub struct StreamPatch {
     pub projection: Option<Projection>,
     #[schema(schema_with = super::openapi::fields::orientation_patch)]
     pub orientation: Option<Orientation>,
+    /// Replaces the lenses (fields left out take the defaults); applies from the
+    /// next publisher.
+    pub fisheye: Option<DualFisheyeLenses>,
+    pub bake_orientation: Option<bool>,
     /// One of the server's ladder profiles.
     pub ladder: Option<String>,
     pub visibility: Option<Visibility>,
@@ -163,6 +173,8 @@ fn apply_patch(def: &mut StreamDef, patch: StreamPatch) {
         tags,
         projection,
         orientation,
+        fisheye,
+        bake_orientation,
         ladder,
         visibility,
         enabled,
@@ -177,6 +189,8 @@ fn apply_patch(def: &mut StreamDef, patch: StreamPatch) {
     set(&mut def.tags, tags);
     set(&mut def.projection, projection);
     set(&mut def.orientation, orientation);
+    set(&mut def.fisheye, fisheye);
+    set(&mut def.bake_orientation, bake_orientation);
     set(&mut def.ladder, ladder);
     set(&mut def.visibility, visibility);
     set(&mut def.enabled, enabled);
@@ -296,6 +310,8 @@ pub async fn create(
         owner_id: Some(caller.user_id.clone()),
         projection: req.projection,
         orientation: req.orientation,
+        fisheye: req.fisheye,
+        bake_orientation: req.bake_orientation,
         ladder: req.ladder.unwrap_or(defaults.ladder.clone()),
         visibility: req.visibility,
         enabled: req.enabled.unwrap_or(true),

@@ -81,7 +81,7 @@ pub struct Catalog {
 const COLUMNS: &str =
     "id, slug, title, description, tags, owner_id, projection, yaw, pitch, roll, \
      ladder, visibility, scheduled_start, scheduled_end, key_hash, created_at, updated_at, \
-     enabled, reconnect_window_s, source, record";
+     enabled, reconnect_window_s, source, record, fisheye, bake_orientation";
 
 /// How a source is kept in the `source` column. The camera password is stored as it
 /// is: panocast needs it to log in to the camera.
@@ -141,6 +141,7 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamDef, String),
     let source: String = row.try_get("source")?;
     let reconnect_window_s: i64 = row.try_get("reconnect_window_s")?;
     let record: String = row.try_get("record")?;
+    let fisheye: String = row.try_get("fisheye")?;
     Ok((
         StreamDef {
             id: row.try_get("id")?,
@@ -155,6 +156,8 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamDef, String),
                 pitch: row.try_get("pitch")?,
                 roll: row.try_get("roll")?,
             },
+            fisheye: serde_json::from_str(&fisheye).map_err(|_| bad("fisheye"))?,
+            bake_orientation: row.try_get("bake_orientation")?,
             ladder: row.try_get("ladder")?,
             visibility: Visibility::parse(&visibility).ok_or_else(|| bad("visibility"))?,
             enabled: row.try_get("enabled")?,
@@ -359,7 +362,7 @@ async fn store(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
             "INSERT INTO streams ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
              ON CONFLICT (id) DO UPDATE SET title = excluded.title, \
              description = excluded.description, tags = excluded.tags, \
              projection = excluded.projection, yaw = excluded.yaw, pitch = excluded.pitch, \
@@ -367,7 +370,8 @@ async fn store(
              scheduled_start = excluded.scheduled_start, scheduled_end = excluded.scheduled_end, \
              updated_at = excluded.updated_at, enabled = excluded.enabled, \
              reconnect_window_s = excluded.reconnect_window_s, source = excluded.source, \
-             record = excluded.record"
+             record = excluded.record, fisheye = excluded.fisheye, \
+             bake_orientation = excluded.bake_orientation"
         ))
         .bind(&def.id)
         .bind(&def.slug)
@@ -390,6 +394,8 @@ async fn store(
         .bind(i64::from(def.reconnect_window_s))
         .bind(StoredSource::json(&def.source))
         .bind(serde_json::to_string(&def.record).unwrap_or_else(|_| r#"{"enabled":true}"#.into()))
+        .bind(serde_json::to_string(&def.fisheye).unwrap_or_else(|_| "{}".into()))
+        .bind(def.bake_orientation)
         .execute(&mut *conn)
         .await?;
     Ok(())

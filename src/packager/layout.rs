@@ -12,11 +12,38 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout a stream's definition asks for.
+    /// The layout a stream's definition asks for: what players receive, so a
+    /// dual-fisheye source signals the equirect it is stitched into, and a baked
+    /// orientation (already in the pixels) is signalled as neutral.
     pub fn of(stream: &StreamDef) -> Self {
         Self {
-            projection: stream.projection,
-            orientation: stream.orientation,
+            projection: stream.projection.delivered(),
+            orientation: if stream.bake_orientation {
+                Orientation::default()
+            } else {
+                stream.orientation
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn players_are_told_what_they_receive() {
+        let mut def = StreamDef::new("rig");
+        def.projection = Projection::DualFisheye;
+        def.orientation.yaw = 40.0;
+        let layout = Layout::of(&def);
+        assert_eq!(layout.projection, Projection::Equirect);
+        assert_eq!(layout.orientation.yaw, 40.0, "signalled");
+        def.bake_orientation = true;
+        assert_eq!(
+            Layout::of(&def).orientation,
+            Orientation::default(),
+            "baked into the pixels: signalled neutral"
+        );
     }
 }

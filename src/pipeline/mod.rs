@@ -8,6 +8,7 @@
 pub mod audio;
 mod branch;
 pub mod profile;
+pub mod reproject;
 pub mod sink;
 pub mod timing;
 pub mod video;
@@ -46,12 +47,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Initialises GStreamer once per process.
+/// Initialises GStreamer once per process, with panocast's own elements
+/// (`panoproject`) registered from the linked gst-plugins crate: no plugin file to
+/// install or find.
 pub fn init() -> Result<(), PipelineError> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
-    INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(PipelineError::Init)
+    INIT.get_or_init(|| {
+        gstreamer::init().map_err(|e| e.to_string())?;
+        gstpanocast::register_static().map_err(|e| format!("registering panoproject: {e}"))
+    })
+    .clone()
+    .map_err(PipelineError::Init)
 }
 
 /// Whether the ladder runs against the clock (the server) or as fast as it can (the

@@ -1,21 +1,23 @@
 //! The sink of a stream with a ladder: the source goes to the packager as it arrives,
 //! and into the ladder pipelines, whose rungs come back as more renditions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::audio::AudioLadder;
 use super::profile::{self, LadderProfile, RungPlan};
+use super::reproject::Reprojection;
 use super::video::VideoLadder;
 use super::{lock, LadderEvents, Pace};
-use crate::media::{AacConfig, MediaEvent, TrackKind, VideoConfig, WallClockAnchor};
+use crate::media::{AacConfig, AccessUnit, MediaEvent, TrackKind, VideoConfig, WallClockAnchor};
 use crate::packager::latency::LatencyStats;
 use crate::packager::output::{AudioRungReport, RungReport, TranscodeReport, TranscodeState};
 use crate::packager::stream::TrackRef;
 use crate::packager::{Layout, Outputs, PackagerConfig, StreamOutput, StreamPackager};
 use crate::streams::worker::{MediaSink, SinkFactory};
-use crate::streams::StreamDef;
+use crate::streams::{Projection, StreamDef};
 
 /// How long a leaving publisher's encoders may drain before the pipeline stops.
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
@@ -26,6 +28,10 @@ const OFFLINE_DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
 /// A rung that keeps dropping logs at most this often.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Source audio frames a reprojected stream holds back while its video is being
+/// encoded (about 10 s of 48 kHz AAC); when full the oldest is let through.
+const HELD_AUDIO_FRAMES: usize = 500;
 
 /// Makes each stream's sink: the packager alone, wrapped so a ladder can start
 /// whenever the stream's profile asks for one.
@@ -90,6 +96,17 @@ struct LadderSession {
     /// The source parameters the ladders were built for.
     source_video: Option<Arc<VideoConfig>>,
     source_audio: Option<Arc<AacConfig>>,
+    /// The stream reprojects ([`StreamDef::reprojects`], fixed for the session): the
+    /// source video never reaches the packager, the `video` rendition is encoded.
+    reprojects: bool,
+    /// The orientation is turned into the pixels (and signalled as neutral).
+    bakes: bool,
+    /// What `panoproject` does for the current source parameters.
+    reprojection: Option<Reprojection>,
+    /// Source audio waiting for the encoded video to reach its time (reprojecting
+    /// only): the video leads the segment cuts, so the audio must not run ahead of
+    /// it or it would miss the starts it follows.
+    held_audio: VecDeque<AccessUnit>,
 }
 
 impl LadderSink {
@@ -150,12 +167,16 @@ impl LadderSink {
             // New source parameters: a new plan (the size may have changed).
             v.finish(drain);
         }
-        let plan = profile::plan(
-            &session.profile,
-            self.stream.projection,
-            config.width(),
-            config.height(),
-        );
+        session.reprojection = session
+            .reprojects
+            .then(|| Reprojection::for_stream(&self.stream, config.width(), config.height()))
+            .flatten();
+        // A reprojected stream's rungs go down from the element's equirect output.
+        let (projection, width, height) = match &session.reprojection {
+            Some(r) => (Projection::Equirect, r.width, r.height),
+            None => (self.stream.projection, config.width(), config.height()),
+        };
+        let mut plan = profile::plan(&session.profile, projection, width, height);
         for (name, reason) in &plan.skipped {
             tracing::warn!(stream = %self.stream.slug, rung = %name, %reason, "ladder rung skipped: the ladder never upscales");
         }
@@ -166,7 +187,13 @@ impl LadderSink {
             .map(|a| a.name.clone())
             .collect();
         let video_names: Vec<String> = plan.rungs.iter().map(|r| r.name.clone()).collect();
-        let tracks = lock(&self.packager).declare_rungs(&video_names, &audio_names);
+        let mut tracks = lock(&self.packager).declare_rungs(&video_names, &audio_names);
+        if let Some(r) = &session.reprojection {
+            // The `video` rendition is plan index 0 and the packager's source track.
+            plan.rungs
+                .insert(0, r.top_rung(config.frame_rate(), &session.profile.preset));
+            tracks.insert(0, TrackRef::Video(0));
+        }
         session
             .events
             .set_tracks(&tracks, &plan.rungs, &session.profile);
@@ -203,7 +230,8 @@ impl LadderSink {
 impl MediaSink for LadderSink {
     fn set_stream(&mut self, stream: &Arc<StreamDef>) {
         if stream.layout_differs(&self.stream) {
-            lock(&self.packager).set_layout(Layout::of(stream));
+            let bakes = self.session.as_ref().is_some_and(|s| s.bakes);
+            lock(&self.packager).set_layout(signalled_layout(stream, bakes));
         }
         self.stream = Arc::clone(stream);
     }
@@ -222,12 +250,16 @@ impl MediaSink for LadderSink {
                 }
             }
         };
+        let reprojects = self.stream.reprojects();
+        let bakes = reprojects && self.stream.bake_orientation;
         {
             let mut packager = lock(&self.packager);
+            // Before the session starts, so its first init segment has it.
+            packager.set_layout(signalled_layout(&self.stream, bakes));
             packager.declare_rungs(&[], &[]);
             packager.begin_session(anchor);
         }
-        if profile.is_passthrough() {
+        if profile.is_passthrough() && !reprojects {
             self.output.lock().transcode = None;
             return;
         }
@@ -237,6 +269,7 @@ impl MediaSink for LadderSink {
             slug: self.stream.slug.clone(),
             tracks: Mutex::new(RungTracks::default()),
             last_drop_log: Mutex::new(Vec::new()),
+            video_reached_ns: AtomicI64::new(i64::MIN),
         });
         self.output.lock().transcode = Some(TranscodeReport {
             ladder: self.stream.ladder.clone(),
@@ -256,11 +289,21 @@ impl MediaSink for LadderSink {
             rungs: Vec::new(),
             source_video: None,
             source_audio: None,
+            reprojects,
+            bakes,
+            reprojection: None,
+            held_audio: VecDeque::new(),
         });
     }
 
     fn push(&mut self, event: MediaEvent) {
-        lock(&self.packager).push(event.clone());
+        let reprojects = self.session.as_ref().is_some_and(|s| s.reprojects);
+        let source_video = matches!(&event, MediaEvent::VideoConfig(_))
+            || matches!(&event, MediaEvent::Unit(u) if u.kind == TrackKind::Video);
+        let source_audio = matches!(&event, MediaEvent::Unit(u) if u.kind == TrackKind::Audio);
+        if !reprojects || !(source_video || source_audio) {
+            lock(&self.packager).push(event.clone());
+        }
         match &event {
             MediaEvent::VideoConfig(c) => self.on_video_config(c),
             MediaEvent::AudioConfig(c) => self.on_audio_config(c),
@@ -268,13 +311,24 @@ impl MediaSink for LadderSink {
                 let Some(session) = self.session.as_mut() else {
                     return;
                 };
-                session.feed(unit);
+                if reprojects && unit.kind == TrackKind::Audio {
+                    session.hold_audio(unit.clone());
+                } else {
+                    session.feed(unit);
+                }
             }
+        }
+        if let Some(session) = self.session.as_mut() {
+            let reached = session.events.video_reached();
+            session.release_audio(&self.packager, |u| reached.is_some_and(|r| nanos(u) <= r));
         }
     }
 
     fn end_session(&mut self) {
         self.stop_ladders();
+        if let Some(session) = self.session.as_mut() {
+            session.release_audio(&self.packager, |_| true);
+        }
         if let Some(session) = self.session.take() {
             session.events.report(|r| {
                 if r.state == TranscodeState::Running {
@@ -316,6 +370,34 @@ impl MediaSink for LadderSink {
 }
 
 impl LadderSession {
+    /// Holds a source audio frame until the encoded video reaches its time; when
+    /// the hold is full its oldest frame goes on at once.
+    fn hold_audio(&mut self, unit: AccessUnit) {
+        if self.held_audio.len() == HELD_AUDIO_FRAMES {
+            if let Some(oldest) = self.held_audio.pop_front() {
+                self.events.passed_held_audio(oldest.clone());
+                self.feed(&oldest);
+            }
+        }
+        self.held_audio.push_back(unit);
+    }
+
+    /// Sends the held audio frames that `due` lets go, in order, to the packager and
+    /// to the audio ladder.
+    fn release_audio(
+        &mut self,
+        packager: &Mutex<StreamPackager>,
+        due: impl Fn(&AccessUnit) -> bool,
+    ) {
+        while self.held_audio.front().is_some_and(&due) {
+            let Some(unit) = self.held_audio.pop_front() else {
+                break;
+            };
+            lock(packager).push(MediaEvent::Unit(unit.clone()));
+            self.feed(&unit);
+        }
+    }
+
     /// Hands a source unit to its ladder, starting the ladder at the first keyframe.
     fn feed(&mut self, unit: &crate::media::AccessUnit) {
         let events: Arc<dyn LadderEvents> = self.events.clone();
@@ -326,14 +408,26 @@ impl LadderSession {
                 }
                 if self.video.is_none() && unit.keyframe {
                     if let Some(config) = self.video_config.take() {
-                        match VideoLadder::start(
-                            &config,
-                            unit.dts,
-                            unit.timebase,
-                            &self.rungs,
-                            self.pace,
-                            events,
-                        ) {
+                        let started = match &self.reprojection {
+                            Some(r) => VideoLadder::start_reprojected(
+                                &config,
+                                unit.dts,
+                                unit.timebase,
+                                &self.rungs,
+                                self.pace,
+                                events,
+                                r,
+                            ),
+                            None => VideoLadder::start(
+                                &config,
+                                unit.dts,
+                                unit.timebase,
+                                &self.rungs,
+                                self.pace,
+                                events,
+                            ),
+                        };
+                        match started {
                             Ok(v) => self.video = Some(v),
                             Err(e) => self.events.failed(e.to_string()),
                         }
@@ -385,9 +479,46 @@ struct RungEvents {
     slug: String,
     tracks: Mutex<RungTracks>,
     last_drop_log: Mutex<Vec<(TrackRef, Instant)>>,
+    /// Presentation time (ns of the source clock) of the newest encoded `video` frame
+    /// of a reprojected stream; `i64::MIN` before the first.
+    video_reached_ns: AtomicI64,
+}
+
+/// What the packager signals for `stream` while the running session does (`bakes`)
+/// or does not bake its orientation: a change of `bake_orientation` reaches the
+/// pixels with the next publisher, so the signalled orientation waits for it too.
+fn signalled_layout(stream: &StreamDef, bakes: bool) -> Layout {
+    Layout {
+        orientation: if bakes {
+            crate::streams::Orientation::default()
+        } else {
+            stream.orientation
+        },
+        ..Layout::of(stream)
+    }
+}
+
+/// A unit's presentation time in nanoseconds of the source clock (audio and video
+/// share it, each in its own timebase).
+fn nanos(unit: &AccessUnit) -> i64 {
+    let ns = i128::from(unit.pts) * 1_000_000_000 / i128::from(unit.timebase.max(1));
+    i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX })
 }
 
 impl RungEvents {
+    /// How far the encoded `video` rendition has come (reprojecting streams).
+    fn video_reached(&self) -> Option<i64> {
+        let ns = self.video_reached_ns.load(Ordering::Acquire);
+        (ns != i64::MIN).then_some(ns)
+    }
+
+    /// A held audio frame the full hold lets through ahead of the video.
+    fn passed_held_audio(&self, unit: AccessUnit) {
+        if let Some(packager) = self.packager.upgrade() {
+            lock(&packager).push(MediaEvent::Unit(unit));
+        }
+    }
+
     fn set_tracks(&self, tracks: &[TrackRef], rungs: &[RungPlan], profile: &LadderProfile) {
         let mut t = lock(&self.tracks);
         t.video = tracks
@@ -464,6 +595,18 @@ impl LadderEvents for RungEvents {
         else {
             return;
         };
+        if track == TrackRef::Video(0) {
+            // The encoded `video` rendition of a reprojected stream: the source track.
+            let reached = match &event {
+                MediaEvent::Unit(u) => Some(nanos(u)),
+                _ => None,
+            };
+            lock(&packager).push(event);
+            if let Some(ns) = reached {
+                self.video_reached_ns.fetch_max(ns, Ordering::AcqRel);
+            }
+            return;
+        }
         lock(&packager).push_rung(track, event);
     }
 

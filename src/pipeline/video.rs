@@ -33,6 +33,7 @@ use super::branch::{
     add_chain, element, encoded_output, rung_queue, Branch, Input, InputBound, Loses,
 };
 use super::profile::{RungCodec, RungPlan};
+use super::reproject::Reprojection;
 use super::timing::PipelineClock;
 use super::{lock, LadderEvents, Pace, PipelineError};
 use crate::ingest::{avc, hevc};
@@ -99,10 +100,36 @@ impl VideoLadder {
             pace,
             events,
             VIDEO_INPUT,
+            None,
+        )
+    }
+
+    /// [`VideoLadder::start`] with `panoproject` between the decoder and the rungs:
+    /// every rung (the `video` rendition among them, see
+    /// [`super::reproject::Reprojection::top_rung`]) is encoded from its output.
+    pub fn start_reprojected(
+        source: &VideoConfig,
+        first_dts: i64,
+        timebase: u32,
+        rungs: &[RungPlan],
+        pace: Pace,
+        events: Arc<dyn LadderEvents>,
+        reprojection: &Reprojection,
+    ) -> Result<Self, PipelineError> {
+        Self::start_with_input(
+            source,
+            first_dts,
+            timebase,
+            rungs,
+            pace,
+            events,
+            VIDEO_INPUT,
+            Some(reprojection),
         )
     }
 
     /// [`VideoLadder::start`] with another input bound (tests reach the backstop).
+    #[allow(clippy::too_many_arguments)]
     fn start_with_input(
         source: &VideoConfig,
         first_dts: i64,
@@ -111,6 +138,7 @@ impl VideoLadder {
         pace: Pace,
         events: Arc<dyn LadderEvents>,
         bound: InputBound,
+        reprojection: Option<&Reprojection>,
     ) -> Result<Self, PipelineError> {
         super::init()?;
         let clock = PipelineClock::new(first_dts, timebase);
@@ -146,7 +174,21 @@ impl VideoLadder {
             decoder.set_property("max-threads", 1i32);
         }
         let tee = element("tee")?;
-        add_chain(&pipeline, &[input.element(), &decoder, &tee])?;
+        match reprojection {
+            // videoconvert: panoproject takes 8-bit I420 or NV12 (a 10-bit source is
+            // converted here; an 8-bit one passes through untouched).
+            Some(r) => add_chain(
+                &pipeline,
+                &[
+                    input.element(),
+                    &decoder,
+                    &element("videoconvert")?,
+                    &r.element()?,
+                    &tee,
+                ],
+            )?,
+            None => add_chain(&pipeline, &[input.element(), &decoder, &tee])?,
+        }
 
         let mut keyframes = Vec::new();
         for (index, rung) in rungs.iter().enumerate() {
@@ -548,6 +590,7 @@ mod tests {
             Pace::Realtime,
             Arc::new(events.clone()),
             bound,
+            None,
         )
         .expect("ladder");
         let decoded = watch_decoder_input(&ladder);

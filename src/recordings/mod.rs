@@ -186,8 +186,10 @@ impl Recorder {
             title: format!("{} ({} UTC)", def.title, started.replace('T', " ")),
             owner_id: def.owner_id.clone(),
             visibility: def.visibility,
-            projection: def.projection,
-            orientation: def.orientation,
+            // What was packaged: a dual-fisheye stream records its stitched equirect,
+            // a baked orientation is in the pixels.
+            projection: crate::packager::Layout::of(&def).projection,
+            orientation: crate::packager::Layout::of(&def).orientation,
             stream_id: def.id.clone(),
             live_session_id: session.id.clone(),
         };

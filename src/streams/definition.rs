@@ -23,6 +23,10 @@ pub enum Projection {
     EquirectStereoTb,
     /// Stereo 360°, left eye on the left (4:1).
     EquirectStereoSbs,
+    /// Two fisheye lenses back to back, both circles in one frame (raw 360 cameras).
+    /// panocast stitches it into mono equirect (see [`DualFisheyeLenses`]): players
+    /// receive `equirect`.
+    DualFisheye,
 }
 
 impl Projection {
@@ -44,6 +48,16 @@ impl Projection {
             Projection::Equirect => "equirect",
             Projection::EquirectStereoTb => "equirect-stereo-tb",
             Projection::EquirectStereoSbs => "equirect-stereo-sbs",
+            Projection::DualFisheye => "dual-fisheye",
+        }
+    }
+
+    /// The projection of what players receive: a dual-fisheye source is stitched
+    /// into equirect before it is packaged.
+    pub fn delivered(self) -> Projection {
+        match self {
+            Projection::DualFisheye => Projection::Equirect,
+            p => p,
         }
     }
 
@@ -53,6 +67,7 @@ impl Projection {
             Projection::Equirect,
             Projection::EquirectStereoTb,
             Projection::EquirectStereoSbs,
+            Projection::DualFisheye,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
@@ -63,7 +78,7 @@ impl Projection {
     pub fn req_video_layout(self) -> Option<&'static str> {
         match self {
             Projection::Flat => None,
-            Projection::Equirect => Some("PROJ-EQUI"),
+            Projection::Equirect | Projection::DualFisheye => Some("PROJ-EQUI"),
             Projection::EquirectStereoTb | Projection::EquirectStereoSbs => {
                 Some("CH-STEREO/PROJ-EQUI")
             }
@@ -81,6 +96,163 @@ pub struct Orientation {
     pub pitch: f64,
     #[serde(default)]
     pub roll: f64,
+}
+
+impl Orientation {
+    /// Looking straight ahead: nothing to signal or to bake.
+    pub fn is_neutral(&self) -> bool {
+        self.yaw == 0.0 && self.pitch == 0.0 && self.roll == 0.0
+    }
+}
+
+/// One lens of a dual-fisheye camera: where its image circle lies in the frame.
+/// The defaults are those of ffmpeg v360's `dfisheye` (and of `panoproject`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FisheyeLens {
+    /// Field of view across the image circle, degrees (180 reaches the seam).
+    #[schema(required = false, minimum = 1, maximum = 360)]
+    pub fov: f64,
+    /// Centre of the circle, fraction of the frame width (front 0.75, back 0.25).
+    #[schema(required = false, minimum = -1, maximum = 2)]
+    pub center_x: f64,
+    /// Centre of the circle, fraction of the frame height.
+    #[schema(required = false, minimum = -1, maximum = 2)]
+    pub center_y: f64,
+    /// Radius of the circle (where the angle from the lens axis is fov/2), fraction
+    /// of the frame width.
+    #[schema(required = false, minimum = 0.001, maximum = 4)]
+    pub radius: f64,
+    /// How far the image is turned clockwise in the frame, degrees.
+    #[schema(required = false, minimum = -360, maximum = 360)]
+    pub rotation: f64,
+}
+
+fn default_lens_fov() -> f64 {
+    190.0
+}
+fn default_lens_center_y() -> f64 {
+    0.5
+}
+fn default_lens_radius() -> f64 {
+    0.25
+}
+
+/// Front lens fields that may be left out: the front circle is on the right.
+fn default_front() -> FisheyeLens {
+    FisheyeLens::centred_at(0.75)
+}
+/// The back circle is on the left.
+fn default_back() -> FisheyeLens {
+    FisheyeLens::centred_at(0.25)
+}
+fn default_overlap() -> f64 {
+    10.0
+}
+
+impl FisheyeLens {
+    fn centred_at(center_x: f64) -> Self {
+        Self {
+            fov: default_lens_fov(),
+            center_x,
+            center_y: default_lens_center_y(),
+            radius: default_lens_radius(),
+            rotation: 0.0,
+        }
+    }
+
+    fn validate(&self, which: &str) -> Result<(), String> {
+        let in_range = |v: f64, lo: f64, hi: f64| v.is_finite() && (lo..=hi).contains(&v);
+        if !in_range(self.fov, 1.0, 360.0) {
+            return Err(format!("fisheye.{which}.fov must be degrees in 1..=360"));
+        }
+        if !in_range(self.center_x, -1.0, 2.0) || !in_range(self.center_y, -1.0, 2.0) {
+            return Err(format!(
+                "fisheye.{which}.center_x and center_y must be fractions of the frame in -1..=2"
+            ));
+        }
+        if !in_range(self.radius, 0.001, 4.0) {
+            return Err(format!(
+                "fisheye.{which}.radius must be a fraction of the frame width in 0.001..=4"
+            ));
+        }
+        if !in_range(self.rotation, -360.0, 360.0) {
+            return Err(format!(
+                "fisheye.{which}.rotation must be degrees in -360..=360"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The lenses of a `dual-fisheye` stream, back to back, and the band across the seam
+/// where their pictures are cross-faded. Every field may be left out (the defaults
+/// suit a frame of two circles side by side, front on the right, 190° lenses).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DualFisheyeLenses {
+    #[serde(default = "default_front", deserialize_with = "front_lens")]
+    #[schema(required = false)]
+    pub front: FisheyeLens,
+    #[serde(default = "default_back", deserialize_with = "back_lens")]
+    #[schema(required = false)]
+    pub back: FisheyeLens,
+    /// Width in degrees of the cross-faded band across the seam (narrowed to what
+    /// both lenses see).
+    #[serde(default = "default_overlap")]
+    #[schema(minimum = 0, maximum = 90)]
+    pub overlap: f64,
+}
+
+impl Default for DualFisheyeLenses {
+    fn default() -> Self {
+        Self {
+            front: default_front(),
+            back: default_back(),
+            overlap: default_overlap(),
+        }
+    }
+}
+
+impl DualFisheyeLenses {
+    fn validate(&self) -> Result<(), String> {
+        self.front.validate("front")?;
+        self.back.validate("back")?;
+        if !(self.overlap.is_finite() && (0.0..=90.0).contains(&self.overlap)) {
+            return Err("fisheye.overlap must be degrees in 0..=90".into());
+        }
+        Ok(())
+    }
+}
+
+/// A lens given in part: what it leaves out is the default of that lens (its
+/// centre differs between front and back, so serde's per-field defaults cannot say).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialLens {
+    fov: Option<f64>,
+    center_x: Option<f64>,
+    center_y: Option<f64>,
+    radius: Option<f64>,
+    rotation: Option<f64>,
+}
+
+impl PartialLens {
+    fn over(self, d: FisheyeLens) -> FisheyeLens {
+        FisheyeLens {
+            fov: self.fov.unwrap_or(d.fov),
+            center_x: self.center_x.unwrap_or(d.center_x),
+            center_y: self.center_y.unwrap_or(d.center_y),
+            radius: self.radius.unwrap_or(d.radius),
+            rotation: self.rotation.unwrap_or(d.rotation),
+        }
+    }
+}
+
+fn front_lens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FisheyeLens, D::Error> {
+    Ok(PartialLens::deserialize(d)?.over(default_front()))
+}
+fn back_lens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FisheyeLens, D::Error> {
+    Ok(PartialLens::deserialize(d)?.over(default_back()))
 }
 
 /// Whether a stream's live sessions are kept as on-demand assets, and for how long.
@@ -358,6 +530,12 @@ pub struct StreamDef {
     pub projection: Projection,
     /// Initial view direction in degrees.
     pub orientation: Orientation,
+    /// The lenses of a `dual-fisheye` source (ignored for other projections).
+    pub fisheye: DualFisheyeLenses,
+    /// Turn the pictures themselves by `orientation` (for players that ignore the
+    /// projection header); the signalled orientation is then neutral. Every
+    /// rendition is transcoded.
+    pub bake_orientation: bool,
     /// Transcoding ladder profile (`default`: the source alone). A change applies
     /// from the next publisher on; while the current one runs another ladder,
     /// `pending_ladder` says so.
@@ -395,6 +573,8 @@ impl StreamDef {
             owner_id: None,
             projection: Projection::Equirect,
             orientation: Orientation::default(),
+            fisheye: DualFisheyeLenses::default(),
+            bake_orientation: false,
             ladder: crate::pipeline::profile::PASSTHROUGH.into(),
             visibility: Visibility::Public,
             enabled: true,
@@ -411,7 +591,19 @@ impl StreamDef {
     /// Whether the media a player receives depends on anything that differs between
     /// `self` and `other` (the 360 boxes of the init segment, REQ-VIDEO-LAYOUT).
     pub fn layout_differs(&self, other: &StreamDef) -> bool {
-        self.projection != other.projection || self.orientation != other.orientation
+        self.projection != other.projection
+            || self.orientation != other.orientation
+            || self.bake_orientation != other.bake_orientation
+    }
+
+    /// Whether the decoded pictures go through `panoproject` before any encoder: a
+    /// dual-fisheye source is stitched, a baked orientation turns the sphere. Such a
+    /// stream has no passthrough rendition.
+    pub fn reprojects(&self) -> bool {
+        self.projection == Projection::DualFisheye
+            || (self.bake_orientation
+                && self.projection.delivered() == Projection::Equirect
+                && !self.orientation.is_neutral())
     }
 
     /// Refuses what a client must fix, with the reason.
@@ -439,6 +631,12 @@ impl StreamDef {
             .all(|v| v.is_finite() && (-360.0..=360.0).contains(v))
         {
             return Err("orientation angles must be degrees in -360..=360".into());
+        }
+        self.fisheye.validate()?;
+        if self.bake_orientation && self.projection.delivered() != Projection::Equirect {
+            return Err(
+                "bake_orientation needs a mono 360 projection (equirect or dual-fisheye)".into(),
+            );
         }
         if self.ladder.is_empty()
             || self.ladder.len() > 64
@@ -544,6 +742,63 @@ mod tests {
         assert!(!format!("{in_url:?}").contains("hunter2"));
         assert!(!in_url.public_url().contains("hunter2"));
         assert!(in_url.has_password());
+    }
+
+    #[test]
+    fn a_lens_given_in_part_keeps_its_own_defaults() {
+        let lenses: DualFisheyeLenses =
+            toml::from_str("front = { fov = 200 }\nback = { center_y = 0.4 }").expect("toml");
+        assert_eq!(lenses.front.fov, 200.0);
+        assert_eq!(lenses.front.center_x, 0.75, "front lens: right half");
+        assert_eq!(lenses.back.center_x, 0.25, "back lens: left half");
+        assert_eq!(lenses.back.center_y, 0.4);
+        assert_eq!(lenses.overlap, 10.0);
+        assert_eq!(
+            serde_json::from_str::<DualFisheyeLenses>("{}").expect("{}"),
+            DualFisheyeLenses::default()
+        );
+        assert!(serde_json::from_str::<DualFisheyeLenses>(r#"{"front": {"zoom": 1}}"#).is_err());
+        // What is stored reads back the same.
+        let json = serde_json::to_string(&lenses).expect("json");
+        assert_eq!(
+            serde_json::from_str::<DualFisheyeLenses>(&json).expect("back"),
+            lenses
+        );
+    }
+
+    #[test]
+    fn impossible_lenses_and_baking_are_refused() {
+        let mut def = StreamDef::new("rig");
+        def.projection = Projection::DualFisheye;
+        assert_eq!(def.validate(), Ok(()));
+        assert!(def.reprojects(), "a dual-fisheye source is always stitched");
+        def.fisheye.back.radius = 0.0;
+        assert!(def
+            .validate()
+            .is_err_and(|e| e.contains("fisheye.back.radius")));
+        def.fisheye.back.radius = 0.25;
+        def.fisheye.front.fov = f64::NAN;
+        assert!(def
+            .validate()
+            .is_err_and(|e| e.contains("fisheye.front.fov")));
+        def.fisheye.front.fov = 190.0;
+        def.fisheye.overlap = 91.0;
+        assert!(def.validate().is_err_and(|e| e.contains("fisheye.overlap")));
+
+        let mut def = StreamDef::new("stereo");
+        def.projection = Projection::EquirectStereoTb;
+        def.bake_orientation = true;
+        assert!(def
+            .validate()
+            .is_err_and(|e| e.contains("bake_orientation")));
+        def.projection = Projection::Equirect;
+        assert_eq!(def.validate(), Ok(()));
+        assert!(
+            !def.reprojects(),
+            "nothing to bake at a neutral orientation"
+        );
+        def.orientation.roll = 5.0;
+        assert!(def.reprojects());
     }
 
     #[test]

@@ -106,6 +106,23 @@ pub fn orientation_patch() -> ObjectBuilder {
     orientation().schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
 }
 
+/// An upload's `projection`: a stream's projections except `dual-fisheye` (an
+/// upload is packaged as it is, never stitched).
+pub fn upload_projection() -> ObjectBuilder {
+    use crate::streams::Projection;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            [
+                Projection::Flat,
+                Projection::Equirect,
+                Projection::EquirectStereoTb,
+                Projection::EquirectStereoSbs,
+            ]
+            .map(Projection::as_str),
+        ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,8 @@ const METADATA_SOURCE: &str = "panocast";
 /// Stereo mode of the `st3d` box (Spherical Video V2, "Stereoscopic 3D Video Box").
 fn stereo_mode(projection: Projection) -> u8 {
     match projection {
-        Projection::Flat | Projection::Equirect => 0,
+        // A dual-fisheye source is packaged once stitched: mono equirect.
+        Projection::Flat | Projection::Equirect | Projection::DualFisheye => 0,
         Projection::EquirectStereoTb => 1,
         Projection::EquirectStereoSbs => 2,
     }
