@@ -185,9 +185,36 @@ fisheye = {{ front = {{ fov = {FOV} }}, back = {{ fov = {FOV} }}, overlap = 10 }
     );
     assert_eq!(info["transcode"]["rungs"][0]["name"], "video", "{info}");
 
+    // The source audio is held until the stitched video has been encoded up to it,
+    // so its segments start where the video's do (same msn, same date) rather than
+    // an encoder's latency early.
+    let media_url = resolve(&index_url, "video.m3u8");
+    let audio_url = resolve(&index_url, "audio.m3u8");
+    wait_for_segments(&client, &audio_url, 4, Duration::from_secs(30)).await;
+    let (video_list, _) = wait_for_segments(&client, &media_url, 4, Duration::from_secs(30)).await;
+    let audio_list = read_ll_playlist(&get(&client, &audio_url).await.text());
+    let mut compared = 0;
+    // Not the session's first segment: there the audio starts a few AAC frames after
+    // the video (encoder priming), as in every stream.
+    for v in video_list.segment_lines.iter().skip(1) {
+        let Some(a) = audio_list.segment_lines.iter().find(|a| a.msn == v.msn) else {
+            continue;
+        };
+        let (Some(vd), Some(ad)) = (v.program_date_time_ms, a.program_date_time_ms) else {
+            continue;
+        };
+        // Within one AAC frame (21 ms) of the video's start.
+        assert!(
+            (vd - ad).abs() <= 22,
+            "msn {}: video starts at {vd}, audio at {ad}",
+            v.msn
+        );
+        compared += 1;
+    }
+    assert!(compared >= 2, "{video_list:?}\n{audio_list:?}");
+
     // A complete segment of `video`, with its init segment: ffprobe reads the
     // equirect side data, and its frame matches ffmpeg's own stitching.
-    let media_url = resolve(&index_url, "video.m3u8");
     let (playlist, _) = wait_for_segments(&client, &media_url, 2, Duration::from_secs(30)).await;
     let init = get(
         &client,

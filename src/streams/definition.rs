@@ -108,6 +108,9 @@ impl Orientation {
 /// One lens of a dual-fisheye camera: where its image circle lies in the frame.
 /// The defaults are those of ffmpeg v360's `dfisheye` (and of `panoproject`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+// Read through `PartialLens`, which refuses unknown fields; said here so the schema
+// says `additionalProperties: false` too.
+#[serde(deny_unknown_fields)]
 pub struct FisheyeLens {
     /// Field of view across the image circle, degrees (180 reaches the seam).
     #[schema(required = false, minimum = 1, maximum = 360)]
