@@ -138,6 +138,7 @@ export function AssetsPage() {
                     <div class="muted">
                       {a.recording ? 'recording' : 'upload'}
                       {a.duration_s != null ? ` · ${Math.round(a.duration_s)} s` : ''}
+                      {(a.renditions || []).map((r) => ` · ${r.kind} ${r.state}`).join('')}
                     </div>
                   </td>
                   <td>
@@ -169,7 +170,9 @@ export function AssetsPage() {
                   <td class="actions">
                     {a.state === 'ready' && (
                       <>
-                        <a href={`/v/${encodeURIComponent(a.id)}`}>Play</a>
+                        {(a.renditions || []).some((r) => r.kind === 'hls' && r.state === 'ready') && (
+                          <a href={`/v/${encodeURIComponent(a.id)}`}>Play</a>
+                        )}
                         <button type="button" onClick={() => act(() => download(a, 'm4a'))}>
                           Download M4A
                         </button>

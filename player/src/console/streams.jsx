@@ -89,7 +89,7 @@ function CreateForm({ onCreated }) {
       <h2 id="new-stream-h">New stream</h2>
       <label>
         Slug (in URLs)
-        <input name="slug" required pattern="[a-z0-9][a-z0-9-]*" value={form.slug} onInput={set('slug')} />
+        <input name="slug" required pattern="[a-z0-9][a-z0-9\-]*" value={form.slug} onInput={set('slug')} />
       </label>
       <label>
         Title

@@ -15,6 +15,9 @@ import { ErrorNote, Link, Poster, countdown, navigate, route, useLoad, useSignal
 const streamPoster = (slug) => `/api/v1/streams/${encodeURIComponent(slug)}/poster.jpg`;
 const assetPoster = (id) => `/api/v1/assets/${encodeURIComponent(id)}/poster.jpg`;
 
+/** An asset whose on-demand HLS is ready. */
+const playable = (a) => a.state === 'ready' && (a.renditions || []).some((r) => r.kind === 'hls' && r.state === 'ready');
+
 function Header() {
   const current = useSignal(session);
   const [q, setQ] = useState(new URLSearchParams(location.search).get('q') || '');
@@ -82,7 +85,7 @@ function Home() {
   const upcoming = (events.data?.items || [])
     .filter((e) => e.state === 'scheduled' || e.state === 'starting_soon')
     .sort((a, b) => Date.parse(a.scheduled_start) - Date.parse(b.scheduled_start));
-  const library = (assets.data?.items || []).filter((a) => a.state === 'ready');
+  const library = (assets.data?.items || []).filter(playable);
   return (
     <main id="main">
       <section aria-labelledby="live-h">
@@ -214,9 +217,33 @@ function SubscribeButton({ stream }) {
   );
 }
 
+/**
+ * The player page's URL: private items carry a playback token the signed-in user asks
+ * for (the server never writes it into the page; the player passes it on).
+ */
+function usePlayerSrc(base, item, tokenPath, param) {
+  const [src, setSrc] = useState(null);
+  useEffect(() => {
+    if (!item) return undefined;
+    let on = true;
+    if (item.visibility === 'public') setSrc(base);
+    else {
+      api.post(tokenPath, { path: { [param]: item.id } }).then(
+        (t) => on && setSrc(`${base}?token=${encodeURIComponent(t.token)}`),
+        () => on && setSrc(base),
+      );
+    }
+    return () => {
+      on = false;
+    };
+  }, [base, item?.id, item?.visibility]);
+  return src;
+}
+
 function StreamPage({ slug }) {
   const stream = useLoad(() => api.get('/api/v1/streams/{stream}', { path: { stream: slug } }), [slug]);
   const s = stream.data;
+  const src = usePlayerSrc(`/watch/${encodeURIComponent(slug)}`, s, '/api/v1/streams/{stream}/playback-token', 'stream');
   return (
     <main id="main">
       <ErrorNote error={stream.error} />
@@ -224,7 +251,7 @@ function StreamPage({ slug }) {
         <>
           <div class="player-frame">
             <iframe
-              src={`/watch/${encodeURIComponent(s.slug)}`}
+              src={src || 'about:blank'}
               title={`360 player: ${s.title || s.slug}`}
               allow="fullscreen; xr-spatial-tracking; gyroscope; accelerometer; autoplay"
               allowFullScreen
@@ -244,6 +271,7 @@ function StreamPage({ slug }) {
 function AssetPage({ id }) {
   const asset = useLoad(() => api.get('/api/v1/assets/{asset}', { path: { asset: id } }), [id]);
   const a = asset.data;
+  const src = usePlayerSrc(`/watch/vod/${encodeURIComponent(id)}`, a, '/api/v1/assets/{asset}/playback-token', 'asset');
   return (
     <main id="main">
       <ErrorNote error={asset.error} />
@@ -251,7 +279,7 @@ function AssetPage({ id }) {
         <>
           <div class="player-frame">
             <iframe
-              src={`/watch/vod/${encodeURIComponent(a.id)}`}
+              src={src || 'about:blank'}
               title={`360 player: ${a.title}`}
               allow="fullscreen; xr-spatial-tracking; gyroscope; accelerometer; autoplay"
               allowFullScreen
