@@ -130,7 +130,12 @@ export function AnalyticsPage() {
         </>
       )}
       <h2>Viewers over time</h2>
-      {series.data && <Chart points={series.data.points} label="concurrent viewers" />}
+      {series.data &&
+        (series.data.points.length ? (
+          <Chart points={series.data.points} label="concurrent viewers" />
+        ) : (
+          <p class="muted">No viewers in the last 24 hours.</p>
+        ))}
       <h2>Where viewers look</h2>
       {heat.data && (
         <Heatmap

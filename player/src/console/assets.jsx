@@ -167,7 +167,8 @@ export function AssetsPage() {
                       </>
                     )}
                   </td>
-                  <td class="actions">
+                  <td>
+<div class="actions">
                     {a.state === 'ready' && (
                       <>
                         {(a.renditions || []).some((r) => r.kind === 'hls' && r.state === 'ready') && (
@@ -188,7 +189,8 @@ export function AssetsPage() {
                     >
                       Delete
                     </button>
-                  </td>
+                  </div>
+</td>
                 </tr>
               );
             })}

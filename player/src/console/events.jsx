@@ -91,7 +91,8 @@ export function EventsPage() {
                 <td>
                   <span class="badge">{ev.state}</span>
                 </td>
-                <td class="actions">
+                <td>
+<div class="actions">
                   {moving === ev.id ? (
                     <MoveForm event={ev} onDone={() => (setMoving(null), events.reload())} />
                   ) : (
@@ -104,7 +105,8 @@ export function EventsPage() {
                       Cancel event
                     </button>
                   )}
-                </td>
+                </div>
+</td>
               </tr>
             ))}
           </tbody>

@@ -256,7 +256,8 @@ export function StreamsPage() {
                 <td>
                   <Viewers slug={s.slug} live={s.live} />
                 </td>
-                <td class="actions">
+                <td>
+<div class="actions">
                   <a href={`/s/${encodeURIComponent(s.slug)}`}>Watch</a>
                   <button type="button" onClick={() => setEditing(editing === s.id ? null : s.id)}>
                     Edit
@@ -267,7 +268,8 @@ export function StreamsPage() {
                   <button type="button" class="danger" onClick={() => remove(s)}>
                     Delete
                   </button>
-                </td>
+                </div>
+</td>
               </tr>
             ))}
           </tbody>

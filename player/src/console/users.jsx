@@ -60,11 +60,13 @@ export function UsersPage() {
                   </label>
                 </td>
                 <td>{u.disabled ? <span class="badge">disabled</span> : <span class="badge">active</span>}</td>
-                <td class="actions">
+                <td>
+<div class="actions">
                   <button type="button" class={u.disabled ? '' : 'danger'} onClick={() => patch(u, { disabled: !u.disabled })}>
                     {u.disabled ? `Enable ${u.username}` : `Disable ${u.username}`}
                   </button>
-                </td>
+                </div>
+</td>
               </tr>
             ))}
           </tbody>
