@@ -262,7 +262,9 @@ class Player {
     this.flat = !isSpherical(projection);
     this.root.dataset.projection = projection;
     if (this.flat) return;
-    const o = this.info.orientation || {};
+    // A stream that bakes its orientation into the pixels is already turned: turning
+    // it again by the same angles would be twice.
+    const o = this.info.bake_orientation ? {} : this.info.orientation || {};
     this.view = new SphereView(this.stage, this.video, projection, o);
     this.bindLookAround();
     this.view.xrSupported().then((ok) => {

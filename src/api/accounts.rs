@@ -3,7 +3,7 @@
 //! Accounts are created by admins (`POST /api/v1/users`) or, when
 //! `auth.open_registration` is set, by anyone as `viewer` (`POST /api/v1/auth/register`).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -61,6 +61,18 @@ pub struct Registration {
     #[schema(format = Email, max_length = 254)]
     #[serde(default)]
     pub email: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/users/{user}`: what to change; absent fields stay.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// `true` disables the account (no login, no refresh; its refresh tokens are
+    /// revoked), `false` enables it again.
+    #[serde(default)]
+    pub disabled: Option<bool>,
 }
 
 /// Tokens of a login or refresh.
@@ -288,6 +300,38 @@ pub async fn list_users(
         items.last().map(|u| u.username.clone()).unwrap_or_default()
     });
     Ok(Json(Page { items, next_cursor }))
+}
+
+/// Change an account's role or disable / enable it (admins). An admin cannot change
+/// their own account this way, so the server never loses its last admin by mistake.
+#[utoipa::path(patch, path = "/api/v1/users/{user}", tag = "users", operation_id = "update_user",
+    security(("bearer" = [])), params(("user" = String, Path, description = "user id (`usr_…`)")),
+    request_body = UserPatch,
+    responses((status = 200, body = User), (status = 403, description = "not an admin"),
+              (status = 404, description = "no such user"),
+              (status = 409, description = "an admin's own role or state"), (status = 500)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UserPatch>,
+) -> Result<Json<User>, ApiError> {
+    if !caller.is_admin() {
+        return Err(Problem::forbidden("only admins change accounts").into());
+    }
+    let demotes_self = req.role.is_some_and(|r| r != Role::Admin) || req.disabled == Some(true);
+    if id == caller.user_id && demotes_self {
+        return Err(Problem::conflict(
+            "admins cannot demote or disable their own account; ask another admin",
+        )
+        .into());
+    }
+    let user = accounts::update_user(&state.auth.pool, &id, req.role, req.disabled)
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .ok_or_else(|| Problem::not_found(format!("no user {id}")))?;
+    tracing::info!(user = %user.username, role = user.role.as_str(), disabled = user.disabled, "account changed");
+    Ok(Json(user))
 }
 
 /// The public keys that verify panocast's tokens (JWK Set, RFC 7517).

@@ -33,6 +33,7 @@ pub mod uploads;
 pub mod vod;
 pub mod vod_playback;
 pub mod vod_timeline;
+pub mod web;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -121,6 +122,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(public)
         .merge(api)
+        .merge(web_routes())
         .fallback(|| async { Problem::not_found("no such resource") })
         .layer(axum::middleware::from_fn(
             http_policy::html_security_headers,
@@ -144,6 +146,19 @@ fn vod_routes(state: &AppState) -> Router<AppState> {
             state.clone(),
             analytics::track_vod,
         ))
+}
+
+/// The portal, the console and their files (same origin only: no CORS).
+fn web_routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(web::portal))
+        .route("/signin", get(web::portal))
+        .route("/search", get(web::portal))
+        .route("/s/{slug}", get(web::portal_item))
+        .route("/v/{asset}", get(web::portal_item))
+        .route("/admin", get(web::console))
+        .route("/admin/{*rest}", get(web::console_page))
+        .route("/web/{file}", get(web::web_file))
 }
 
 /// `/hls`: every route behind the playback gate (private streams need a token).
@@ -180,6 +195,10 @@ fn rest_api(state: &AppState) -> Router<AppState> {
             get(accounts::list_users).post(accounts::create_user),
         )
         .route("/api/v1/users/me", get(accounts::me))
+        .route(
+            "/api/v1/users/{user}",
+            axum::routing::patch(accounts::update_user),
+        )
         .route("/api/v1/admin/audit-log", get(audit::list))
         .route("/api/v1/admin/signing-keys", get(signing_keys::get))
         .route(
@@ -278,7 +297,7 @@ fn rest_api(state: &AppState) -> Router<AppState> {
             post(analytics::beacon),
         )
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
-        .route("/api/v1/docs", get(openapi::docs_page))
+        .route("/api/v1/docs", get(web::docs))
         .route("/.well-known/jwks.json", get(accounts::jwks))
         .layer(DefaultBodyLimit::max(state.auth.config.max_body_bytes))
 }

@@ -23,6 +23,9 @@ pub struct User {
     pub email: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// A disabled account cannot log in or refresh its tokens (admins set it with
+    /// `PATCH /api/v1/users/{user}`).
+    pub disabled: bool,
 }
 
 /// Why an account operation failed.
@@ -78,6 +81,7 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, sqlx::Error> {
             .ok_or_else(|| sqlx::Error::Decode(format!("role {role}").into()))?,
         email: row.try_get("email")?,
         created_at: row.try_get("created_at")?,
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
     })
 }
 
@@ -117,6 +121,7 @@ pub async fn create_user_with_email(
         role,
         email,
         created_at: db::now(),
+        disabled: false,
     };
     // The account and its `user.created` message commit together.
     let mut tx = crate::db::write_tx(pool).await?;
@@ -150,6 +155,53 @@ pub async fn create_user_with_email(
     }
 }
 
+/// Changes `id`'s role and/or disabled state; `None` when there is no such user.
+/// Disabling revokes every refresh token of the account, so no session of it goes on
+/// past its current access token.
+pub async fn update_user(
+    pool: &Pool,
+    id: &str,
+    role: Option<Role>,
+    disabled: Option<bool>,
+) -> Result<Option<User>, sqlx::Error> {
+    let now = db::now();
+    let mut tx = crate::db::write_tx(pool).await?;
+    let updated = sqlx::query(
+        "UPDATE users SET role = COALESCE($2, role), \
+         disabled_at = CASE WHEN $3 IS NULL THEN disabled_at WHEN $3 THEN COALESCE(disabled_at, $4) ELSE NULL END \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(role.map(Role::as_str))
+    .bind(disabled)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(None);
+    }
+    if disabled == Some(true) {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let user = sqlx::query(
+        "SELECT id, username, role, email, created_at, disabled_at FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|r| user_from_row(&r))
+    .transpose()?;
+    tx.commit().await?;
+    Ok(user)
+}
+
 /// Number of users.
 pub async fn count_users(pool: &Pool) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT COUNT(*) AS n FROM users")
@@ -159,12 +211,14 @@ pub async fn count_users(pool: &Pool) -> Result<i64, sqlx::Error> {
 }
 
 pub async fn user_by_id(pool: &Pool, id: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query("SELECT id, username, role, email, created_at FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .map(|r| user_from_row(&r))
-        .transpose()
+    sqlx::query(
+        "SELECT id, username, role, email, created_at, disabled_at FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .map(|r| user_from_row(&r))
+    .transpose()
 }
 
 /// Users ordered by name, after `cursor` (a user name), at most `limit`.
@@ -174,7 +228,7 @@ pub async fn list_users(
     limit: i64,
 ) -> Result<Vec<User>, sqlx::Error> {
     sqlx::query(
-        "SELECT id, username, role, email, created_at FROM users WHERE username > $1 ORDER BY username LIMIT $2",
+        "SELECT id, username, role, email, created_at, disabled_at FROM users WHERE username > $1 ORDER BY username LIMIT $2",
     )
     .bind(cursor.unwrap_or(""))
     .bind(limit)
@@ -193,7 +247,7 @@ pub async fn check_password(
     password_text: &str,
 ) -> Result<Option<User>, AccountError> {
     let row = sqlx::query(
-        "SELECT id, username, role, email, created_at, password_hash FROM users WHERE username = $1",
+        "SELECT id, username, role, email, created_at, disabled_at, password_hash FROM users WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(pool)
@@ -209,7 +263,8 @@ pub async fn check_password(
     let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &phc))
         .await
         .map_err(|_| AccountError::Hash)?;
-    Ok(if ok { user } else { None })
+    // A disabled account is refused like a wrong password, after the same work.
+    Ok(user.filter(|u| ok && !u.disabled))
 }
 
 /// A new refresh token for `user_id` in `family` (a new family when `None`); returns
@@ -287,14 +342,17 @@ pub async fn rotate_refresh(
     if expires_at <= now {
         return Ok(Err(RefreshRefusal::Invalid));
     }
-    let Some(user) =
-        sqlx::query("SELECT id, username, role, email, created_at FROM users WHERE id = $1")
-            .bind(&user_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| user_from_row(&r))
-            .transpose()?
-    else {
+    let Some(user) = sqlx::query(
+        "SELECT id, username, role, email, created_at, disabled_at FROM users WHERE id = $1",
+    )
+    .bind(&user_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|r| user_from_row(&r))
+    .transpose()?
+    .filter(|u| !u.disabled) else {
+        // The used token stays spent: a disabled account's logins end here.
+        tx.commit().await?;
         return Ok(Err(RefreshRefusal::Invalid));
     };
     let next = issue_refresh(&mut *tx, &user_id, Some(&family), ttl_s).await?;
