@@ -2,7 +2,8 @@
 //! blocking thread; GStreamer adds its own streaming threads).
 //!
 //! Every pipeline starts `filesrc ! parsebin`: parsebin finds the container and
-//! exposes each elementary stream parsed but not decoded, so video is never decoded.
+//! exposes each elementary stream not decoded; audio parsed, video as the demuxer
+//! hands it out (no parser reads it), so video costs its demuxing only.
 //! The first audio stream goes to the rendition's tail, every other stream to a
 //! `fakesink`:
 //! - probe: `fakesink` for all, prerolled, to read the streams' caps and the duration;
@@ -103,6 +104,25 @@ fn is_audio(caps: &str) -> bool {
     caps.starts_with("audio/")
 }
 
+/// Whether `s` is an elementary video stream (not a container whose caps are
+/// `video/…` too, like `video/quicktime`).
+fn is_video_codec(s: &gst::StructureRef) -> bool {
+    const CODECS: [&str; 10] = [
+        "video/x-h264",
+        "video/x-h265",
+        "video/x-vp8",
+        "video/x-vp9",
+        "video/x-av1",
+        "video/x-divx",
+        "video/x-xvid",
+        "video/x-prores",
+        "video/x-raw",
+        "image/jpeg",
+    ];
+    CODECS.contains(&s.name().as_str())
+        || (s.name() == "video/mpeg" && s.get::<bool>("systemstream") != Ok(true))
+}
+
 fn is_aac(caps: &gst::CapsRef) -> bool {
     caps.structure(0).is_some_and(|s| {
         s.name() == "audio/mpeg" && matches!(s.get::<i32>("mpegversion"), Ok(2 | 4))
@@ -123,6 +143,16 @@ fn source_pipeline(
     let filesrc = make("filesrc")?;
     filesrc.set_property("location", src.to_string_lossy().as_ref());
     let parsebin = make("parsebin")?;
+    // Video is never used here: parsebin exposes it as the demuxer hands it out,
+    // without plugging a parser that would read every byte of it (the bulk of the
+    // file, and most of what extraction from a 4K source cost).
+    parsebin.connect("autoplug-continue", false, |args| {
+        let elementary_video = args
+            .get(2)
+            .and_then(|v| v.get::<gst::Caps>().ok())
+            .is_some_and(|caps| caps.structure(0).is_some_and(is_video_codec));
+        Some((!elementary_video).to_value())
+    });
     pipeline
         .add_many([&filesrc, &parsebin])
         .and_then(|_| {
