@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "s3cret-key-0001";
 const SLUG: &str = "test-360";
+/// The key `tests/data/capture-rtmp.sh` publishes the golden sessions with.
+const GOLDEN_KEY: &str = "capture-key";
 
 /// What the sink saw, in order.
 #[derive(Debug, Clone)]
@@ -98,7 +100,7 @@ struct OneStream(Arc<StreamDef>);
 #[async_trait::async_trait]
 impl StreamDirectory for OneStream {
     async fn by_publish_key(&self, stream_key: &str) -> Option<Arc<StreamDef>> {
-        (stream_key == KEY).then(|| Arc::clone(&self.0))
+        (stream_key == KEY || stream_key == GOLDEN_KEY).then(|| Arc::clone(&self.0))
     }
     async fn by_slug(&self, slug: &str) -> Option<Arc<StreamDef>> {
         (slug == SLUG).then(|| Arc::clone(&self.0))
@@ -346,6 +348,50 @@ async fn ffmpeg_publish_delivers_h264_and_aac() {
         "{}",
         last.dts
     );
+    server.stop().await;
+}
+
+/// The golden sessions of `tests/data/` (ffmpeg 5.1 H.264, ffmpeg 7 enhanced-RTMP
+/// HEVC), written to the socket as fast as it takes them: the server answers a
+/// handshake whose C2 echoes another server's S1, holds the media sent right behind
+/// `publish` until the key is checked, and delivers every frame of the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_sessions_replay_through_the_server() {
+    let server = Server::start().await;
+    for (i, name) in [
+        "ffmpeg-5.1.9-rtmp-h264-aac.bin",
+        "ffmpeg-7.0.2-rtmp-enhanced-hevc-aac.bin",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap();
+        let before = server.recorder.snapshot().len();
+        let socket = TcpStream::connect(server.addr).await.unwrap();
+        let (mut rx, mut tx) = socket.into_split();
+        // Replies are read and dropped, so the server never waits on a full socket.
+        let drain = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = rx.read_to_end(&mut sink).await;
+        });
+        tx.write_all(&bytes).await.unwrap();
+        server
+            .recorder
+            .wait_for("the end of the replayed session", |r| {
+                r.count(|s| matches!(s, Seen::End)) == i + 1
+            })
+            .await;
+        let seen = server.recorder.snapshot()[before..].to_vec();
+        let video = units(&seen, TrackKind::Video);
+        let audio = units(&seen, TrackKind::Audio);
+        assert_eq!((video.len(), audio.len()), (75, 142), "{name}");
+        assert_eq!(video.iter().filter(|u| u.keyframe).count(), 3, "{name}");
+        assert!(video.windows(2).all(|w| w[0].dts <= w[1].dts), "{name}");
+        assert!(audio.windows(2).all(|w| w[0].dts <= w[1].dts), "{name}");
+        drop(tx);
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+    }
     server.stop().await;
 }
 
