@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { api, authHeader } from '../shared/api.js';
-import { ErrorNote, useLoad } from '../shared/ui.jsx';
+import { DataTable, ErrorNote, useLoad } from '../shared/ui.jsx';
 
 function Uploader({ onDone }) {
   const [over, setOver] = useState(false);
@@ -117,86 +117,73 @@ export function AssetsPage() {
       <h1>Videos</h1>
       <Uploader onDone={() => (assets.reload(), jobs.reload())} />
       <ErrorNote error={error || assets.error} />
-      <div class="table-wrap">
-        <table>
-          <caption class="visually-hidden">Videos</caption>
-          <thead>
-            <tr>
-              <th scope="col">Video</th>
-              <th scope="col">State</th>
-              <th scope="col">Job</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(assets.data?.items || []).map((a) => {
-              const job = jobOf(a);
-              return (
-                <tr key={a.id} data-asset={a.id}>
-                  <td>
-                    <strong>{a.title}</strong>
-                    <div class="muted">
-                      {a.recording ? 'recording' : 'upload'}
-                      {a.duration_s != null ? ` · ${Math.round(a.duration_s)} s` : ''}
-                      {(a.renditions || []).map((r) => ` · ${r.kind} ${r.state}`).join('')}
-                    </div>
-                  </td>
-                  <td>
-                    <span class="badge" data-testid="asset-state">
-                      {a.state}
+      <DataTable caption="Videos" columns={['Video', 'State', 'Job', 'Actions']}>
+        {(assets.data?.items || []).map((a) => {
+          const job = jobOf(a);
+          return (
+            <tr key={a.id} data-asset={a.id}>
+              <td>
+                <strong>{a.title}</strong>
+                <div class="muted">
+                  {a.recording ? 'recording' : 'upload'}
+                  {a.duration_s != null ? ` · ${Math.round(a.duration_s)} s` : ''}
+                  {(a.renditions || []).map((r) => ` · ${r.kind} ${r.state}`).join('')}
+                </div>
+              </td>
+              <td>
+                <span class="badge" data-testid="asset-state">
+                  {a.state}
+                </span>
+                {a.message && <div class="error">{a.message}</div>}
+              </td>
+              <td>
+                {job && (
+                  <>
+                    <span class="muted">
+                      {job.kind} {job.state}
                     </span>
-                    {a.message && <div class="error">{a.message}</div>}
-                  </td>
-                  <td>
-                    {job && (
-                      <>
-                        <span class="muted">
-                          {job.kind} {job.state}
-                        </span>
-                        <progress max="100" value={job.progress} aria-label={`${job.kind} progress`} />
-                        {['queued', 'running'].includes(job.state) && (
-                          <button type="button" onClick={() => act(() => api.post('/api/v1/jobs/{job}/cancel', { path: { job: job.id } }))}>
-                            Cancel job
-                          </button>
-                        )}
-                        {['failed', 'cancelled'].includes(job.state) && (
-                          <button type="button" onClick={() => act(() => api.post('/api/v1/jobs/{job}/retry', { path: { job: job.id } }))}>
-                            Retry job
-                          </button>
-                        )}
-                      </>
+                    <progress max="100" value={job.progress} aria-label={`${job.kind} progress`} />
+                    {['queued', 'running'].includes(job.state) && (
+                      <button type="button" onClick={() => act(() => api.post('/api/v1/jobs/{job}/cancel', { path: { job: job.id } }))}>
+                        Cancel job
+                      </button>
                     )}
-                  </td>
-                  <td>
+                    {['failed', 'cancelled'].includes(job.state) && (
+                      <button type="button" onClick={() => act(() => api.post('/api/v1/jobs/{job}/retry', { path: { job: job.id } }))}>
+                        Retry job
+                      </button>
+                    )}
+                  </>
+                )}
+              </td>
+              <td>
 <div class="actions">
-                    {a.state === 'ready' && (
-                      <>
-                        {(a.renditions || []).some((r) => r.kind === 'hls' && r.state === 'ready') && (
-                          <a href={`/v/${encodeURIComponent(a.id)}`}>Play</a>
-                        )}
-                        <button type="button" onClick={() => act(() => download(a, 'm4a'))}>
-                          Download M4A
-                        </button>
-                        <button type="button" onClick={() => act(() => download(a, 'mp3'))}>
-                          Download MP3
-                        </button>
-                      </>
+                {a.state === 'ready' && (
+                  <>
+                    {(a.renditions || []).some((r) => r.kind === 'hls' && r.state === 'ready') && (
+                      <a href={`/v/${encodeURIComponent(a.id)}`}>Play</a>
                     )}
-                    <button
-                      type="button"
-                      class="danger"
-                      onClick={() => confirm(`Delete ${a.title}?`) && act(() => api.del('/api/v1/assets/{asset}', { path: { asset: a.id } }))}
-                    >
-                      Delete
+                    <button type="button" onClick={() => act(() => download(a, 'm4a'))}>
+                      Download M4A
                     </button>
-                  </div>
+                    <button type="button" onClick={() => act(() => download(a, 'mp3'))}>
+                      Download MP3
+                    </button>
+                  </>
+                )}
+                <button
+                  type="button"
+                  class="danger"
+                  onClick={() => confirm(`Delete ${a.title}?`) && act(() => api.del('/api/v1/assets/{asset}', { path: { asset: a.id } }))}
+                >
+                  Delete
+                </button>
+              </div>
 </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+            </tr>
+          );
+        })}
+      </DataTable>
     </>
   );
 }

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 
 import { api } from '../shared/api.js';
-import { ErrorNote, useLoad } from '../shared/ui.jsx';
+import { DataTable, ErrorNote, useLoad } from '../shared/ui.jsx';
 
 /** `<input type="datetime-local">` value (local time) → RFC 3339. */
 const toIso = (local) => new Date(local).toISOString();
@@ -70,48 +70,35 @@ export function EventsPage() {
     <>
       <h1>Events</h1>
       <ErrorNote error={error || events.error} />
-      <div class="table-wrap">
-        <table>
-          <caption class="visually-hidden">Events by start time</caption>
-          <thead>
-            <tr>
-              <th scope="col">Starts</th>
-              <th scope="col">Event</th>
-              <th scope="col">State</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((ev) => (
-              <tr key={ev.id}>
-                <td>
-                  <time dateTime={ev.scheduled_start}>{new Date(ev.scheduled_start).toLocaleString()}</time>
-                </td>
-                <td>{ev.title}</td>
-                <td>
-                  <span class="badge">{ev.state}</span>
-                </td>
-                <td>
+      <DataTable caption="Events by start time" columns={['Starts', 'Event', 'State', 'Actions']}>
+        {items.map((ev) => (
+          <tr key={ev.id}>
+            <td>
+              <time dateTime={ev.scheduled_start}>{new Date(ev.scheduled_start).toLocaleString()}</time>
+            </td>
+            <td>{ev.title}</td>
+            <td>
+              <span class="badge">{ev.state}</span>
+            </td>
+            <td>
 <div class="actions">
-                  {moving === ev.id ? (
-                    <MoveForm event={ev} onDone={() => (setMoving(null), events.reload())} />
-                  ) : (
-                    <button type="button" onClick={() => setMoving(ev.id)}>
-                      Move
-                    </button>
-                  )}
-                  {!['ended', 'cancelled'].includes(ev.state) && (
-                    <button type="button" class="danger" onClick={() => cancel(ev)}>
-                      Cancel event
-                    </button>
-                  )}
-                </div>
+              {moving === ev.id ? (
+                <MoveForm event={ev} onDone={() => (setMoving(null), events.reload())} />
+              ) : (
+                <button type="button" onClick={() => setMoving(ev.id)}>
+                  Move
+                </button>
+              )}
+              {!['ended', 'cancelled'].includes(ev.state) && (
+                <button type="button" class="danger" onClick={() => cancel(ev)}>
+                  Cancel event
+                </button>
+              )}
+            </div>
 </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+          </tr>
+        ))}
+      </DataTable>
       <form class="grid-form" onSubmit={create} aria-labelledby="new-event-h">
         <h2 id="new-event-h">New event</h2>
         <label>

@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 
 import { api } from '../shared/api.js';
-import { ErrorNote, Poster, useLoad } from '../shared/ui.jsx';
+import { DataTable, ErrorNote, Poster, useLoad } from '../shared/ui.jsx';
 
 const PROJECTIONS = ['equirect', 'equirect-stereo-tb', 'equirect-stereo-sbs', 'flat'];
 const VISIBILITY = ['public', 'unlisted', 'private'];
@@ -216,65 +216,50 @@ export function StreamsPage() {
       <h1>Streams</h1>
       {shownKey && <KeyPanel slug={shownKey.slug} streamKey={shownKey.key} onClose={() => setShownKey(null)} />}
       <ErrorNote error={error || streams.error} />
-      <div class="table-wrap">
-        <table>
-          <caption class="visually-hidden">Streams</caption>
-          <thead>
-            <tr>
-              <th scope="col">Poster</th>
-              <th scope="col">Stream</th>
-              <th scope="col">State</th>
-              <th scope="col">Bitrate</th>
-              <th scope="col">Viewers</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(streams.data?.items || []).map((s) => (
-              <tr key={s.id} data-slug={s.slug}>
-                <td class="thumb">
-                  <Poster src={`/api/v1/streams/${encodeURIComponent(s.id)}/poster.jpg`} title={s.slug} />
-                </td>
-                <td>
-                  <strong>{s.title || s.slug}</strong>
-                  <div class="muted">
-                    {s.slug} · {s.projection} · {s.visibility}
-                  </div>
-                  {editing === s.id && <EditRow stream={s} onDone={() => (setEditing(null), streams.reload())} />}
-                </td>
-                <td>
-                  <span class={s.live ? 'badge live' : 'badge'} data-testid={`state-${s.slug}`}>
-                    {s.live ? 'Live' : 'Offline'}
-                  </span>
-                  <div class="muted">
-                    ingest {s.ingest?.status || '—'}
-                    {s.transcode?.state ? ` · transcode ${s.transcode.state}` : ''}
-                    {s.transcode?.dropped_frames != null ? ` · ${s.transcode.dropped_frames} dropped` : ''}
-                  </div>
-                </td>
-                <td data-testid={`bitrate-${s.slug}`}>{formatBitrate(s.current_bitrate_bps)}</td>
-                <td>
-                  <Viewers slug={s.slug} live={s.live} />
-                </td>
-                <td>
+      <DataTable caption="Streams" columns={['Poster', 'Stream', 'State', 'Bitrate', 'Viewers', 'Actions']}>
+        {(streams.data?.items || []).map((s) => (
+          <tr key={s.id} data-slug={s.slug}>
+            <td class="thumb">
+              <Poster src={`/api/v1/streams/${encodeURIComponent(s.id)}/poster.jpg`} title={s.slug} />
+            </td>
+            <td>
+              <strong>{s.title || s.slug}</strong>
+              <div class="muted">
+                {s.slug} · {s.projection} · {s.visibility}
+              </div>
+              {editing === s.id && <EditRow stream={s} onDone={() => (setEditing(null), streams.reload())} />}
+            </td>
+            <td>
+              <span class={s.live ? 'badge live' : 'badge'} data-testid={`state-${s.slug}`}>
+                {s.live ? 'Live' : 'Offline'}
+              </span>
+              <div class="muted">
+                ingest {s.ingest?.status || '—'}
+                {s.transcode?.state ? ` · transcode ${s.transcode.state}` : ''}
+                {s.transcode?.dropped_frames != null ? ` · ${s.transcode.dropped_frames} dropped` : ''}
+              </div>
+            </td>
+            <td data-testid={`bitrate-${s.slug}`}>{formatBitrate(s.current_bitrate_bps)}</td>
+            <td>
+              <Viewers slug={s.slug} live={s.live} />
+            </td>
+            <td>
 <div class="actions">
-                  <a href={`/s/${encodeURIComponent(s.slug)}`}>Watch</a>
-                  <button type="button" onClick={() => setEditing(editing === s.id ? null : s.id)}>
-                    Edit
-                  </button>
-                  <button type="button" onClick={() => rotate(s)}>
-                    Rotate key
-                  </button>
-                  <button type="button" class="danger" onClick={() => remove(s)}>
-                    Delete
-                  </button>
-                </div>
+              <a href={`/s/${encodeURIComponent(s.slug)}`}>Watch</a>
+              <button type="button" onClick={() => setEditing(editing === s.id ? null : s.id)}>
+                Edit
+              </button>
+              <button type="button" onClick={() => rotate(s)}>
+                Rotate key
+              </button>
+              <button type="button" class="danger" onClick={() => remove(s)}>
+                Delete
+              </button>
+            </div>
 </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+          </tr>
+        ))}
+      </DataTable>
       <CreateForm
         onCreated={(created) => {
           setShownKey({ slug: created.stream.slug, key: created.stream_key });

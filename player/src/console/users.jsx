@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 
 import { api } from '../shared/api.js';
-import { ErrorNote, useLoad } from '../shared/ui.jsx';
+import { DataTable, ErrorNote, useLoad } from '../shared/ui.jsx';
 
 const ROLES = ['viewer', 'broadcaster', 'admin'];
 
@@ -31,47 +31,34 @@ export function UsersPage() {
     <>
       <h1>Users</h1>
       <ErrorNote error={error || users.error} />
-      <div class="table-wrap">
-        <table>
-          <caption class="visually-hidden">Accounts</caption>
-          <thead>
-            <tr>
-              <th scope="col">User</th>
-              <th scope="col">Role</th>
-              <th scope="col">Status</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(users.data?.items || []).map((u) => (
-              <tr key={u.id} data-user={u.username}>
-                <td>
-                  <strong>{u.username}</strong>
-                  {u.email && <div class="muted">{u.email}</div>}
-                </td>
-                <td>
-                  <label>
-                    <span class="visually-hidden">Role of {u.username}</span>
-                    <select value={u.role} onChange={(e) => patch(u, { role: e.currentTarget.value })}>
-                      {ROLES.map((r) => (
-                        <option key={r}>{r}</option>
-                      ))}
-                    </select>
-                  </label>
-                </td>
-                <td>{u.disabled ? <span class="badge">disabled</span> : <span class="badge">active</span>}</td>
-                <td>
+      <DataTable caption="Accounts" columns={['User', 'Role', 'Status', 'Actions']}>
+        {(users.data?.items || []).map((u) => (
+          <tr key={u.id} data-user={u.username}>
+            <td>
+              <strong>{u.username}</strong>
+              {u.email && <div class="muted">{u.email}</div>}
+            </td>
+            <td>
+              <label>
+                <span class="visually-hidden">Role of {u.username}</span>
+                <select value={u.role} onChange={(e) => patch(u, { role: e.currentTarget.value })}>
+                  {ROLES.map((r) => (
+                    <option key={r}>{r}</option>
+                  ))}
+                </select>
+              </label>
+            </td>
+            <td>{u.disabled ? <span class="badge">disabled</span> : <span class="badge">active</span>}</td>
+            <td>
 <div class="actions">
-                  <button type="button" class={u.disabled ? '' : 'danger'} onClick={() => patch(u, { disabled: !u.disabled })}>
-                    {u.disabled ? `Enable ${u.username}` : `Disable ${u.username}`}
-                  </button>
-                </div>
+              <button type="button" class={u.disabled ? '' : 'danger'} onClick={() => patch(u, { disabled: !u.disabled })}>
+                {u.disabled ? `Enable ${u.username}` : `Disable ${u.username}`}
+              </button>
+            </div>
 </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+          </tr>
+        ))}
+      </DataTable>
       <form class="grid-form" onSubmit={create} aria-labelledby="new-user-h">
         <h2 id="new-user-h">New account</h2>
         <label>

@@ -72,6 +72,25 @@ export function ErrorNote({ error }) {
   );
 }
 
+/** A table that scrolls sideways on narrow screens, captioned for screen readers. */
+export function DataTable({ caption, columns, children }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <caption class="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th scope="col" key={c}>{c}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 /** A poster image that falls back to a title card while the server has none (404). */
 export function Poster({ src, title }) {
   const [failed, setFailed] = useState(false);
