@@ -135,24 +135,32 @@ subscription = post("/api/v1/me/subscriptions", {"event": followed})["id"]
 print(hooks[0], hooks[1], delivery, events[0], events[1], subscription)
 EOF
 )
-# Seed data: one ready asset (a 2 s AAC file uploaded with curl, extracted by the
-# server's job), so the download and job operations reach their logic instead of 404.
-ffmpeg -hide_banner -loglevel error -f lavfi -i sine=frequency=440:sample_rate=48000 -t 2 \
-    -c:a aac "$work/seed.m4a"
-seed_asset="$(curl -sS -H "Authorization: Bearer $token" -F "file=@$work/seed.m4a" -F title=seed \
+# Seed data: one ready asset (a 2 s video with AAC uploaded with curl, transcoded and
+# extracted by the server's jobs, with its poster), so the download, poster and job
+# operations reach their logic instead of 404.
+ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=320x160:rate=15 \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 2 \
+    -c:v libx264 -preset ultrafast -g 15 -pix_fmt yuv420p -c:a aac "$work/seed.mp4"
+seed_asset="$(curl -sS -H "Authorization: Bearer $token" -F "file=@$work/seed.mp4" -F title=seed \
     -F visibility=public "$base/api/v1/assets")"
 read -r asset_id job_id < <(SEED="$seed_asset" TOKEN="$token" "$venv/bin/python" - "$base" <<'EOF'
-import json, os, sys, time, urllib.request
+import json, os, sys, time, urllib.error, urllib.request
 base, token = sys.argv[1], os.environ["TOKEN"]
 asset = json.loads(os.environ["SEED"])["id"]
 def get(path):
     req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.load(resp)
-for _ in range(300):
-    if get("/api/v1/assets/" + asset)["state"] != "preparing":
-        break
-    time.sleep(0.1)
+deadline = time.time() + 120
+while time.time() < deadline and get("/api/v1/assets/" + asset)["state"] == "preparing":
+    time.sleep(0.2)
+# The poster follows the asset's readiness by a moment.
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(base + f"/api/v1/assets/{asset}/poster.jpg", timeout=30):
+            break
+    except urllib.error.HTTPError:
+        time.sleep(0.2)
 print(asset, get("/api/v1/jobs?asset=" + asset)["items"][0]["id"])
 EOF
 )
@@ -295,6 +303,10 @@ parameters = { "path.asset" = "${PANOCAST_ASSET}" }
 
 [[operations]]
 include-name = "GET /api/v1/assets/{asset}/audio.mp3"
+parameters = { "path.asset" = "${PANOCAST_ASSET}" }
+
+[[operations]]
+include-name = "GET /api/v1/assets/{asset}/poster.jpg"
 parameters = { "path.asset" = "${PANOCAST_ASSET}" }
 
 # The time series of the seeded live session: a random id is a 404 that would keep

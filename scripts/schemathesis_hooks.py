@@ -82,6 +82,6 @@ schemathesis.serializer.alias("application/offset+octet-stream", "application/oc
 
 # The audio downloads are bytes (schema: a binary string); a text view of them lets
 # their responses be checked against it.
-@schemathesis.deserializer("audio/mp4", "audio/mpeg")
+@schemathesis.deserializer("audio/mp4", "audio/mpeg", "image/jpeg")
 def audio_bytes(ctx, response):
     return response.content.decode("latin-1")

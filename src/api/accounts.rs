@@ -314,11 +314,15 @@ pub async fn update_user(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<UserPatch>,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<User>, ApiError> {
     if !caller.is_admin() {
         return Err(Problem::forbidden("only admins change accounts").into());
     }
+    // Read as an object first: serde would also take an array (`[null, null]`) for a
+    // struct whose fields are all optional, and change nothing without saying so.
+    let req: UserPatch = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| Problem::unprocessable(format!("not a user change: {e}")))?;
     let demotes_self = req.role.is_some_and(|r| r != Role::Admin) || req.disabled == Some(true);
     if id == caller.user_id && demotes_self {
         return Err(Problem::conflict(
