@@ -11,14 +11,13 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { launchChromium } from '../../player/tests/support/browser.mjs';
-import { Publisher, REPO, Server } from '../../player/tests/support/server.mjs';
+import { Publisher, Server, cachedClip } from '../../player/tests/support/server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MODULES = join(HERE, 'node_modules');
@@ -60,25 +59,15 @@ let browser;
 let site;
 let clip;
 
-/** A small H.264 + AAC clip (640x320, 1 s GOP), encoded once under target/. */
+/** A small H.264 + AAC clip (640x320, 1 s GOP). */
 function smallClip() {
-  const dir = join(REPO, 'target/player-compat');
-  const path = join(dir, 'small-640x320-gop30-6s.flv');
-  if (existsSync(path)) return path;
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp.flv`;
-  const r = spawnSync('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x320:rate=30',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '6',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-g', '30', '-pix_fmt', 'yuv420p',
-    '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
-    tmp,
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error(`encoding the test clip failed (${r.error || r.status})`);
-  renameSync(tmp, path);
-  return path;
+  return cachedClip('small-640x320-gop30-6s.flv', {
+    video: 'testsrc2=size=640x320:rate=30',
+    audio: 'sine=frequency=440:sample_rate=48000',
+    seconds: 6,
+    encode: ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '30', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-b:a', '96k', '-ac', '2'],
+  });
 }
 
 /** Serves the pages and the players' files on a free loopback port. */

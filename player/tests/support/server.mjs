@@ -101,31 +101,39 @@ export class Publisher {
 }
 
 /**
- * A 1920×960 equirect-shaped testsrc2 clip, H.264 (libx264, 1 s GOP) + 48 kHz AAC,
- * encoded once and kept under target/ for later runs.
+ * `name` under target/player-e2e, encoded once by `ffmpeg` (from PATH unless named)
+ * from two lavfi inputs (`video`, `audio`) with `encode` (codec arguments), and kept
+ * for later runs. Written to a temporary name first, so a killed run leaves no half file.
  */
-export function sourceClip() {
+export function cachedClip(name, { video, audio, seconds, encode, ffmpeg = 'ffmpeg' }) {
   const dir = join(REPO, 'target/player-e2e');
-  const path = join(dir, 'source-1920x960-gop30-8s.flv');
+  const path = join(dir, name);
   if (existsSync(path)) return path;
   mkdirSync(dir, { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp.flv`;
+  const ext = name.slice(name.lastIndexOf('.'));
+  const tmp = `${path}.${process.pid}.tmp${ext}`;
   const r = spawnSync(
-    'ffmpeg',
-    [
-      '-hide_banner', '-loglevel', 'error', '-y',
-      '-f', 'lavfi', '-i', 'testsrc2=size=1920x960:rate=30',
-      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-t', '8',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-g', '30', '-pix_fmt', 'yuv420p',
-      '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
-      tmp,
-    ],
+    ffmpeg,
+    ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', video, '-f', 'lavfi', '-i', audio,
+      '-t', String(seconds), ...encode, tmp],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  if (r.status !== 0) throw new Error(`encoding the test clip failed (${r.error || r.status})`);
+  if (r.status !== 0) throw new Error(`encoding ${name} failed (${r.error || r.status})`);
   renameSync(tmp, path);
   return path;
+}
+
+/**
+ * A 1920×960 equirect-shaped testsrc2 clip, H.264 (libx264, 1 s GOP) + 48 kHz AAC.
+ */
+export function sourceClip() {
+  return cachedClip('source-1920x960-gop30-8s.flv', {
+    video: 'testsrc2=size=1920x960:rate=30',
+    audio: 'sine=frequency=440:sample_rate=48000',
+    seconds: 8,
+    encode: ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '30', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-b:a', '128k', '-ac', '2'],
+  });
 }
 
 /**
@@ -143,30 +151,16 @@ export function ffmpeg7() {
 }
 
 /**
- * A 1280×640 HEVC clip (x265 ultrafast, 1 s GOP) + AAC, encoded once with `ffmpeg`
- * (ffmpeg 7) and kept under target/.
+ * A 1280×640 HEVC clip (x265 ultrafast, 1 s GOP) + AAC, encoded with `ffmpeg` (ffmpeg 7).
  */
 export function hevcClip(ffmpeg) {
-  const dir = join(REPO, 'target/player-e2e');
-  const path = join(dir, 'hevc-1280x640-gop30-6s.mkv');
-  if (existsSync(path)) return path;
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp.mkv`;
-  const r = spawnSync(
-    ffmpeg,
-    [
-      '-hide_banner', '-loglevel', 'error', '-y',
-      '-f', 'lavfi', '-i', 'testsrc2=size=1280x640:rate=30',
-      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-t', '6',
-      '-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
+  return cachedClip('hevc-1280x640-gop30-6s.mkv', {
+    video: 'testsrc2=size=1280x640:rate=30',
+    audio: 'sine=frequency=440:sample_rate=48000',
+    seconds: 6,
+    encode: ['-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
       '-x265-params', 'keyint=30:min-keyint=30:log-level=error',
-      '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
-      tmp,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  if (r.status !== 0) throw new Error(`encoding the HEVC clip failed (${r.error || r.status})`);
-  renameSync(tmp, path);
-  return path;
+      '-c:a', 'aac', '-b:a', '96k', '-ac', '2'],
+    ffmpeg,
+  });
 }
