@@ -449,6 +449,7 @@ async fn start_vod(
         limits: config.uploads.clone(),
         busy: Default::default(),
         timelines: Default::default(),
+        ready: Default::default(),
     }))
 }
 

@@ -130,6 +130,20 @@ async fn a_curl_upload_becomes_vod_hls_with_every_frame_and_the_sphere() {
     );
     assert_audience_counted(&c, &s, &caster, &id).await;
     assert_token_downloads(&c, &s, &caster, &id).await;
+
+    // Deleting an asset that was playing a moment ago ends its playback at once.
+    let (url, _) = playback(&c, &s, &caster, &id).await;
+    let deleted = call(
+        &c,
+        "DELETE",
+        &s.url(&format!("/api/v1/assets/{id}")),
+        Some(&caster),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let gone = call(&c, "GET", &url, None, None).await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
 }
 
 /// The plays above (ffmpeg fetched every segment of the source and of the rung with

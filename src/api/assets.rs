@@ -321,6 +321,7 @@ pub async fn delete(
         .delete(&asset.id)
         .await
         .map_err(asset_error)?;
+    state.vod.ready.forget(&asset.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

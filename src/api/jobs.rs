@@ -156,6 +156,7 @@ pub async fn retry(
         .set_preparing(&job.subject)
         .await
         .map_err(db_error)?;
+    state.vod.ready.forget(&job.subject);
     vod.queue.wake();
     Ok(Json(job))
 }

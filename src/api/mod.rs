@@ -32,6 +32,7 @@ pub mod trace;
 pub mod uploads;
 pub mod vod;
 pub mod vod_playback;
+pub mod vod_ready;
 pub mod vod_timeline;
 pub mod web;
 pub mod webhooks;

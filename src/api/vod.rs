@@ -23,6 +23,8 @@ pub struct Vod {
     pub busy: Mutex<HashSet<String>>,
     /// Segment durations of the `/vod` renditions served so far.
     pub timelines: super::vod_timeline::Timelines,
+    /// Assets found ready at `/vod`, so segment requests skip the catalog.
+    pub ready: super::vod_ready::ReadyAssets,
 }
 
 impl Vod {

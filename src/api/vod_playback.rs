@@ -17,7 +17,10 @@ use super::resource::{playlist_name, MediaFile};
 use super::AppState;
 use crate::analytics::figures::WHOLE;
 use crate::analytics::tracker::Delivered;
-use crate::assets::{Asset, RenditionKind, RenditionState};
+use std::sync::Arc;
+
+use super::vod_ready::hls_ready;
+use crate::assets::Asset;
 use crate::auth::tokens::Claims;
 use crate::media::TrackKind;
 use crate::recordings::{disk, hls_dir};
@@ -141,7 +144,7 @@ pub async fn media(
         target_duration_s: timeline.map_or(0, |t| t.target_duration_s),
     });
     response.extensions_mut().insert(WatchedAsset {
-        asset_id: asset.id,
+        asset_id: asset.id.clone(),
         claims,
     });
     response
@@ -154,12 +157,11 @@ async fn admitted(
     state: &AppState,
     id: &str,
     token: Option<&str>,
-) -> Result<(Asset, Option<Claims>), Problem> {
+) -> Result<(Arc<Asset>, Option<Claims>), Problem> {
     let asset = state
         .vod
-        .assets
-        .store
-        .get(id)
+        .ready
+        .get(&state.vod.assets.store, id)
         .await
         .map_err(|e| Problem::internal(&e))?
         .ok_or_else(|| Problem::not_found(format!("there is no asset {id}")))?;
@@ -167,11 +169,7 @@ async fn admitted(
         .auth
         .playback_asset(&asset.id, asset.visibility, token)
         .map_err(Problem::from)?;
-    let ready = asset
-        .renditions
-        .iter()
-        .any(|r| r.kind == RenditionKind::Hls && r.state == RenditionState::Ready);
-    if !ready {
+    if !hls_ready(&asset) {
         return Err(Problem::not_found(format!(
             "asset {id} has no on-demand HLS (yet): see its renditions"
         )));
