@@ -1,9 +1,10 @@
 // Stock HLS players against the real panocast and a real ffmpeg publisher, in Debian's
 // Chromium (playwright-core): hls.js, Shaka Player and video.js (VHS) each open the
 // stream within a second of its multivariant playlist first answering, play it, and
-// keep playing across a publisher reconnect (a discontinuity). What a viewer notices is
-// the video's clock: `currentTime` must keep advancing, and no player may report a
-// fatal error.
+// keep playing across a publisher reconnect (a discontinuity) and a ladder switch (each
+// player told to play the other rendition of the stream's two). What a viewer notices
+// is the video's clock and picture: `currentTime` must keep advancing, no player may
+// report a fatal error, and after the switch the picture has the other rendition's size.
 //
 // The players are npm packages of this folder (pinned in package.json); a small page
 // per player is served from here on another loopback port, so the HLS requests are
@@ -43,7 +44,16 @@ const CONFIG = `
 slug = "compat"
 key = "${KEY}"
 projection = "equirect"
+ladder = "compat"
+
+# The source (640x320, passed through) and one rung below it: two video renditions.
+[ladders.compat]
+preset = "ultrafast"
+rungs = [ { name = "r160", width = 320, height = 160, bitrate_kbps = 300 } ]
+audio = [ { name = "audio-48k", bitrate_kbps = 48, channels = 1 } ]
 `;
+/** The heights of the stream's two video renditions. */
+const HEIGHTS = [320, 160];
 /** How long each player is watched, per phase. */
 const WATCH_MS = 20000;
 /**
@@ -52,6 +62,7 @@ const WATCH_MS = 20000;
  */
 const MIN_START_ADVANCE_S = 14;
 const MIN_RECONNECT_ADVANCE_S = 12;
+const MIN_SWITCH_ADVANCE_S = 12;
 
 let server;
 let pages;
@@ -102,6 +113,7 @@ async function firstAnswer(url, ms) {
 async function sample() {
   return Promise.all(pages.map((page) => page.evaluate(() => ({
     time: document.querySelector('video')?.currentTime ?? 0,
+    height: document.querySelector('video')?.videoHeight ?? 0,
     errors: window.playerErrors || [],
   }))));
 }
@@ -118,7 +130,7 @@ async function assertPlaying(phase, ms, minAdvance) {
     await new Promise((done) => setTimeout(done, 1000));
     last = await sample();
   }
-  const report = PLAYERS.map((p, i) => `${p.name}: ${first[i].time.toFixed(2)} → ${last[i].time.toFixed(2)} s, errors ${JSON.stringify(last[i].errors)}`);
+  const report = PLAYERS.map((p, i) => `${p.name}: ${first[i].time.toFixed(2)} → ${last[i].time.toFixed(2)} s, ${last[i].height} px high, errors ${JSON.stringify(last[i].errors)}`);
   console.log(`${phase}:\n  ${report.join('\n  ')}`);
   PLAYERS.forEach((p, i) => {
     assert.deepEqual(last[i].errors, [], `${phase}: ${p.name} reported errors`);
@@ -142,7 +154,7 @@ after(async () => {
   await server?.stop();
 });
 
-test('hls.js, Shaka and video.js start on a fresh stream and play on across a reconnect', async () => {
+test('hls.js, Shaka and video.js start on a fresh stream and play on across a reconnect and a ladder switch', async () => {
   const playlist = server.url('/hls/compat/index.m3u8');
   let publisher = new Publisher(clip, server.publishUrl(KEY));
   try {
@@ -159,6 +171,16 @@ test('hls.js, Shaka and video.js start on a fresh stream and play on across a re
     // It was a real reconnect: the playlist marks where the second publisher began.
     const media = await (await fetch(server.url('/hls/compat/video.m3u8'))).text();
     assert.match(media, /^#EXT-X-DISCONTINUITY$/m, media);
+
+    // A ladder switch: each player to the rendition it is not showing.
+    const before = await sample();
+    const targets = before.map((s) => (s.height === HEIGHTS[0] ? HEIGHTS[1] : HEIGHTS[0]));
+    const refused = await Promise.all(pages.map((page, i) => page.evaluate((h) => window.switchTo(h), targets[i])));
+    PLAYERS.forEach((p, i) => assert.equal(refused[i], null, `${p.name} could not switch: ${refused[i]}`));
+    await assertPlaying('across a ladder switch', WATCH_MS, MIN_SWITCH_ADVANCE_S);
+    const shown = await sample();
+    PLAYERS.forEach((p, i) => assert.equal(shown[i].height, targets[i],
+      `${p.name} showed ${before[i].height} px high before the switch and ${shown[i].height} after, not ${targets[i]}`));
   } finally {
     await publisher.stop();
   }
