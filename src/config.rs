@@ -308,6 +308,10 @@ pub struct HlsConfig {
     pub segment_target_ms: u64,
     /// Complete segments kept in memory per rendition.
     pub window_segments: usize,
+    /// PART-HOLD-BACK in part targets: how far behind the live edge players stay.
+    /// The HLS rules allow 2 or more and recommend 3; 2 plays closer to the edge
+    /// with less room for a late part.
+    pub part_hold_back_parts: f64,
 }
 
 impl Default for HlsConfig {
@@ -316,6 +320,7 @@ impl Default for HlsConfig {
             part_target_ms: 200,
             segment_target_ms: 2000,
             window_segments: 10,
+            part_hold_back_parts: 3.0,
         }
     }
 }
@@ -937,6 +942,12 @@ impl Config {
             return bad(format!(
                 "hls.segment_target_ms must be at least twice the part target and at most 20000, not {}",
                 hls.segment_target_ms
+            ));
+        }
+        if !(2.0..=10.0).contains(&hls.part_hold_back_parts) {
+            return bad(format!(
+                "hls.part_hold_back_parts must be 2..=10 (RFC 8216bis 4.4.3.8: at least 2), not {}",
+                hls.part_hold_back_parts
             ));
         }
         if !(3..=100).contains(&hls.window_segments) {

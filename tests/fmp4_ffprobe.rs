@@ -667,6 +667,7 @@ fn a_live_layout_change_gives_a_new_init_segment_without_spherical_metadata() {
             part_target: Duration::from_millis(200),
             segment_target: Duration::from_secs(2),
             window_segments: 10,
+            part_hold_back_parts: 3.0,
         },
         Arc::clone(&output),
         Arc::new(LatencyStats::default()),

@@ -18,9 +18,6 @@ use super::window::{Position, RenditionWindow, SegmentEntry};
 /// older than about three target durations should be removed).
 const PART_LIST_TARGET_DURATIONS: f64 = 3.0;
 
-/// PART-HOLD-BACK in part targets (4.4.3.8: at least 2, 3 recommended).
-const PART_HOLD_BACK_PARTS: f64 = 3.0;
-
 /// CAN-SKIP-UNTIL in target durations (4.4.3.8: at least 6).
 const SKIP_UNTIL_TARGET_DURATIONS: f64 = 6.0;
 
@@ -80,7 +77,7 @@ pub fn render(
         out,
         "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3}",
         skip_until,
-        PART_HOLD_BACK_PARTS * part_target
+        window.config.part_hold_back_parts * part_target
     );
     let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={part_target:.3}");
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");

@@ -37,6 +37,8 @@ pub struct PackagerConfig {
     pub part_target: Duration,
     pub segment_target: Duration,
     pub window_segments: usize,
+    /// PART-HOLD-BACK in part targets (`hls.part_hold_back_parts`).
+    pub part_hold_back_parts: f64,
 }
 
 impl PackagerConfig {
@@ -45,6 +47,7 @@ impl PackagerConfig {
             part_target: self.part_target.as_secs_f64(),
             segment_target: self.segment_target.as_secs_f64(),
             window_segments: self.window_segments,
+            part_hold_back_parts: self.part_hold_back_parts,
         }
     }
 }
@@ -744,6 +747,7 @@ mod tests {
             part_target,
             segment_target,
             window_segments,
+            part_hold_back_parts: 3.0,
         };
         let p = StreamPackager::new(
             config,

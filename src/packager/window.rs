@@ -47,6 +47,8 @@ pub struct WindowConfig {
     pub segment_target: f64,
     /// Complete segments kept.
     pub window_segments: usize,
+    /// PART-HOLD-BACK in part targets.
+    pub part_hold_back_parts: f64,
 }
 
 /// One rendition's live window.
@@ -308,6 +310,7 @@ pub(crate) fn test_window(complete: usize, open_parts: usize) -> RenditionWindow
         part_target: 0.2,
         segment_target: 2.0,
         window_segments: 10,
+        part_hold_back_parts: 3.0,
     });
     w.set_init(Bytes::from_static(b"init"));
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -337,6 +340,7 @@ mod tests {
             part_target: 0.2,
             segment_target: 2.0,
             window_segments: kept,
+            part_hold_back_parts: 3.0,
         });
         w.set_init(Bytes::from_static(b"init"));
         w

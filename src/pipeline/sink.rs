@@ -674,6 +674,7 @@ mod tests {
                 part_target: Duration::from_millis(200),
                 segment_target: Duration::from_secs(2),
                 window_segments: 5,
+                part_hold_back_parts: 3.0,
             },
             outputs: Arc::new(Outputs::default()),
             latency: Arc::new(LatencyStats::default()),

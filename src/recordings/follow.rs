@@ -161,6 +161,7 @@ mod tests {
         part_target: 0.2,
         segment_target: 1.0,
         window_segments: 3,
+        part_hold_back_parts: 3.0,
     };
 
     fn part(state: &mut OutputState, name: &str, byte: u8, independent: bool) {
