@@ -1291,6 +1291,12 @@ mod tests {
         let mut config = Config::default();
         config.hls.part_target_ms = 10;
         assert!(config.validate().is_err());
+        // PART-HOLD-BACK below two parts breaks the HLS rules.
+        let mut config = Config::default();
+        config.hls.part_hold_back_parts = 1.5;
+        assert!(config.validate().is_err());
+        config.hls.part_hold_back_parts = 2.0;
+        assert!(config.validate().is_ok());
         let mut config = Config::default();
         assert!(config
             .apply_env(|n| (n == "PANOCAST_HTTP").then(|| "nope".into()))

@@ -230,6 +230,14 @@ mod tests {
     }
 
     #[test]
+    fn part_hold_back_follows_the_configured_parts() {
+        let mut w = test_window(2, 3);
+        w.config.part_hold_back_parts = 2.0;
+        let text = render(&w, &VIDEO, &[], false);
+        assert!(text.contains(",PART-HOLD-BACK=0.400\n"), "{text}");
+    }
+
+    #[test]
     fn parts_are_listed_only_near_the_live_edge() {
         let w = test_window(8, 1);
         let text = render(&w, &VIDEO, &[], false);
