@@ -455,6 +455,10 @@ pub struct RtmpIngestConfig {
     pub handshake_timeout_ms: u64,
     /// A publisher that sends nothing for this long is dropped.
     pub idle_timeout_ms: u64,
+    /// The host name (or address) encoders reach this server by, shown in the OBS
+    /// settings (`rtmp://<public_host>:<port>/<app>`). None: the RTMP listener's
+    /// address, or the page's host when the listener is on every address.
+    pub public_host: Option<String>,
 }
 
 impl Default for RtmpIngestConfig {
@@ -463,6 +467,7 @@ impl Default for RtmpIngestConfig {
             app: "live".into(),
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 10_000,
+            public_host: None,
         }
     }
 }
@@ -950,6 +955,13 @@ impl Config {
         self.api.validate().map_err(ConfigError::Invalid)?;
         if self.rtmp_ingest.app.is_empty() || self.rtmp_ingest.app.contains('/') {
             return bad("rtmp_ingest.app must be one non-empty path segment".into());
+        }
+        if let Some(host) = &self.rtmp_ingest.public_host {
+            if url::Host::parse(host).is_err() {
+                return bad(format!(
+                    "rtmp_ingest.public_host: {host:?} is not a host name or address"
+                ));
+            }
         }
         let rtsp = &self.rtsp_ingest;
         for (name, value, min) in [

@@ -117,7 +117,11 @@ async fn admins_change_roles_and_disable_accounts() {
     // expiry: on reads and on changes.
     for (method, route, body) in [
         ("GET", "/api/v1/users/me", None),
-        ("POST", "/api/v1/streams", Some(json!({"slug": "after-disable"}))),
+        (
+            "POST",
+            "/api/v1/streams",
+            Some(json!({"slug": "after-disable"})),
+        ),
     ] {
         let stale = api(&c, &server, &broadcaster, method, route, body).await;
         assert_eq!(stale.status, 401, "{method} {route}: {}", stale.text);
