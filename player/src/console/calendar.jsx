@@ -14,12 +14,14 @@ function addMonths(d, n) {
   const last = new Date(first.getFullYear(), first.getMonth() + 1, 0).getDate();
   return new Date(first.getFullYear(), first.getMonth(), Math.min(d.getDate(), last));
 }
+/** 0 for Monday … 6 for Sunday. */
+const weekdayOf = (d) => (d.getDay() + 6) % 7;
 const sameMonth = (a, b) => a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth();
 
 /** The weeks (Monday first) that show `month`: 4 to 6 rows of 7 dates. */
 function weeksOf(month) {
   const first = new Date(month.getFullYear(), month.getMonth(), 1);
-  let day = addDays(first, -((first.getDay() + 6) % 7));
+  let day = addDays(first, -weekdayOf(first));
   const weeks = [];
   do {
     const week = [];
@@ -40,6 +42,18 @@ const WEEKDAYS = [1, 2, 3, 4, 5, 6, 7].map((i) => {
     long: d.toLocaleDateString(undefined, { weekday: 'long' }),
   };
 });
+
+/** Where each key of the grid moves the focused day. */
+const KEY_STEPS = {
+  ArrowLeft: (d) => addDays(d, -1),
+  ArrowRight: (d) => addDays(d, 1),
+  ArrowUp: (d) => addDays(d, -7),
+  ArrowDown: (d) => addDays(d, 7),
+  Home: (d) => addDays(d, -weekdayOf(d)),
+  End: (d) => addDays(d, 6 - weekdayOf(d)),
+  PageUp: (d) => addMonths(d, -1),
+  PageDown: (d) => addMonths(d, 1),
+};
 
 /** `events` (ScheduledEvent) by the local day they start. */
 function byDay(events) {
@@ -69,25 +83,13 @@ export function EventCalendar({ events }) {
     grid.current?.querySelector(`[data-day="${dayKey(focused)}"]`)?.focus();
   }, [focused]);
 
-  const go = (d) => {
-    moved.current = true;
-    setFocused(d);
-  };
   const onKeyDown = (e) => {
-    const weekday = (focused.getDay() + 6) % 7;
-    const to = {
-      ArrowLeft: () => addDays(focused, -1),
-      ArrowRight: () => addDays(focused, 1),
-      ArrowUp: () => addDays(focused, -7),
-      ArrowDown: () => addDays(focused, 7),
-      Home: () => addDays(focused, -weekday),
-      End: () => addDays(focused, 6 - weekday),
-      PageUp: () => addMonths(focused, -1),
-      PageDown: () => addMonths(focused, 1),
-    }[e.key];
-    if (!to) return;
+    const step = KEY_STEPS[e.key];
+    if (!step) return;
     e.preventDefault();
-    go(to());
+    moved.current = true;
+    // From the latest day, however fast the keys come.
+    setFocused((day) => step(day));
   };
 
   return (

@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 
 import { api } from '../shared/api.js';
 import { DataTable, ErrorNote, Poster, useLoad } from '../shared/ui.jsx';
+import { useStreamPosterSrc } from './stream_poster.js';
 
 const PROJECTIONS = ['equirect', 'equirect-stereo-tb', 'equirect-stereo-sbs', 'flat'];
 const VISIBILITY = ['public', 'unlisted', 'private'];
@@ -132,6 +133,10 @@ function CreateForm({ onCreated }) {
   );
 }
 
+function StreamPoster({ stream }) {
+  return <Poster src={useStreamPosterSrc(stream)} title={stream.slug} />;
+}
+
 function Viewers({ slug, live }) {
   const [n, setN] = useState(null);
   useEffect(() => {
@@ -230,7 +235,7 @@ export function StreamsPage() {
         {(streams.data?.items || []).map((s) => (
           <tr key={s.id} data-slug={s.slug}>
             <td class="thumb">
-              <Poster src={`/api/v1/streams/${encodeURIComponent(s.id)}/poster.jpg`} title={s.slug} />
+              <StreamPoster stream={s} />
             </td>
             <td>
               <strong>{s.title || s.slug}</strong>
