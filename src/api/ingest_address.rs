@@ -127,9 +127,14 @@ mod tests {
     use super::*;
 
     fn listeners(rtmp: &str, rtmps: Option<&str>, public_host: Option<&str>) -> IngestListeners {
-        let mut config = crate::config::Config::default();
-        config.rtmp = rtmp.parse().expect("addr");
-        config.rtmp_ingest.public_host = public_host.map(str::to_owned);
+        let config = crate::config::Config {
+            rtmp: rtmp.parse().expect("addr"),
+            rtmp_ingest: crate::config::RtmpIngestConfig {
+                public_host: public_host.map(str::to_owned),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let l = IngestListeners::new(&config);
         l.bound(config.rtmp, rtmps.map(|a| a.parse().expect("rtmps addr")));
         l
