@@ -1321,6 +1321,21 @@ mod tests {
     }
 
     #[test]
+    fn rtmp_public_host_is_a_host_name_or_address() {
+        for good in ["live.example.com", "192.0.2.7", "[2001:db8::1]"] {
+            let config: Config =
+                toml::from_str(&format!("[rtmp_ingest]\npublic_host = \"{good}\"\n"))
+                    .expect("toml");
+            assert!(config.validate().is_ok(), "{good}");
+        }
+        for bad in ["live.example.com/x", "a b", "host:1935", ""] {
+            let config: Config =
+                toml::from_str(&format!("[rtmp_ingest]\npublic_host = \"{bad}\"\n")).expect("toml");
+            assert!(config.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn uploads_are_encoded_to_a_known_ladder() {
         assert_eq!(Config::default().vod.ladder, profile::PASSTHROUGH);
         let config: Config = toml::from_str("[vod]\nladder = \"360-hd\"").expect("toml");
