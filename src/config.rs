@@ -460,6 +460,10 @@ pub struct RtmpIngestConfig {
     pub handshake_timeout_ms: u64,
     /// A publisher that sends nothing for this long is dropped.
     pub idle_timeout_ms: u64,
+    /// The host name (or address) encoders reach this server by, shown in the OBS
+    /// settings (`rtmp://<public_host>:<port>/<app>`). None: the RTMP listener's
+    /// address, or the page's host when the listener is on every address.
+    pub public_host: Option<String>,
 }
 
 impl Default for RtmpIngestConfig {
@@ -468,6 +472,7 @@ impl Default for RtmpIngestConfig {
             app: "live".into(),
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 10_000,
+            public_host: None,
         }
     }
 }
@@ -962,6 +967,13 @@ impl Config {
         if self.rtmp_ingest.app.is_empty() || self.rtmp_ingest.app.contains('/') {
             return bad("rtmp_ingest.app must be one non-empty path segment".into());
         }
+        if let Some(host) = &self.rtmp_ingest.public_host {
+            if url::Host::parse(host).is_err() {
+                return bad(format!(
+                    "rtmp_ingest.public_host: {host:?} is not a host name or address"
+                ));
+            }
+        }
         let rtsp = &self.rtsp_ingest;
         for (name, value, min) in [
             ("step_timeout_ms", rtsp.step_timeout_ms, 500),
@@ -1323,6 +1335,21 @@ mod tests {
             assert!(parsed(bad).validate().is_err(), "{why}");
         }
         assert!(toml::from_str::<Config>("[tls]\nmode = \"https\"\n").is_err());
+    }
+
+    #[test]
+    fn rtmp_public_host_is_a_host_name_or_address() {
+        for good in ["live.example.com", "192.0.2.7", "[2001:db8::1]"] {
+            let config: Config =
+                toml::from_str(&format!("[rtmp_ingest]\npublic_host = \"{good}\"\n"))
+                    .expect("toml");
+            assert!(config.validate().is_ok(), "{good}");
+        }
+        for bad in ["live.example.com/x", "a b", "host:1935", ""] {
+            let config: Config =
+                toml::from_str(&format!("[rtmp_ingest]\npublic_host = \"{bad}\"\n")).expect("toml");
+            assert!(config.validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -133,6 +133,10 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
     let webhooks = Webhooks::new(pool.clone(), config.webhooks.clone());
     let vod = start_vod(&pool, &config, &shutdown).await?;
     let auth = Arc::new(Authenticator::new(pool.clone(), keys, config.auth.clone()));
+    auth.disabled
+        .load(&pool)
+        .await
+        .map_err(|e| StartError::Catalog(format!("disabled accounts: {e}")))?;
     let directory: Arc<dyn StreamDirectory> = catalog.clone();
     let outputs = Arc::new(Outputs::default());
     let latency = Arc::new(LatencyStats::default());
@@ -219,6 +223,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         acme: tls.as_ref().and_then(|t| t.acme.clone()),
         analytics,
         posters,
+        ingest: Arc::new(api::ingest_address::IngestListeners::new(&config)),
     };
     Ok(Built {
         app: api::app(state.clone()),
@@ -318,6 +323,7 @@ async fn serve(
     };
     let https_addr = https.as_ref().map(|(_, addr)| *addr);
     let rtmps_addr = rtmps.as_ref().map(|(_, addr)| *addr);
+    state.ingest.bound(rtmp_addr, rtmps_addr);
     if let (Some(trust), Some(addr)) = (&state.trust, https_addr) {
         let _ = trust.https_port.set(addr.port());
     }

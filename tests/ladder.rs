@@ -447,6 +447,21 @@ async fn ladder_variants_decode_and_align() {
     let audio = t["audio"].as_array().unwrap_or_else(|| panic!("{info}"));
     assert_eq!(audio.len(), 1, "{info}");
     assert_eq!(audio[0]["name"], "audio-48k", "{info}");
+    // The stream's dropped frames: every rung's, video and audio, in one figure the
+    // console shows beside the transcode state.
+    let rung_drops: u64 = rungs
+        .iter()
+        .chain(audio)
+        .map(|r| {
+            r["dropped_frames"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{info}"))
+        })
+        .sum();
+    assert_eq!(info["dropped_frames"]["transcode"], rung_drops, "{info}");
+    let ingest_discards = info["dropped_frames"]["ingest"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{info}"));
     let served: BTreeSet<String> = ["video", "r640", "r480", "r320", "audio", "audio-48k"]
         .map(String::from)
         .into();
@@ -468,6 +483,15 @@ async fn ladder_variants_decode_and_align() {
         let value = line.rsplit(' ').next().unwrap_or_default();
         assert!(value.parse::<f64>().is_ok_and(|v| v >= 0.0), "{line}");
     }
+    let discarded = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("panocast_ingest_discarded_frames_total{stream=\"cam\"} "))
+        .unwrap_or_else(|| panic!("no ingest discard counter for cam:\n{metrics}"));
+    // A counter: read after the API's figure, never below it.
+    assert!(
+        discarded.parse::<u64>().is_ok_and(|v| v >= ingest_discards),
+        "{discarded} < {ingest_discards}"
+    );
 
     // Once the publisher is gone, every rung's window and the mono audio decode
     // without a single error, at the rung's size and without B-frames.

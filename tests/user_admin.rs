@@ -113,6 +113,21 @@ async fn admins_change_roles_and_disable_accounts() {
     )
     .await;
     assert_eq!(refresh_refused.status, 401, "{}", refresh_refused.text);
+    // The access token signed before the change stops working at once, not at its
+    // expiry: on reads and on changes.
+    for (method, route, body) in [
+        ("GET", "/api/v1/users/me", None),
+        (
+            "POST",
+            "/api/v1/streams",
+            Some(json!({"slug": "after-disable"})),
+        ),
+    ] {
+        let stale = api(&c, &server, &broadcaster, method, route, body).await;
+        assert_eq!(stale.status, 401, "{method} {route}: {}", stale.text);
+        assert_eq!(stale.content_type, "application/problem+json");
+        assert!(stale.text.contains("disabled"), "{}", stale.text);
+    }
     let listed = api(&c, &server, &admin, "GET", "/api/v1/users", None).await;
     let row = listed.json["items"]
         .as_array()
@@ -134,7 +149,9 @@ async fn admins_change_roles_and_disable_accounts() {
     )
     .await;
     assert_eq!(enabled.json["disabled"], false, "{}", enabled.text);
-    login(&c, &server, "cam-op", "cam-op-password-1").await;
+    let again = login(&c, &server, "cam-op", "cam-op-password-1").await;
+    let me_again = api(&c, &server, &again, "GET", "/api/v1/users/me", None).await;
+    assert_eq!(me_again.status, 200, "{}", me_again.text);
 
     // Bad input and the admin's own account.
     let me = api(&c, &server, &admin, "GET", "/api/v1/users/me", None).await;

@@ -31,6 +31,14 @@ open_registration = true
 allow_private_targets = true
 `;
 
+/** An event two days ahead, at noon UTC, on the public `harbour` stream. */
+const HARBOUR_EVENT = 'Harbour night tour';
+const HARBOUR_EVENT_START = (() => {
+  const d = new Date(Date.now() + 2 * 24 * 3600 * 1000);
+  d.setUTCHours(12, 0, 0, 0);
+  return d.toISOString();
+})();
+
 let server;
 let browser;
 let clip;
@@ -144,13 +152,19 @@ describe('web app', () => {
     const key = await page.evaluate(() => navigator.clipboard.readText());
     assert.equal(key, (await page.getByTestId('stream-key').textContent()).trim());
     assert.match(await keyPanel.textContent(), /Keyframe interval\s*2 s/);
+    // The exact server URL (the listener the server bound), not a guess from the page.
+    const obsServer = (await page.getByTestId('obs-server').locator('code').textContent()).trim();
+    assert.equal(obsServer, `${server.rtmp}/live`);
     await checkPage(page, 'console-streams-key');
 
+    // Published as OBS would: to the server shown, with the key shown.
     const started = Date.now();
-    publishers.push(new Publisher(clip, server.publishUrl(key)));
+    publishers.push(new Publisher(clip, `${obsServer}/${key}`));
     await page.getByTestId('state-rooftop').filter({ hasText: 'Live' }).waitFor({ timeout: 10000 });
     console.log(`console showed the stream live ${((Date.now() - started) / 1000).toFixed(1)} s after ffmpeg started`);
     await page.getByTestId('bitrate-rooftop').filter({ hasText: /[kM]b\/s/ }).waitFor({ timeout: 10000 });
+    // Dropped frames beside the transcode state, as the stream's status counts them.
+    await page.getByTestId('dropped-rooftop').filter({ hasText: /^\d+ frames dropped$/ }).waitFor();
 
     // A viewer opens the stream page (the 360 player plays in it): one viewer.
     const watcher = await openPage('/s/rooftop');
@@ -170,9 +184,31 @@ describe('web app', () => {
     });
     assert.equal(created.status, 201);
     const { stream_key: key } = await created.json();
+    const hidden = await fetch(server.url('/api/v1/streams'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ slug: 'backstage', title: 'Backstage', visibility: 'private' }),
+    });
+    assert.equal(hidden.status, 201);
+    for (const [title, stream] of [
+      [HARBOUR_EVENT, 'harbour'],
+      ['Private rehearsal', 'backstage'],
+    ]) {
+      const ev = await fetch(server.url('/api/v1/events'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ title, stream, scheduled_start: HARBOUR_EVENT_START }),
+      });
+      assert.equal(ev.status, 201, await ev.text());
+    }
 
     const page = await openPage('/');
     await page.getByRole('heading', { name: 'Live now' }).waitFor();
+    // Signed out: the public stream's event with its countdown; the private one never.
+    const upcoming = page.getByRole('list', { name: 'Upcoming' });
+    await upcoming.getByText(HARBOUR_EVENT).waitFor();
+    assert.match(await upcoming.textContent(), /in [12] d \d+ h/);
+    assert.equal(await page.getByText('Private rehearsal').count(), 0);
     await checkPage(page, 'portal-home-signed-out');
     await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Sign in' }).click();
     await page.getByRole('button', { name: 'Sign up' }).click();
@@ -288,6 +324,37 @@ describe('web app', () => {
 
   test('every other console page and the API docs pass axe and fit a phone', async () => {
     const page = consolePage;
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Events' }).click();
+    await page.getByRole('heading', { name: 'Events', exact: true }).waitFor();
+    const grid = page.getByRole('grid');
+    await grid.waitFor();
+    const monthHeading = page.locator('#cal-h');
+    const thisMonth = (await monthHeading.textContent()).trim();
+    // The keyboard walks the days: from today to the harbour event's day, whose events
+    // are listed under the grid.
+    const { today, target, days } = await page.evaluate((iso) => {
+      const key = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+      const now = new Date();
+      const at = new Date(iso);
+      const midnight = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate());
+      return { today: key(now), target: key(at), days: Math.round((midnight(at) - midnight(now)) / 864e5) };
+    }, HARBOUR_EVENT_START);
+    await grid.locator(`[data-day="${today}"]`).focus();
+    for (let i = 0; i < days; i += 1) await page.keyboard.press('ArrowRight');
+    await page.waitForFunction((day) => document.activeElement?.dataset.day === day, target, { timeout: 5000 });
+    const thatDay = page.getByRole('list', { name: 'Events that day' });
+    await thatDay.getByText(HARBOUR_EVENT).waitFor();
+    // The admin's console also shows the private stream's event that day.
+    await thatDay.getByText('Private rehearsal').waitFor();
+    assert.match(await grid.locator(`[data-day="${target}"]`).getAttribute('aria-label'), /, 2 events$/);
+    await checkPage(page, 'console-events-calendar');
+    // A month on and back, by keys and by buttons.
+    await page.keyboard.press('PageDown');
+    await monthHeading.filter({ hasNotText: thisMonth }).waitFor();
+    await page.getByRole('button', { name: 'Previous month' }).click();
+    await monthHeading.filter({ hasText: thisMonth }).waitFor();
+    await page.getByRole('button', { name: 'Next month' }).click();
+    await monthHeading.filter({ hasNotText: thisMonth }).waitFor();
     for (const [link, heading, name] of [
       ['Events', 'Events', 'console-events'],
       ['Analytics', 'Analytics', 'console-analytics'],
@@ -314,6 +381,21 @@ describe('web app', () => {
     assert.deepEqual(docs.problems, [], 'the docs page runs under the CSP');
     assert.deepEqual(page.problems, []);
   });
+});
+
+test('a server without open registration offers no sign-up', async () => {
+  const closed = await Server.start('', { PANOCAST_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  try {
+    const page = await openPage(null);
+    await page.goto(closed.url('/signin'));
+    await page.getByText('Accounts here are made by an admin').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Sign up' }).count(), 0);
+    await checkPage(page, 'portal-signin-closed');
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  } finally {
+    await closed.stop();
+  }
 });
 
 test('the portal first page stays under 150 KB of gzipped JavaScript', async () => {

@@ -334,6 +334,8 @@ pub async fn update_user(
         .await
         .map_err(|e| Problem::internal(&e))?
         .ok_or_else(|| Problem::not_found(format!("no user {id}")))?;
+    // After the commit: from this answer on, the account's tokens are refused.
+    state.auth.disabled.set(&user.id, user.disabled);
     tracing::info!(user = %user.username, role = user.role.as_str(), disabled = user.disabled, "account changed");
     Ok(Json(user))
 }

@@ -251,7 +251,11 @@ fn catalog_error(e: CatalogError) -> ApiError {
 
 /// The stream `id` (id or slug) if `caller` may manage it: 404 if they may not even
 /// see it, 403 if they see but may not change it.
-fn managed(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<StreamDef>, ApiError> {
+pub(super) fn managed(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Arc<StreamDef>, ApiError> {
     let record = state
         .catalog
         .get(id)

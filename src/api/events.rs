@@ -1,5 +1,6 @@
-//! `/api/v1/events`: scheduled events. Any signed-in account reads them; admins and
-//! broadcasters create and change them. A client moves an event only from `draft` to
+//! `/api/v1/events`: scheduled events. Any signed-in account reads them, and signed-out
+//! visitors the list of public streams' announced ones; admins and broadcasters create
+//! and change them. A client moves an event only from `draft` to
 //! `scheduled` or to `cancelled`; `starting_soon`, `live` and `ended` are the server's
 //! (see [`crate::schedule`]).
 
@@ -10,7 +11,7 @@ use axum::Json;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
-use super::access::Authed;
+use super::access::{Authed, MaybeAuthed};
 use super::body::{ApiJson, Page};
 use super::problem::{ApiError, Problem};
 use super::AppState;
@@ -153,13 +154,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(event)))
 }
 
-/// List events, soonest start first (at most 500).
+/// List events, soonest start first (at most 500). Without a token: only the
+/// announced (scheduled, starting soon, live) events of public streams.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", operation_id = "list_events",
-    security(("bearer" = [])),
+    security((), ("bearer" = [])),
     responses((status = 200, body = Page<ScheduledEvent>), (status = 500)))]
 pub async fn list(
     State(state): State<AppState>,
-    Authed(caller): Authed,
+    MaybeAuthed(caller): MaybeAuthed,
 ) -> Result<Json<Page<ScheduledEvent>>, ApiError> {
     let items = state
         .schedule
@@ -167,7 +169,10 @@ pub async fn list(
         .await
         .map_err(|e| ApiError::from(Problem::internal(&e)))?
         .into_iter()
-        .filter(|e| event_shown(&state, &caller, e, Reach::Listed))
+        .filter(|e| match &caller {
+            Some(caller) => event_shown(&state, caller, e, Reach::Listed),
+            None => announced_in_public(&state, e),
+        })
         .collect();
     Ok(Json(Page {
         items,
@@ -223,6 +228,21 @@ pub fn event_shown(
         Reach::Listed => listed_for(Some(caller), stream.visibility, stream.owner_id.as_deref()),
         Reach::Direct => reachable_by(caller, &stream),
     }
+}
+
+/// Whether a signed-out visitor sees `event`: announced and not over, on a stream
+/// that is public (not unlisted, not private, not gone).
+fn announced_in_public(state: &AppState, event: &ScheduledEvent) -> bool {
+    let announced = matches!(
+        event.state,
+        EventState::Scheduled | EventState::StartingSoon | EventState::Live
+    );
+    announced
+        && event
+            .stream_id
+            .as_deref()
+            .and_then(|id| state.catalog.get(id))
+            .is_some_and(|s| s.visibility == crate::streams::Visibility::Public)
 }
 
 /// Change an event (admins and broadcasters).

@@ -36,6 +36,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     }
     stream_latency_metrics(&state, &mut out);
     transcode_metrics(&state, &mut out);
+    discard_metrics(&state, &mut out);
     limit_metrics(&state, &mut out);
     audience_metrics(&state, &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
@@ -93,6 +94,13 @@ fn transcode_metrics(state: &AppState, out: &mut String) {
                 rung.name, rung.dropped_frames
             );
         }
+        for rung in &report.audio {
+            let _ = writeln!(
+                out,
+                "panocast_transcode_dropped_frames_total{{stream=\"{slug}\",rendition=\"{}\"}} {}",
+                rung.name, rung.dropped_frames
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -104,6 +112,22 @@ fn transcode_metrics(state: &AppState, out: &mut String) {
         let _ = writeln!(
             out,
             "panocast_transcode_failed{{stream=\"{slug}\"}} {failed}"
+        );
+    }
+}
+
+/// Source frames each stream's packager discarded (see `OutputState::discarded_frames`).
+fn discard_metrics(state: &AppState, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP panocast_ingest_discarded_frames_total Source frames discarded before packaging (audio overlapping audio already packaged)."
+    );
+    let _ = writeln!(out, "# TYPE panocast_ingest_discarded_frames_total counter");
+    for (slug, output) in state.outputs.all() {
+        let discarded = output.lock().discarded_frames;
+        let _ = writeln!(
+            out,
+            "panocast_ingest_discarded_frames_total{{stream=\"{slug}\"}} {discarded}"
         );
     }
 }

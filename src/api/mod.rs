@@ -6,12 +6,14 @@ pub mod accounts;
 pub mod analytics;
 pub mod assets;
 pub mod audit;
+pub mod auth_config;
 pub mod blocking;
 pub mod body;
 pub mod catalog;
 pub mod events;
 pub mod hls;
 pub mod http_policy;
+pub mod ingest_address;
 pub mod jobs;
 pub mod listener;
 pub mod live_feed;
@@ -91,6 +93,8 @@ pub struct AppState {
     pub analytics: Arc<crate::analytics::Analytics>,
     /// JPEG posters of live streams and assets.
     pub posters: Arc<crate::posters::Posters>,
+    /// Where encoders publish (the OBS server URL).
+    pub ingest: Arc<ingest_address::IngestListeners>,
 }
 
 /// The whole HTTP surface.
@@ -191,6 +195,7 @@ fn rest_api(state: &AppState) -> Router<AppState> {
         .route("/api/v1/auth/refresh", post(accounts::refresh))
         .route("/api/v1/auth/logout", post(accounts::logout))
         .route("/api/v1/auth/register", post(accounts::register))
+        .route("/api/v1/auth/config", get(auth_config::auth_config))
         .route(
             "/api/v1/users",
             get(accounts::list_users).post(accounts::create_user),
@@ -214,6 +219,10 @@ fn rest_api(state: &AppState) -> Router<AppState> {
                 .delete(catalog::delete),
         )
         .route("/api/v1/streams/{stream}/key", post(catalog::rotate_key))
+        .route(
+            "/api/v1/streams/{stream}/ingest",
+            get(ingest_address::ingest_urls),
+        )
         .route(
             "/api/v1/streams/{stream}/poster.jpg",
             get(posters::stream_poster),

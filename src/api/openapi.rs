@@ -30,8 +30,9 @@ use super::problem::Problem;
 #[cfg(test)]
 use super::problem::PROBLEM_JSON;
 use super::{
-    accounts, analytics, assets, audit, catalog, events, jobs, live_feed, notifications, posters,
-    search, signing_keys, streams, subscriptions, uploads, webhooks, AppState,
+    accounts, analytics, assets, audit, auth_config, catalog, events, ingest_address, jobs,
+    live_feed, notifications, posters, search, signing_keys, streams, subscriptions, uploads,
+    webhooks, AppState,
 };
 
 struct BearerAuth;
@@ -75,6 +76,7 @@ impl Modify for BearerAuth {
         analytics::viewers, analytics::timeseries, analytics::heatmap,
         analytics::live_session_summary, analytics::asset_summary, analytics::beacon,
         posters::stream_poster, posters::asset_poster,
+        auth_config::auth_config, ingest_address::ingest_urls,
     ),
     components(schemas(Problem, uploads::TusResumable, uploads::TusMetadata, uploads::FileBytes,
         payloads::StreamChanged, payloads::StreamLive, payloads::StreamOffline,

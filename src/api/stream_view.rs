@@ -46,6 +46,33 @@ pub struct StreamView {
     pub watch_url: String,
     /// HTML to embed the player.
     pub embed_html: String,
+    /// Frames lost on the way to the viewers.
+    pub dropped_frames: DroppedFrames,
+}
+
+/// Frames a stream lost, by where they were lost.
+#[derive(Serialize, ToSchema, Default)]
+pub struct DroppedFrames {
+    /// Dropped by the transcoding ladder (every video and audio rung) because the
+    /// machine could not encode in real time, in this publish session.
+    pub transcode: u64,
+    /// Source frames discarded before packaging since the server started (audio
+    /// overlapping what was already packaged after a publisher's clock stepped back).
+    pub ingest: u64,
+}
+
+impl DroppedFrames {
+    fn of(out: &crate::packager::output::OutputState) -> Self {
+        let transcode = out.transcode.as_ref().map_or(0, |t| {
+            let video: u64 = t.rungs.iter().map(|r| r.dropped_frames).sum();
+            let audio: u64 = t.audio.iter().map(|r| r.dropped_frames).sum();
+            video + audio
+        });
+        DroppedFrames {
+            transcode,
+            ingest: out.discarded_frames,
+        }
+    }
 }
 
 /// Builds the API view of `record` with its live state.
@@ -56,7 +83,7 @@ pub fn view(state: &AppState, record: &StreamDef) -> StreamView {
         _ => None,
     };
     let live = status.live;
-    let (renditions, current_bitrate_bps, transcode) = state
+    let (renditions, current_bitrate_bps, transcode, dropped_frames) = state
         .outputs
         .get(&record.slug)
         .map(|o| {
@@ -72,7 +99,12 @@ pub fn view(state: &AppState, record: &StreamDef) -> StreamView {
                 .filter_map(|r| r.window.current_bitrate())
                 .collect();
             let current = (live && !rates.is_empty()).then(|| rates.iter().sum());
-            (names, current, out.transcode.clone())
+            (
+                names,
+                current,
+                out.transcode.clone(),
+                DroppedFrames::of(&out),
+            )
         })
         .unwrap_or_default();
     let pending_ladder = status
@@ -102,6 +134,7 @@ pub fn view(state: &AppState, record: &StreamDef) -> StreamView {
              allowfullscreen></iframe>"
         ),
         watch_url,
+        dropped_frames,
         record: record.clone(),
     }
 }

@@ -5,11 +5,13 @@
 //! - [`tokens`]: JWT signing and verification with a pinned algorithm (EdDSA or
 //!   HS256), `iss`/`aud`/`exp`/`nbf` always checked; the JWKS.
 //! - [`accounts`]: users and refresh-token families in the database.
+//! - [`disabled`]: the disabled accounts, in memory, checked on every token.
 //! - [`rate_limit`]: bounded keyed token buckets for login and refresh.
 //! - [`request`]: credentials of an HTTP request and the decisions on them (API caller,
 //!   playback of a stream).
 
 pub mod accounts;
+pub mod disabled;
 pub mod password;
 pub mod rate_limit;
 pub mod request;

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::disabled::DisabledAccounts;
 use super::rate_limit::KeyedLimiter;
 use super::tokens::{Audience, Claims, TokenKeys};
 use super::Role;
@@ -78,6 +79,8 @@ pub struct Authenticator {
     pub pool: Pool,
     pub keys: TokenKeys,
     pub config: AuthConfig,
+    /// Accounts whose tokens are refused before they expire.
+    pub disabled: DisabledAccounts,
     by_address: KeyedLimiter,
     by_account: KeyedLimiter,
 }
@@ -90,6 +93,7 @@ impl Authenticator {
             pool,
             keys,
             config,
+            disabled: DisabledAccounts::default(),
         }
     }
 
@@ -115,6 +119,9 @@ impl Authenticator {
         let role = claims
             .role
             .ok_or(Denied::Unauthenticated("the access token has no role"))?;
+        if self.disabled.contains(&claims.sub) {
+            return Err(Denied::Unauthenticated("this account is disabled"));
+        }
         Ok(Some(Caller {
             user_id: claims.sub,
             role,
@@ -164,6 +171,9 @@ impl Authenticator {
             tracing::debug!(error = %e, "playback token refused");
             Denied::Unauthenticated("the playback token is invalid or expired")
         })?;
+        if self.disabled.contains(&claims.sub) {
+            return Err(Denied::Unauthenticated("this account is disabled"));
+        }
         if !for_this(&claims) {
             return Err(Denied::Forbidden(
                 "the playback token is for something else",

@@ -55,6 +55,9 @@ pub struct OutputState {
     pub transcode: Option<TranscodeReport>,
     /// Server-added latency of this stream's source parts since the server started.
     pub latency: super::latency::StreamLatency,
+    /// Source frames the packager discarded since the server started (audio frames
+    /// overlapping audio already packaged, after a publisher's clock stepped back).
+    pub discarded_frames: u64,
 }
 
 /// The transcoding ladder of a stream as admins see it.
@@ -98,6 +101,8 @@ pub struct AudioRungReport {
     pub name: String,
     pub bitrate_kbps: u32,
     pub channels: u32,
+    /// Frames dropped because the machine could not keep up, in this publish session.
+    pub dropped_frames: u64,
 }
 
 impl OutputState {

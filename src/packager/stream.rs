@@ -459,6 +459,7 @@ impl StreamPackager {
         let dts = match track.timeline.place(mapped) {
             AudioPlacement::At(dts) => dts,
             AudioPlacement::Overlap(ticks) => {
+                state.discarded_frames += 1;
                 tracing::debug!(
                     rendition = %track.name,
                     overlap_ms = ticks * 1000 / i64::from(timescale),

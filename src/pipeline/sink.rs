@@ -551,6 +551,7 @@ impl RungEvents {
                     name: a.name.clone(),
                     bitrate_kbps: a.bitrate_kbps,
                     channels: a.channels,
+                    dropped_frames: 0,
                 })
                 .collect();
         });
@@ -615,14 +616,20 @@ impl LadderEvents for RungEvents {
             return;
         };
         let mut name = String::new();
-        if kind == TrackKind::Video {
-            self.report(|r| {
+        self.report(|r| match kind {
+            TrackKind::Video => {
                 if let Some(rung) = r.rungs.get_mut(index) {
                     rung.dropped_frames += frames;
                     name = rung.name.clone();
                 }
-            });
-        }
+            }
+            TrackKind::Audio => {
+                if let Some(rung) = r.audio.get_mut(index) {
+                    rung.dropped_frames += frames;
+                    name = rung.name.clone();
+                }
+            }
+        });
         if self.should_log_drop(track) {
             tracing::warn!(stream = %self.slug, rung = %name, ?kind, "a rung is dropping frames: the machine cannot encode it in real time");
         }

@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { api } from '../shared/api.js';
 import { ErrorNote, Poster, useLoad } from '../shared/ui.jsx';
+import { useStreamPosterSrc } from './stream_poster.js';
 
 function Chart({ points, label }) {
   const box = useRef(null);
@@ -71,6 +72,7 @@ export function AnalyticsPage() {
   const streams = useLoad(() => api.get('/api/v1/streams', { query: { limit: 100 } }), []);
   const [chosen, setChosen] = useState('');
   const id = chosen || streams.data?.items?.[0]?.id || '';
+  const posterSrc = useStreamPosterSrc((streams.data?.items || []).find((s) => s.id === id) || null);
   const series = useLoad(
     () => (id ? api.get('/api/v1/analytics/timeseries', { query: { metric: 'concurrent', scope: 'stream', id } }) : Promise.resolve(null)),
     [id],
@@ -140,7 +142,7 @@ export function AnalyticsPage() {
       {heat.data && (
         <Heatmap
           bins={heat.data.overall?.bins}
-          poster={id ? `/api/v1/streams/${encodeURIComponent(id)}/poster.jpg` : null}
+          poster={posterSrc}
           title="no poster yet"
         />
       )}

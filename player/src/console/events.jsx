@@ -1,8 +1,9 @@
-// Events: the list by start time, create, move (new start), cancel.
+// Events: the list by start time and a month calendar, create, move (new start), cancel.
 import { useState } from 'preact/hooks';
 
 import { api } from '../shared/api.js';
 import { DataTable, ErrorNote, useLoad } from '../shared/ui.jsx';
+import { EventCalendar } from './calendar.jsx';
 
 /** `<input type="datetime-local">` value (local time) → RFC 3339. */
 const toIso = (local) => new Date(local).toISOString();
@@ -99,6 +100,7 @@ export function EventsPage() {
           </tr>
         ))}
       </DataTable>
+      <EventCalendar events={items} />
       <form class="grid-form" onSubmit={create} aria-labelledby="new-event-h">
         <h2 id="new-event-h">New event</h2>
         <label>

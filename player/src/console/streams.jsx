@@ -5,14 +5,15 @@ import { useEffect, useState } from 'preact/hooks';
 
 import { api } from '../shared/api.js';
 import { DataTable, ErrorNote, Poster, useLoad } from '../shared/ui.jsx';
+import { useStreamPosterSrc } from './stream_poster.js';
 
 const PROJECTIONS = ['equirect', 'equirect-stereo-tb', 'equirect-stereo-sbs', 'flat'];
 const VISIBILITY = ['public', 'unlisted', 'private'];
 
-/** The RTMP server OBS publishes to: this host, the standard port unless told. */
-function rtmpServer() {
-  const configured = document.querySelector('meta[name="panocast-rtmp"]')?.content;
-  return configured || `rtmp://${location.hostname}:1935/live`;
+/** Frames the stream lost (transcode drops and ingest discards), or null before any report. */
+function droppedFrames(s) {
+  const d = s.dropped_frames;
+  return d ? d.transcode + d.ingest : null;
 }
 
 function formatBitrate(bps) {
@@ -21,8 +22,10 @@ function formatBitrate(bps) {
 }
 
 /** The key, once: copy button and OBS settings. */
-function KeyPanel({ slug, streamKey, onClose }) {
+function KeyPanel({ id, slug, streamKey, onClose }) {
   const [copied, setCopied] = useState(false);
+  // The exact server URLs, as the server's listeners and configuration say.
+  const ingest = useLoad(() => api.get('/api/v1/streams/{stream}/ingest', { path: { stream: id } }), [id]);
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(streamKey);
@@ -37,9 +40,17 @@ function KeyPanel({ slug, streamKey, onClose }) {
       <p>Shown this once: copy it now. Rotate it to get a new one.</p>
       <dl class="obs">
         <dt>Server</dt>
-        <dd>
-          <code>{rtmpServer()}</code>
+        <dd data-testid="obs-server">
+          {ingest.data ? <code>{ingest.data.rtmp_url}</code> : <ErrorNote error={ingest.error} />}
         </dd>
+        {ingest.data?.rtmps_url && (
+          <>
+            <dt>Server (TLS)</dt>
+            <dd data-testid="obs-server-tls">
+              <code>{ingest.data.rtmps_url}</code>
+            </dd>
+          </>
+        )}
         <dt>Stream key</dt>
         <dd>
           <code data-testid="stream-key">{streamKey}</code>{' '}
@@ -120,6 +131,10 @@ function CreateForm({ onCreated }) {
       </button>
     </form>
   );
+}
+
+function StreamPoster({ stream }) {
+  return <Poster src={useStreamPosterSrc(stream)} title={stream.slug} />;
 }
 
 function Viewers({ slug, live }) {
@@ -205,7 +220,7 @@ export function StreamsPage() {
   const rotate = (s) =>
     act(async () => {
       const { stream_key } = await api.post('/api/v1/streams/{stream}/key', { path: { stream: s.id } });
-      setShownKey({ slug: s.slug, key: stream_key });
+      setShownKey({ id: s.id, slug: s.slug, key: stream_key });
     });
   const remove = (s) => {
     if (!confirm(`Delete stream ${s.slug}? Its key stops working at once.`)) return;
@@ -214,13 +229,13 @@ export function StreamsPage() {
   return (
     <>
       <h1>Streams</h1>
-      {shownKey && <KeyPanel slug={shownKey.slug} streamKey={shownKey.key} onClose={() => setShownKey(null)} />}
+      {shownKey && <KeyPanel id={shownKey.id} slug={shownKey.slug} streamKey={shownKey.key} onClose={() => setShownKey(null)} />}
       <ErrorNote error={error || streams.error} />
       <DataTable caption="Streams" columns={['Poster', 'Stream', 'State', 'Bitrate', 'Viewers', 'Actions']}>
         {(streams.data?.items || []).map((s) => (
           <tr key={s.id} data-slug={s.slug}>
             <td class="thumb">
-              <Poster src={`/api/v1/streams/${encodeURIComponent(s.id)}/poster.jpg`} title={s.slug} />
+              <StreamPoster stream={s} />
             </td>
             <td>
               <strong>{s.title || s.slug}</strong>
@@ -236,7 +251,12 @@ export function StreamsPage() {
               <div class="muted">
                 ingest {s.ingest?.status || '—'}
                 {s.transcode?.state ? ` · transcode ${s.transcode.state}` : ''}
-                {s.transcode?.dropped_frames != null ? ` · ${s.transcode.dropped_frames} dropped` : ''}
+                {droppedFrames(s) != null && (
+                  <>
+                    {' · '}
+                    <span data-testid={`dropped-${s.slug}`}>{droppedFrames(s)} frames dropped</span>
+                  </>
+                )}
               </div>
             </td>
             <td data-testid={`bitrate-${s.slug}`}>{formatBitrate(s.current_bitrate_bps)}</td>
@@ -262,7 +282,7 @@ export function StreamsPage() {
       </DataTable>
       <CreateForm
         onCreated={(created) => {
-          setShownKey({ slug: created.stream.slug, key: created.stream_key });
+          setShownKey({ id: created.stream.id, slug: created.stream.slug, key: created.stream_key });
           streams.reload();
         }}
       />

@@ -72,10 +72,8 @@ function Home() {
   const now = useTicker(1000);
   const streams = useLoad(() => api.get('/api/v1/streams', { query: { limit: 100 } }), [current?.user?.id]);
   const assets = useLoad(() => api.get('/api/v1/assets', { query: { limit: 100 } }), [current?.user?.id]);
-  const events = useLoad(
-    () => (current ? api.get('/api/v1/events') : Promise.resolve(null)),
-    [current?.user?.id],
-  );
+  // Signed out, the server lists public streams' announced events.
+  const events = useLoad(() => api.get('/api/v1/events'), [current?.user?.id]);
   // Live state changes while the page is open: look again every 5 s.
   useEffect(() => {
     const t = setInterval(streams.reload, 5000);
@@ -103,25 +101,20 @@ function Home() {
       </section>
       <section aria-labelledby="upcoming-h">
         <h2 id="upcoming-h">Upcoming</h2>
-        {current ? (
-          upcoming.length ? (
-            <ul class="rows">
-              {upcoming.map((e) => (
-                <li key={e.id}>
-                  <strong>{e.title}</strong> <span class="countdown">{countdown(e.scheduled_start, now)}</span>{' '}
-                  <time class="muted" dateTime={e.scheduled_start}>
-                    {new Date(e.scheduled_start).toLocaleString()}
-                  </time>
-                </li>
-              ))}
-            </ul>
-          ) : (
-            <p class="muted">No events are scheduled.</p>
-          )
+        <ErrorNote error={events.error} />
+        {upcoming.length ? (
+          <ul class="rows" aria-labelledby="upcoming-h">
+            {upcoming.map((e) => (
+              <li key={e.id}>
+                <strong>{e.title}</strong> <span class="countdown">{countdown(e.scheduled_start, now)}</span>{' '}
+                <time class="muted" dateTime={e.scheduled_start}>
+                  {new Date(e.scheduled_start).toLocaleString()}
+                </time>
+              </li>
+            ))}
+          </ul>
         ) : (
-          <p class="muted">
-            <Link href="/signin">Sign in</Link> to see the schedule.
-          </p>
+          !events.loading && <p class="muted">No events are scheduled.</p>
         )}
       </section>
       <section aria-labelledby="library-h">
@@ -295,6 +288,9 @@ function AssetPage({ id }) {
 
 function SignIn() {
   const [mode, setMode] = useState('in');
+  // Sign-up is offered only where the server takes new accounts.
+  const settings = useLoad(() => api.get('/api/v1/auth/config'), []);
+  const open = settings.data?.open_registration === true;
   const [form, setForm] = useState({ username: '', password: '', email: '' });
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -345,12 +341,16 @@ function SignIn() {
           {mode === 'in' ? 'Sign in' : 'Sign up'}
         </button>
       </form>
-      <p>
-        {mode === 'in' ? 'No account yet? ' : 'Have an account? '}
-        <button type="button" class="link" onClick={() => setMode(mode === 'in' ? 'up' : 'in')}>
-          {mode === 'in' ? 'Sign up' : 'Sign in'}
-        </button>
-      </p>
+      {open ? (
+        <p>
+          {mode === 'in' ? 'No account yet? ' : 'Have an account? '}
+          <button type="button" class="link" onClick={() => setMode(mode === 'in' ? 'up' : 'in')}>
+            {mode === 'in' ? 'Sign up' : 'Sign in'}
+          </button>
+        </p>
+      ) : (
+        settings.data && <p class="muted">Accounts here are made by an admin; ask one for yours.</p>
+      )}
     </main>
   );
 }
