@@ -31,7 +31,7 @@ import http.client
 import json
 import os
 import re
-import select
+import selectors
 import signal
 import socket
 import struct
@@ -106,6 +106,18 @@ def connect_from(src, addr, timeout=2.0):
     s.bind((src, 0))
     s.connect(addr)
     return s
+
+
+def readable(socks, timeout):
+    """The sockets of `socks` with something to read (or closed); epoll, since a flood
+    holds more descriptors than select() can take."""
+    if not socks:
+        time.sleep(timeout)
+        return []
+    with selectors.DefaultSelector() as sel:
+        for s in socks:
+            sel.register(s, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in sel.select(timeout)]
 
 
 def quantile(values, q):
@@ -238,10 +250,13 @@ class IdleFlood(threading.Thread):
                     break
             self.open_now = len(socks)
             self.max_open = max(self.max_open, self.open_now)
-            readable, _, _ = select.select(list(socks), [], [], 0.2) if socks else ([], [], [])
-            for s in readable:
+            for s in readable(socks, 0.2):
                 try:
                     data = s.recv(4096)
+                    if data:  # a refusal's answer: the close follows it
+                        data = s.recv(4096)
+                except BlockingIOError:
+                    continue
                 except OSError:
                     data = b""
                 if not data:
@@ -288,8 +303,7 @@ class SlowHeaders(threading.Thread):
                     s.send(b"a")
                 except OSError:
                     pass
-            readable, _, _ = select.select(list(socks), [], [], 0.5)
-            for s in readable:
+            for s in readable(socks, 0.5):
                 try:
                     data = s.recv(4096)
                 except OSError:
