@@ -108,16 +108,31 @@ def connect_from(src, addr, timeout=2.0):
     return s
 
 
+class Watched(dict):
+    """Sockets (to the time they opened) in one epoll set: a flood holds more
+    descriptors than select() can take, and re-registering them all every round would
+    spend the attacker's CPU, which the server shares."""
+
+    def __init__(self):
+        super().__init__()
+        self.sel = selectors.DefaultSelector()
+
+    def add(self, s):
+        self[s] = time.monotonic()
+        self.sel.register(s, selectors.EVENT_READ)
+
+    def drop(self, s):
+        self.sel.unregister(s)
+        s.close()
+        return time.monotonic() - self.pop(s)
+
+
 def readable(socks, timeout):
-    """The sockets of `socks` with something to read (or closed); epoll, since a flood
-    holds more descriptors than select() can take."""
+    """The sockets of `socks` with something to read (or closed)."""
     if not socks:
         time.sleep(timeout)
         return []
-    with selectors.DefaultSelector() as sel:
-        for s in socks:
-            sel.register(s, selectors.EVENT_READ)
-        return [key.fileobj for key, _ in sel.select(timeout)]
+    return [key.fileobj for key, _ in socks.sel.select(timeout)]
 
 
 def quantile(values, q):
@@ -231,7 +246,7 @@ class IdleFlood(threading.Thread):
         self.max_open = 0
 
     def run(self):
-        socks = {}
+        socks = Watched()
         budget, last = float(self.count), time.monotonic()
         while not self.stop.is_set():
             # The first `count` at once, then reopened at REOPEN_PER_S.
@@ -243,7 +258,7 @@ class IdleFlood(threading.Thread):
                 try:
                     s = connect_from(IDLE_FROM, self.addr, timeout=1)
                     s.setblocking(False)
-                    socks[s] = time.monotonic()
+                    socks.add(s)
                     self.opened += 1
                 except OSError:
                     self.connect_failures += 1
@@ -260,9 +275,8 @@ class IdleFlood(threading.Thread):
                 except OSError:
                     data = b""
                 if not data:
-                    self.lifetimes.append(time.monotonic() - socks.pop(s))
+                    self.lifetimes.append(socks.drop(s))
                     self.closed_by_server += 1
-                    s.close()
             time.sleep(0.05)
         for s in socks:
             s.close()
@@ -288,13 +302,13 @@ class SlowHeaders(threading.Thread):
         self.closed_after, self.answers, self.failed = [], {}, 0
 
     def run(self):
-        socks = {}
+        socks = Watched()
         for _ in range(self.count):
             try:
                 s = connect_from(SLOW_FROM, self.addr)
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
                 s.setblocking(False)
-                socks[s] = time.monotonic()
+                socks.add(s)
             except OSError:
                 self.failed += 1
         while socks and not self.stop.is_set():
@@ -311,8 +325,7 @@ class SlowHeaders(threading.Thread):
                 if data:
                     status = data.split(b"\r\n", 1)[0].decode(errors="replace")
                     self.answers[status] = self.answers.get(status, 0) + 1
-                self.closed_after.append(time.monotonic() - socks.pop(s))
-                s.close()
+                self.closed_after.append(socks.drop(s))
         for s in socks:
             s.close()
         self.still_open = len(socks)
