@@ -397,6 +397,11 @@ pub struct LimitsConfig {
     /// (`NetStream.Publish.BadName`) and logged. A takeover of a live stream counts
     /// once.
     pub max_live_streams: usize,
+    /// Bytes one stream may hold in memory: its media queue, every rendition's live
+    /// window and what a ladder holds back. A publisher that takes its stream past it
+    /// is dropped (logged, `panocast_stream_memory_budget_drops_total`) and the live
+    /// session ends, so the next publisher starts afresh.
+    pub stream_memory_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -413,6 +418,7 @@ impl Default for LimitsConfig {
             publish_block_s: 300,
             max_held_requests: 20_000,
             max_live_streams: 64,
+            stream_memory_bytes: crate::streams::memory::DEFAULT_BUDGET,
         }
     }
 }
@@ -446,6 +452,13 @@ impl LimitsConfig {
         }
         if self.publish_failure_window_s == 0 {
             return Err("limits.publish_failure_window_s must be at least 1".into());
+        }
+        // Less than a few parts of any real stream would drop every publisher.
+        if self.stream_memory_bytes < 1 << 20 {
+            return Err(format!(
+                "limits.stream_memory_bytes must be at least 1048576 (1 MiB), not {}",
+                self.stream_memory_bytes
+            ));
         }
         Ok(())
     }

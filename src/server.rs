@@ -179,6 +179,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
         max_live_streams: config.limits.max_live_streams,
+        stream_memory_bytes: config.limits.stream_memory_bytes,
     });
     let analytics = Arc::new(crate::analytics::Analytics::new(
         config.analytics.clone(),

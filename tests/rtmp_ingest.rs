@@ -139,6 +139,7 @@ impl Server {
             shutdown: shutdown.clone(),
             tasks: tokio_util::task::TaskTracker::new(),
             max_live_streams: 16,
+            stream_memory_bytes: panocast::streams::memory::DEFAULT_BUDGET,
         });
         let task = tokio::spawn(serve(
             listener,

@@ -39,6 +39,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     discard_metrics(&state, &mut out);
     limit_metrics(&state, &mut out);
     audience_metrics(&state, &mut out);
+    memory_metrics(&state, &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
@@ -257,4 +258,48 @@ fn audience_metrics(state: &AppState, out: &mut String) {
         "panocast_viewer_sessions_refused_total {}",
         state.analytics.tracker.refused()
     );
+}
+
+/// What each stream holds in memory against its budget (`[limits] stream_memory_bytes`).
+fn memory_metrics(state: &AppState, out: &mut String) {
+    let streams = state.streams.registry.memory();
+    let budget = state.streams.registry.memory_budget();
+    let _ = writeln!(
+        out,
+        "# HELP panocast_stream_memory_budget_bytes Bytes one stream may hold in memory before its publisher is dropped.\n# TYPE panocast_stream_memory_budget_bytes gauge\npanocast_stream_memory_budget_bytes {budget}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP panocast_stream_memory_bytes Bytes a stream holds now: media queued for its media thread, and held in its windows and ladder.\n# TYPE panocast_stream_memory_bytes gauge"
+    );
+    for (slug, m) in &streams {
+        let _ = writeln!(
+            out,
+            "panocast_stream_memory_bytes{{stream=\"{slug}\",part=\"queued\"}} {}\npanocast_stream_memory_bytes{{stream=\"{slug}\",part=\"held\"}} {}",
+            m.queued(),
+            m.held()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP panocast_stream_memory_peak_bytes The most a stream held at once since the server started.\n# TYPE panocast_stream_memory_peak_bytes gauge"
+    );
+    for (slug, m) in &streams {
+        let _ = writeln!(
+            out,
+            "panocast_stream_memory_peak_bytes{{stream=\"{slug}\"}} {}",
+            m.peak()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP panocast_stream_memory_budget_drops_total Publishers dropped for taking their stream past its memory budget.\n# TYPE panocast_stream_memory_budget_drops_total counter"
+    );
+    for (slug, m) in &streams {
+        let _ = writeln!(
+            out,
+            "panocast_stream_memory_budget_drops_total{{stream=\"{slug}\"}} {}",
+            m.drops()
+        );
+    }
 }

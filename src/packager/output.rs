@@ -60,6 +60,13 @@ pub struct OutputState {
     pub discarded_frames: u64,
 }
 
+impl OutputState {
+    /// Bytes every rendition's window holds.
+    pub fn held_bytes(&self) -> u64 {
+        self.renditions.iter().map(|r| r.window.held_bytes()).sum()
+    }
+}
+
 /// The transcoding ladder of a stream as admins see it.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct TranscodeReport {

@@ -152,6 +152,14 @@ impl RenditionWindow {
         self.ended = false;
     }
 
+    /// Bytes the window holds: its init segments, complete segments and the segment
+    /// in progress (for the stream's memory budget).
+    pub fn held_bytes(&self) -> u64 {
+        let inits: u64 = self.inits.iter().map(|(_, b)| b.len() as u64).sum();
+        let segments: u64 = self.segments.iter().map(|s| s.size).sum();
+        inits + segments + self.open.as_ref().map_or(0, |s| s.size)
+    }
+
     /// Publishes a part; the first part of a segment opens it. Ignored once the
     /// playlist has ended.
     pub fn add_part(&mut self, data: Bytes, duration: f64, independent: bool, pdt: SystemTime) {

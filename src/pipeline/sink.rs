@@ -367,6 +367,13 @@ impl MediaSink for LadderSink {
             self.output.close();
         }
     }
+
+    fn held_bytes(&self) -> u64 {
+        let held_audio: u64 = self.session.as_ref().map_or(0, |s| {
+            s.held_audio.iter().map(|u| u.data.len() as u64).sum()
+        });
+        self.output.lock().held_bytes() + held_audio
+    }
 }
 
 impl LadderSession {

@@ -52,6 +52,8 @@ pub enum DisconnectReason {
     SourceChanged,
     /// The server is shutting down.
     Shutdown,
+    /// The stream went past its memory budget (`[limits] stream_memory_bytes`).
+    MemoryBudget,
 }
 
 /// Why a live session ended.
@@ -63,6 +65,8 @@ pub enum SessionEndReason {
     Disabled,
     Deleted,
     Shutdown,
+    /// The publisher was dropped for going past the stream's memory budget.
+    MemoryBudget,
 }
 
 /// What happened.

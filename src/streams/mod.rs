@@ -8,12 +8,14 @@
 //! - [`registry`]: every stream's task by slug. [`service`]: catalog writes that reach
 //!   the live stream at once.
 //! - [`events`]: the lifecycle bus other rooms subscribe to.
+//! - [`memory`]: what a stream holds in memory, against its budget.
 //!
 //! [`StreamDirectory`] answers "which stream does this key publish?" and "which stream
 //! is this slug?" (the catalog implements it).
 
 pub mod definition;
 pub mod events;
+pub mod memory;
 pub mod owner;
 pub mod registry;
 pub mod service;

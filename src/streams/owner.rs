@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use super::definition::{StreamDef, StreamSource};
 use super::events::{DisconnectReason, EventBus, SessionEndReason, StreamEvent, StreamRef};
+use super::memory::{event_bytes, StreamMemory};
 use super::session::{now_rfc3339, LifecycleState, LiveSessionInfo};
 use super::status::{IngestState, LiveStatus};
 use super::worker::{self, SinkFactory, WorkerInput, WorkerStatus};
@@ -46,6 +47,8 @@ pub struct StreamContext {
     pub tasks: TaskTracker,
     /// Pushed streams that may be live at once (`[limits] max_live_streams`).
     pub max_live_streams: usize,
+    /// Bytes each stream may hold (`[limits] stream_memory_bytes`).
+    pub stream_memory_bytes: u64,
 }
 
 /// How media reaches the stream.
@@ -106,11 +109,17 @@ pub struct StreamHandle {
     slug: String,
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<LiveStatus>,
+    memory: Arc<StreamMemory>,
 }
 
 impl StreamHandle {
     pub fn slug(&self) -> &str {
         &self.slug
+    }
+
+    /// What the stream holds in memory, against its budget.
+    pub fn memory(&self) -> &Arc<StreamMemory> {
+        &self.memory
     }
 
     /// The stream's live state now.
@@ -190,6 +199,7 @@ pub struct PublishSession {
     media: mpsc::Sender<WorkerInput>,
     token: CancellationToken,
     commands: mpsc::Sender<Command>,
+    memory: Arc<StreamMemory>,
 }
 
 impl PublishSession {
@@ -199,13 +209,21 @@ impl PublishSession {
         if self.token.is_cancelled() {
             return Err(self.superseded_error());
         }
-        self.media
+        // Counted before it is queued: the media thread subtracts it when it takes it.
+        let bytes = event_bytes(&event);
+        self.memory.queue(bytes);
+        let sent = self
+            .media
             .send(WorkerInput::Media {
                 generation: self.generation,
                 event,
             })
-            .await
-            .map_err(|_| self.superseded_error())
+            .await;
+        if sent.is_err() {
+            self.memory.dequeue(bytes);
+            return Err(self.superseded_error());
+        }
+        Ok(())
     }
 
     fn superseded_error(&self) -> Superseded {
@@ -253,7 +271,8 @@ struct Publisher {
 
 /// Starts the task (and media thread) of `def`.
 pub(crate) fn spawn(def: Arc<StreamDef>, ctx: Arc<StreamContext>) -> std::io::Result<StreamHandle> {
-    let (worker, worker_status) = worker::spawn(&def, ctx.factory.as_ref())?;
+    let memory = Arc::new(StreamMemory::new(ctx.stream_memory_bytes));
+    let (worker, worker_status) = worker::spawn(&def, ctx.factory.as_ref(), Arc::clone(&memory))?;
     let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
     let initial = LiveStatus {
         state: if def.enabled {
@@ -268,6 +287,7 @@ pub(crate) fn spawn(def: Arc<StreamDef>, ctx: Arc<StreamContext>) -> std::io::Re
         slug: def.slug.clone(),
         commands: commands.clone(),
         status: status_rx,
+        memory: Arc::clone(&memory),
     };
     let owner = Owner {
         def,
@@ -283,6 +303,7 @@ pub(crate) fn spawn(def: Arc<StreamDef>, ctx: Arc<StreamContext>) -> std::io::Re
         active_generation: 0,
         puller: None,
         worker_closed: false,
+        memory,
     };
     let tasks = owner.ctx.tasks.clone();
     tasks.spawn(owner.run(rx));
@@ -309,6 +330,7 @@ struct Owner {
     /// Cancels the RTSP puller of a pulled stream.
     puller: Option<CancellationToken>,
     worker_closed: bool,
+    memory: Arc<StreamMemory>,
 }
 
 impl Owner {
@@ -337,7 +359,7 @@ impl Owner {
                         tracing::error!(stream = %self.def.slug, "media thread ended unexpectedly");
                         break;
                     }
-                    self.on_worker_status();
+                    self.on_worker_status().await;
                 }
             }
         }
@@ -474,6 +496,7 @@ impl Owner {
             media: self.worker.clone(),
             token,
             commands,
+            memory: Arc::clone(&self.memory),
         })
     }
 
@@ -558,12 +581,22 @@ impl Owner {
         self.end_live_session(end).await;
     }
 
-    fn on_worker_status(&mut self) {
-        let active = self.worker_status.borrow_and_update().active_generation;
-        let Some(publisher) = &self.publisher else {
+    async fn on_worker_status(&mut self) {
+        let WorkerStatus {
+            active_generation: active,
+            over_budget_generation,
+        } = *self.worker_status.borrow_and_update();
+        let Some(generation) = self.publisher.as_ref().map(|p| p.generation) else {
             return;
         };
-        if active != publisher.generation || active == self.active_generation {
+        if over_budget_generation == generation {
+            // The media thread stopped taking this publisher's media; the session
+            // ends so the next publisher starts with empty windows.
+            self.detach(DisconnectReason::MemoryBudget).await;
+            self.end_live_session(SessionEndReason::MemoryBudget).await;
+            return;
+        }
+        if active != generation || active == self.active_generation {
             return;
         }
         self.active_generation = active;
@@ -628,6 +661,7 @@ impl Owner {
             slug: self.def.slug.clone(),
             commands,
             status: self.status.subscribe(),
+            memory: Arc::clone(&self.memory),
         };
         tokio::spawn(rtsp::supervise(
             Arc::clone(&self.def),

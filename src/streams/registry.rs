@@ -118,6 +118,23 @@ impl StreamRegistry {
         )
     }
 
+    /// Bytes each stream may hold in memory (`[limits] stream_memory_bytes`).
+    pub fn memory_budget(&self) -> u64 {
+        self.ctx.stream_memory_bytes
+    }
+
+    /// What each stream with a task holds in memory, by slug.
+    pub fn memory(&self) -> Vec<(String, Arc<super::memory::StreamMemory>)> {
+        let mut all: Vec<_> = self
+            .lock()
+            .by_slug
+            .iter()
+            .map(|(slug, h)| (slug.clone(), Arc::clone(h.memory())))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// Starts the tasks of the pulled streams among `defs` (at server start).
     pub fn start_pullers<'a>(&self, defs: impl IntoIterator<Item = &'a Arc<StreamDef>>) {
         for def in defs {

@@ -35,6 +35,7 @@ impl utoipa::PartialSchema for SessionEndReason {
                 "disabled",
                 "deleted",
                 "shutdown",
+                "memory_budget",
             ]))
             .into()
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::definition::StreamDef;
+use super::memory::{event_bytes, StreamMemory};
 use crate::media::{MediaEvent, WallClockAnchor};
 
 /// Inputs queued for the media thread. About 6 s of a 30 fps stream with AAC audio
@@ -46,6 +47,11 @@ pub trait MediaSink: Send + 'static {
     /// The stream is going away: stop every pipeline; `gone` (deleted): withdraw its
     /// output as well.
     fn close(&mut self, gone: bool);
+    /// Bytes of media the sink holds now (windows, media held back), for the
+    /// stream's memory budget ([`super::memory`]).
+    fn held_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// Makes the sink of a stream when its owner starts.
@@ -86,12 +92,16 @@ pub(crate) enum WorkerInput {
 pub(crate) struct WorkerStatus {
     /// The newest publish generation that completed a segment players can fetch.
     pub active_generation: u64,
+    /// The newest publish generation that took the stream past its memory budget;
+    /// the media thread already stopped taking its media.
+    pub over_budget_generation: u64,
 }
 
 /// Starts the media thread of `stream`.
 pub(crate) fn spawn(
     stream: &Arc<StreamDef>,
     factory: &dyn SinkFactory,
+    memory: Arc<StreamMemory>,
 ) -> std::io::Result<(mpsc::Sender<WorkerInput>, watch::Receiver<WorkerStatus>)> {
     let (tx, rx) = mpsc::channel(MEDIA_QUEUE);
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
@@ -99,7 +109,7 @@ pub(crate) fn spawn(
     let slug = stream.slug.clone();
     std::thread::Builder::new()
         .name(format!("media-{slug}"))
-        .spawn(move || run(slug, sink, rx, status_tx))?;
+        .spawn(move || run(slug, sink, rx, status_tx, &memory))?;
     Ok((tx, status_rx))
 }
 
@@ -108,6 +118,7 @@ fn run(
     mut sink: Box<dyn MediaSink>,
     mut rx: mpsc::Receiver<WorkerInput>,
     status: watch::Sender<WorkerStatus>,
+    memory: &StreamMemory,
 ) {
     // The publish generation whose media is accepted; 0 = none.
     let mut current = 0u64;
@@ -125,13 +136,33 @@ fn run(
                 sink.begin_session(anchor);
                 current = generation;
                 waiting_for_active = Some(sink.playable_msn());
+                memory.set_held(sink.held_bytes());
             }
             WorkerInput::Media { generation, event } => {
+                memory.dequeue(event_bytes(&event));
                 // Media of a replaced publisher that was still queued is dropped.
                 if generation != current {
                     continue;
                 }
                 sink.push(event);
+                memory.set_held(sink.held_bytes());
+                if memory.over_budget() {
+                    // Nothing more of this publisher is taken; the owner drops it and
+                    // ends the live session, so the next one starts with empty windows.
+                    tracing::warn!(
+                        stream = %slug,
+                        held = memory.held(),
+                        queued = memory.queued(),
+                        budget = memory.budget(),
+                        "stream memory budget exceeded: dropping the publisher"
+                    );
+                    memory.record_drop();
+                    sink.end_session();
+                    current = 0;
+                    waiting_for_active = None;
+                    status.send_modify(|s| s.over_budget_generation = generation);
+                    continue;
+                }
                 if let Some(before) = waiting_for_active {
                     let now = sink.playable_msn();
                     if now.is_some() && now != before {
@@ -146,6 +177,7 @@ fn run(
                     current = 0;
                     waiting_for_active = None;
                 }
+                memory.set_held(sink.held_bytes());
             }
             WorkerInput::Redefine(stream) => sink.set_stream(&stream),
             WorkerInput::EndLiveSession { done } => {
@@ -155,6 +187,7 @@ fn run(
                     waiting_for_active = None;
                 }
                 sink.end_live_session();
+                memory.set_held(sink.held_bytes());
                 let _ = done.send(());
             }
             WorkerInput::Close { done, gone } => {

@@ -42,6 +42,16 @@ const LAUNCH_H265: &str = "( videotestsrc is-live=true \
     ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
     ! avenc_aac ! rtpmp4gpay name=pay1 pt=97 )";
 
+/// The small H.264 camera of the golden capture (`tests/data/capture-rtsp.sh`):
+/// 320x160, a keyframe every second, so a few seconds make a small file.
+const LAUNCH_H264_SMALL: &str = "( videotestsrc is-live=true \
+    ! video/x-raw,width=320,height=160,framerate=25/1 \
+    ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 bitrate=150 \
+    ! rtph264pay name=pay0 pt=96 config-interval=-1 \
+    audiotestsrc is-live=true wave=sine \
+    ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
+    ! avenc_aac bitrate=64000 ! rtpmp4gpay name=pay1 pt=97 )";
+
 /// A running camera process, killed on drop.
 pub struct Camera {
     child: Child,
@@ -134,6 +144,7 @@ pub fn serve_from_env() {
     let factory = rtsp_server::RTSPMediaFactory::new();
     match std::env::var(CODEC_VAR).as_deref() {
         Ok("h265") => factory.set_launch(LAUNCH_H265),
+        Ok("h264-small") => factory.set_launch(LAUNCH_H264_SMALL),
         _ => factory.set_launch(LAUNCH),
     }
     if let Ok(auth_var) = std::env::var(AUTH_VAR) {
