@@ -460,6 +460,11 @@ async fn measure(window: &Window, pids: &[u32]) -> (Usage, Usage, u64, u64, f64)
 
 // --- viewers ---------------------------------------------------------------------
 
+/// The earliest of release times.
+fn first_of(times: &[f64]) -> f64 {
+    times.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
 /// `part-M-P.m4s` → (M, P).
 fn part_numbers(uri: &str) -> Option<(u64, u32)> {
     let name = uri.rsplit('/').next()?.split('?').next()?;
@@ -601,18 +606,22 @@ async fn run_viewers(args: &Args) -> i32 {
             }
         }
     }
-    // Parts released at the window's edges were seen by only some viewers.
+    // Parts released at the window's edges were seen by only some viewers: the first
+    // two and the last five (a second at 200 ms parts) are left out.
+    let mut parts: Vec<Vec<f64>> = by_part.into_values().collect();
+    parts.sort_by(|a, b| first_of(a).total_cmp(&first_of(b)));
+    let total = parts.len();
+    let kept = if total > 7 {
+        &parts[2..total - 5]
+    } else {
+        &[][..]
+    };
+    let complete = kept.len();
+    let partial = total - complete;
     let mut delays = Vec::new();
     let mut spreads = Vec::new();
-    let mut complete = 0usize;
-    let mut partial = 0usize;
-    for times in by_part.values() {
-        if times.len() * 10 < args.clients * 9 {
-            partial += 1;
-            continue;
-        }
-        complete += 1;
-        let first = times.iter().copied().fold(f64::INFINITY, f64::min);
+    for times in kept {
+        let first = first_of(times);
         let last = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         spreads.push((last - first) * 1e3);
         delays.extend(times.iter().map(|t| (t - first) * 1e3));
