@@ -12,9 +12,12 @@
 //! `viewers`: N simulated LL-HLS viewers, one connection each, looping the blocking
 //! playlist reload (`_HLS_msn`/`_HLS_part` of the preload hint) and then the part it
 //! announced, as hls.js does in low-latency mode. For every part, the first viewer's
-//! playlist response marks its release; each viewer's delay behind that first one is
-//! the release spread (p50/p99 over every viewer and part in the window), and the
-//! per-part spread is the last viewer's delay.
+//! playlist response marks its release (times are the kernel's receive stamps, so the
+//! tool's own queueing does not count); each held viewer's delay behind that first one
+//! is the release spread (p50/p99 over every held viewer and part in the window), and
+//! the per-part spread is the last held viewer's delay. A viewer whose request went
+//! out after the release (it was still fetching the part before) was not held: it is
+//! counted in `held_share`, not in the spread.
 //!
 //! `fetch`: C connections looping `GET path` (wrk's model), for requests/s and the
 //! latency distribution.
@@ -460,9 +463,12 @@ async fn measure(window: &Window, pids: &[u32]) -> (Usage, Usage, u64, u64, f64)
 
 // --- viewers ---------------------------------------------------------------------
 
-/// The earliest of release times.
-fn first_of(times: &[f64]) -> f64 {
-    times.iter().copied().fold(f64::INFINITY, f64::min)
+/// The earliest answer of a part's releases.
+fn first_of(releases: &[Release]) -> f64 {
+    releases
+        .iter()
+        .map(|r| r.arrived)
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// `part-M-P.m4s` → (M, P).
@@ -485,8 +491,15 @@ fn preload_hint(playlist: &[u8]) -> Option<String> {
     Some(rest.split('"').next()?.to_string())
 }
 
-/// Each release as (msn, part) and its kernel receive time in seconds.
-type Releases = Vec<((u64, u32), f64)>;
+/// Each release as (msn, part), when the request went out and when its answer
+/// arrived (kernel receive time), in wall-clock seconds.
+type Releases = Vec<((u64, u32), Release)>;
+
+#[derive(Clone, Copy)]
+struct Release {
+    sent: f64,
+    arrived: f64,
+}
 
 fn wall_clock_s() -> f64 {
     std::time::SystemTime::now()
@@ -556,6 +569,7 @@ async fn play(
             .ok_or_else(|| io::Error::other("no preload hint in the playlist"))?;
         let (msn, part) =
             part_numbers(&hint).ok_or_else(|| io::Error::other("hint is not a part"))?;
+        let sent = wall_clock_s();
         answer = conn
             .get(&format!("{playlist}?_HLS_msn={msn}&_HLS_part={part}"), true)
             .await?;
@@ -566,8 +580,8 @@ async fn play(
             continue;
         }
         if window.inside(released) {
-            let stamp = answer.arrived.unwrap_or_else(wall_clock_s);
-            releases.push(((msn, part), stamp));
+            let arrived = answer.arrived.unwrap_or_else(wall_clock_s);
+            releases.push(((msn, part), Release { sent, arrived }));
         }
         let media = conn.get(&format!("{dir}{hint}"), false).await?;
         let now = Instant::now();
@@ -598,7 +612,7 @@ async fn run_viewers(args: &Args) -> i32 {
     }
     let ramp_s = ramp.elapsed().as_secs_f64();
     let (before, after, rss_before, rss_peak, seconds) = measure(&window, &args.pids).await;
-    let mut by_part: HashMap<(u64, u32), Vec<f64>> = HashMap::new();
+    let mut by_part: HashMap<(u64, u32), Vec<Release>> = HashMap::new();
     for task in tasks {
         if let Ok(releases) = task.await {
             for (part, t) in releases {
@@ -607,8 +621,11 @@ async fn run_viewers(args: &Args) -> i32 {
         }
     }
     // Parts released at the window's edges were seen by only some viewers: the first
-    // two and the last five (a second at 200 ms parts) are left out.
-    let mut parts: Vec<Vec<f64>> = by_part.into_values().collect();
+    // two and the last five (a second at 200 ms parts) are left out. The first answer
+    // of a part marks its release; the viewers whose request was out before it were
+    // held, and their delay behind it is the release spread. The others asked late
+    // (still busy with the part before) and are counted apart.
+    let mut parts: Vec<Vec<Release>> = by_part.into_values().collect();
     parts.sort_by(|a, b| first_of(a).total_cmp(&first_of(b)));
     let total = parts.len();
     let kept = if total > 7 {
@@ -620,11 +637,17 @@ async fn run_viewers(args: &Args) -> i32 {
     let partial = total - complete;
     let mut delays = Vec::new();
     let mut spreads = Vec::new();
-    for times in kept {
-        let first = first_of(times);
-        let last = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        spreads.push((last - first) * 1e3);
-        delays.extend(times.iter().map(|t| (t - first) * 1e3));
+    let mut late = 0usize;
+    for releases in kept {
+        let first = first_of(releases);
+        let held: Vec<f64> = releases
+            .iter()
+            .filter(|r| r.sent <= first)
+            .map(|r| (r.arrived - first) * 1e3)
+            .collect();
+        late += releases.len() - held.len();
+        spreads.push(held.iter().copied().fold(0.0, f64::max));
+        delays.extend(held);
     }
     delays.sort_by(f64::total_cmp);
     spreads.sort_by(f64::total_cmp);
@@ -632,7 +655,8 @@ async fn run_viewers(args: &Args) -> i32 {
     let errors = window.errors.load(Ordering::Relaxed);
     let server_cpu = after.server_cpu - before.server_cpu;
     let own_cpu = after.own_cpu - before.own_cpu;
-    let per_viewer = delays.len() as f64 / complete.max(1) as f64;
+    let per_viewer = (delays.len() + late) as f64 / complete.max(1) as f64;
+    let held_share = delays.len() as f64 / (delays.len() + late).max(1) as f64;
     let summary = serde_json::json!({
         "mode": "viewers",
         "viewers": args.clients,
@@ -641,6 +665,7 @@ async fn run_viewers(args: &Args) -> i32 {
         "parts": complete,
         "parts_at_edges": partial,
         "viewers_per_part": per_viewer,
+        "held_share": held_share,
         "delay_ms_p50": quantile(&delays, 0.5),
         "delay_ms_p99": quantile(&delays, 0.99),
         "delay_ms_max": quantile(&delays, 1.0),
@@ -657,7 +682,7 @@ async fn run_viewers(args: &Args) -> i32 {
     });
     println!(
         "viewers {:>5}: release delay behind the first viewer p50 {:.1} ms p99 {:.1} ms max {:.1} ms; \
-         per-part spread p50 {:.1} ms p99 {:.1} ms ({complete} parts, {per_viewer:.0} viewers each); \
+         per-part spread p50 {:.1} ms p99 {:.1} ms ({complete} parts, {per_viewer:.0} viewers each, {:.0}% held); \
          {:.0} req/s, {errors} errors; server CPU {:.2} s ({:.1} µs/req), RSS {} KiB; tool CPU {:.2} s; load {load}",
         args.clients,
         quantile(&delays, 0.5),
@@ -665,6 +690,7 @@ async fn run_viewers(args: &Args) -> i32 {
         quantile(&delays, 1.0),
         quantile(&spreads, 0.5),
         quantile(&spreads, 0.99),
+        held_share * 100.0,
         requests as f64 / seconds,
         server_cpu,
         server_cpu * 1e6 / requests.max(1) as f64,

@@ -6,7 +6,9 @@
 #       keep-alive connection each, looping blocking playlist `_HLS_msn/_HLS_part` of
 #       the preload hint -> that part): the release spread (each viewer's playlist
 #       response behind the first viewer's, by kernel receive time; p50/p99 over every
-#       viewer and part, and the per-part first-to-last spread), errors, requests/s,
+#       held viewer and part, and the per-part first-to-last spread; viewers whose
+#       request went out after the release were not held and are shown as the share
+#       held), errors, requests/s,
 #       server CPU per request and RSS, and RSS per 1,000 held requests (peak under
 #       load minus the idle server's, per viewer). Each N gets a fresh server.
 #       Target: p99 <= 50 ms at 2,000 viewers.
@@ -127,11 +129,14 @@ if [[ ! -s "$clip" ]]; then
 fi
 
 http_port=""
-start_panocast() { # LOGNAME CLIENTS
+start_panocast() { # LOGNAME CLIENTS [WINDOW_SEGMENTS]
     local dir="$tmp/panocast" line
     rm -rf "$dir"
     mkdir -p "$dir"
     cat >"$dir/panocast.toml" <<EOF
+[hls]
+window_segments = ${3:-10}
+
 [limits]
 http_connections = $(($2 + 500))
 http_connections_per_address = $(($2 + 500))
@@ -188,9 +193,10 @@ if has "$BENCH_PARTS" viewers; then
         json="$(tail -n 1 <<<"$out")"
         peak="$(field "$json" server_rss_kib_peak)"
         per1000="$(awk -v p="$peak" -v i="$idle" -v n="$n" 'BEGIN { printf "%.0f", (p - i) * 1000 / n }')"
-        viewer_rows+=("$(printf '%6s %9.1f %9.1f %9.1f %9.1f %7s %9.0f %8.1f %9s %9s' "$n" \
+        viewer_rows+=("$(printf '%6s %9.1f %9.1f %9.1f %9.1f %6.0f%% %7s %9.0f %8.1f %9s %9s' "$n" \
             "$(field "$json" delay_ms_p50)" "$(field "$json" delay_ms_p99)" \
             "$(field "$json" spread_ms_p50)" "$(field "$json" spread_ms_p99)" \
+            "$(awk -v h="$(field "$json" held_share)" 'BEGIN { print h * 100 }')" \
             "$(field "$json" errors)" "$(field "$json" requests_per_s)" \
             "$(field "$json" server_cpu_us_per_request)" "$idle" "$per1000")")
         stop_panocast
@@ -246,14 +252,14 @@ fetch_rows=()
 if has "$BENCH_PARTS" fetch; then
     max=0
     for c in $BENCH_CONNECTIONS; do ((c > max)) && max=$c; done
-    start_panocast fetch "$max"
+    # A part stays as long as its segment is in the window: 60 s of them, so the
+    # part chosen is still there at the end of its run.
+    start_panocast fetch "$max" 30
     nginx_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     start_nginx
     base="http://$HOST:$http_port/hls/bench"
     playlist="$BENCH_FETCH_RENDITION.m3u8"
     for c in $BENCH_CONNECTIONS; do
-        # The newest complete part: still in the live window (10 segments of 2 s) when
-        # the panocast run ends; nginx serves its copy.
         # The newest part that does not start a segment (those carry the keyframe and
         # are several times larger), so runs compare like with like.
         part="$(curl -sf "$base/$playlist" | grep '^#EXT-X-PART:' | grep -v INDEPENDENT=YES |
@@ -293,9 +299,9 @@ echo
 echo "machine: $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg); load tool threads $BENCH_THREADS"
 if ((${#viewer_rows[@]})); then
     echo
-    echo "(a) LL-HLS viewers, ${BENCH_SECONDS}s each; delay = a viewer's playlist response behind the first viewer's (target p99 <= 50 ms at 2000)"
-    printf '%6s %9s %9s %9s %9s %7s %9s %8s %9s %9s\n' viewers "delay p50" "delay p99" \
-        "sprd p50" "sprd p99" errors "req/s" "µs/req" "idle KiB" "KiB/1000"
+    echo "(a) LL-HLS viewers, ${BENCH_SECONDS}s each; delay = a held viewer's playlist response behind the first viewer's (target p99 <= 50 ms at 2000)"
+    printf '%6s %9s %9s %9s %9s %7s %7s %9s %8s %9s %9s\n' viewers "delay p50" "delay p99" \
+        "sprd p50" "sprd p99" held errors "req/s" "µs/req" "idle KiB" "KiB/1000"
     printf '%s\n' "${viewer_rows[@]}"
 fi
 if ((${#fetch_rows[@]})); then

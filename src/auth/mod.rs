@@ -6,6 +6,8 @@
 //!   HS256), `iss`/`aud`/`exp`/`nbf` always checked; the JWKS.
 //! - [`accounts`]: users and refresh-token families in the database.
 //! - [`rate_limit`]: bounded keyed token buckets for login and refresh.
+//! - [`verified`]: playback tokens already verified, so HLS requests skip the
+//!   signature check.
 //! - [`request`]: credentials of an HTTP request and the decisions on them (API caller,
 //!   playback of a stream).
 
@@ -14,6 +16,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod request;
 pub mod tokens;
+pub mod verified;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

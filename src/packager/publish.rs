@@ -103,12 +103,7 @@ pub fn rendition<'a>(
                 .unwrap_or(state.renditions.len());
             state.renditions.insert(
                 at,
-                Rendition {
-                    name: name.to_string(),
-                    kind,
-                    window: RenditionWindow::new(window),
-                    playlist: None,
-                },
+                Rendition::new(name, kind, RenditionWindow::new(window)),
             );
             at
         }
