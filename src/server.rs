@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use crate::api::listener::Transport;
 use crate::api::vod::Vod;
-use crate::api::{self, AppState};
+use crate::api::{self, AppShared, AppState};
 use crate::assets::events::AssetBus;
 use crate::assets::job::ExtractAudio;
 use crate::assets::service::AssetService;
@@ -205,7 +205,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         catalog: Arc::clone(&catalog),
         registry: Arc::clone(&registry),
     });
-    let state = AppState {
+    let state = AppState::new(AppShared {
         outputs,
         directory,
         latency,
@@ -225,7 +225,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
         analytics,
         posters,
         ingest: Arc::new(api::ingest_address::IngestListeners::new(&config)),
-    };
+    });
     Ok(Built {
         app: api::app(state.clone()),
         state,

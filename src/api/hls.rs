@@ -145,7 +145,7 @@ async fn rendered_playlist(
             None => return not_live(&slug).into_response(),
         }
     };
-    let answer = wait_until(&state, &output, hold, |st| {
+    let answer = wait_until(&state, &output, rendition, hold, |st| {
         if st.closed {
             return ControlFlow::Break(gone(&slug).into_response());
         }
@@ -237,7 +237,7 @@ pub async fn media(
         TrackKind::Video => "video/mp4",
         TrackKind::Audio => "audio/mp4",
     };
-    let found = wait_until(&state, &output, hold, |st| {
+    let found = wait_until(&state, &output, &rendition, hold, |st| {
         let Some(r) = st.rendition(&rendition).filter(|_| !st.closed) else {
             return ControlFlow::Break(None);
         };
@@ -301,21 +301,34 @@ enum Waited<T> {
     AtCapacity,
 }
 
-/// Runs `check` now and after every change of the stream until it breaks, or until
+/// Runs `check` now and after every change of `rendition` until it breaks, or until
 /// `hold` has passed. A request that has to wait takes one of the held-request places
 /// first.
 async fn wait_until<T>(
     state: &AppState,
     output: &StreamOutput,
+    rendition: &str,
     hold: Duration,
     mut check: impl FnMut(&OutputState) -> ControlFlow<T>,
 ) -> Waited<T> {
     let deadline = Instant::now() + hold;
-    // Subscribe before the first check so no change slips between check and wait.
-    let mut changes = output.subscribe();
+    // Subscribe under the same lock as the first check, so no change slips between
+    // check and wait: to the rendition's own changes when it exists (renditions are
+    // never removed), to every change of the stream until then.
+    let (mut changes, mut first) = {
+        let st = output.lock();
+        let changes = st
+            .rendition(rendition)
+            .map_or_else(|| output.subscribe(), |r| r.subscribe());
+        (changes, Some(check(&st)))
+    };
     let mut place = None;
     loop {
-        if let ControlFlow::Break(answer) = check(&output.lock()) {
+        let checked = match first.take() {
+            Some(checked) => checked,
+            None => check(&output.lock()),
+        };
+        if let ControlFlow::Break(answer) = checked {
             return Waited::Answer(answer);
         }
         if place.is_none() {

@@ -56,9 +56,28 @@ use crate::streams::service::StreamService;
 use crate::streams::StreamDirectory;
 use problem::Problem;
 
-/// What the handlers share.
+/// What the handlers share, behind one reference count: every request clones it once
+/// per layer and handler, and one atomic increment is far cheaper than one per field
+/// (the counts of shared fields bounce between cores under load).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl AppState {
+    pub fn new(shared: AppShared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct AppShared {
     pub outputs: Arc<Outputs>,
     pub directory: Arc<dyn StreamDirectory>,
     pub latency: Arc<LatencyStats>,

@@ -7,6 +7,8 @@
 //! - [`accounts`]: users and refresh-token families in the database.
 //! - [`disabled`]: the disabled accounts, in memory, checked on every token.
 //! - [`rate_limit`]: bounded keyed token buckets for login and refresh.
+//! - [`verified`]: playback tokens already verified, so HLS requests skip the
+//!   signature check.
 //! - [`request`]: credentials of an HTTP request and the decisions on them (API caller,
 //!   playback of a stream).
 
@@ -16,6 +18,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod request;
 pub mod tokens;
+pub mod verified;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use super::disabled::DisabledAccounts;
 use super::rate_limit::KeyedLimiter;
-use super::tokens::{Audience, Claims, TokenKeys};
+use super::tokens::{Audience, Claims, TokenError, TokenKeys};
+use super::verified::VerifiedTokens;
 use super::Role;
 use crate::config::AuthConfig;
 use crate::db::Pool;
@@ -83,6 +84,8 @@ pub struct Authenticator {
     pub disabled: DisabledAccounts,
     by_address: KeyedLimiter,
     by_account: KeyedLimiter,
+    /// Playback tokens already verified (HLS requests carry one each).
+    playback_tokens: VerifiedTokens,
 }
 
 impl Authenticator {
@@ -90,6 +93,10 @@ impl Authenticator {
         Self {
             by_address: KeyedLimiter::new(config.address_burst, config.address_per_minute),
             by_account: KeyedLimiter::new(config.account_burst, config.account_per_minute),
+            playback_tokens: VerifiedTokens::new(
+                super::verified::DEFAULT_CAPACITY,
+                super::tokens::LEEWAY_S,
+            ),
             pool,
             keys,
             config,
@@ -167,7 +174,7 @@ impl Authenticator {
         let token = token.ok_or(Denied::Unauthenticated(
             "this is private: a playback token is required",
         ))?;
-        let claims = self.keys.verify(token, Audience::Playback).map_err(|e| {
+        let claims = self.verify_playback(token).map_err(|e| {
             tracing::debug!(error = %e, "playback token refused");
             Denied::Unauthenticated("the playback token is invalid or expired")
         })?;
@@ -186,14 +193,21 @@ impl Authenticator {
     /// visibility); `None` otherwise. For counting viewers of public streams, whose
     /// playback needs no token.
     pub fn playback_claims(&self, stream: &StreamDef, token: &str) -> Option<Claims> {
-        let claims = self.keys.verify(token, Audience::Playback).ok()?;
+        let claims = self.verify_playback(token).ok()?;
         (claims.stream.as_deref() == Some(stream.id.as_str())).then_some(claims)
     }
 
     /// The same for asset `asset_id`.
     pub fn playback_asset_claims(&self, asset_id: &str, token: &str) -> Option<Claims> {
-        let claims = self.keys.verify(token, Audience::Playback).ok()?;
+        let claims = self.verify_playback(token).ok()?;
         (claims.asset.as_deref() == Some(asset_id)).then_some(claims)
+    }
+
+    /// A playback token's claims, its signature checked once while it lives.
+    fn verify_playback(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = crate::db::now().max(0) as u64;
+        self.playback_tokens
+            .get_or_verify(token, now, |t| self.keys.verify(t, Audience::Playback))
     }
 
     /// An access token for `user_id`.

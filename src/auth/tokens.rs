@@ -20,7 +20,7 @@ use crate::config::{AuthConfig, JwtAlgorithm};
 /// File in the data directory holding the Ed25519 private key (PKCS#8 DER, mode 0600).
 pub const ED25519_KEY_FILE: &str = "jwt-ed25519.pk8";
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
-const LEEWAY_S: u64 = 5;
+pub(crate) const LEEWAY_S: u64 = 5;
 
 /// Who a token is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

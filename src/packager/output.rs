@@ -25,11 +25,34 @@ pub struct Rendition {
     pub kind: TrackKind,
     pub window: RenditionWindow,
     pub playlist: Option<RenderedPlaylist>,
+    /// Bumped after every published change of this rendition: the requests held for
+    /// it wait here, so a part of another rendition (the audio beside the video, a
+    /// rung of the ladder) does not wake them all for nothing.
+    pub changed: watch::Sender<u64>,
 }
 
 impl Rendition {
+    pub fn new(name: &str, kind: TrackKind, window: RenditionWindow) -> Self {
+        Self {
+            name: name.to_string(),
+            kind,
+            window,
+            playlist: None,
+            changed: watch::Sender::new(0),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A receiver that sees every later change of this rendition.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn wake(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 }
 
@@ -120,13 +143,24 @@ impl OutputState {
     pub fn rendition_mut(&mut self, name: &str) -> Option<&mut Rendition> {
         self.renditions.iter_mut().find(|r| r.name == name)
     }
+
+    /// Wakes the requests held for rendition `changed`, or for every rendition
+    /// (`None`). The stream-wide signal is [`StreamOutput::notify`]'s.
+    pub fn wake(&self, changed: Option<&str>) {
+        for r in &self.renditions {
+            if changed.is_none_or(|name| name == r.name) {
+                r.wake();
+            }
+        }
+    }
 }
 
 /// A stream's output, shared by its packager (writer) and HTTP delivery (readers).
 pub struct StreamOutput {
     slug: String,
     state: Mutex<OutputState>,
-    /// Bumped after every published change; blocking requests wait on it.
+    /// Bumped after every published change of any rendition (recordings follow it);
+    /// held HLS requests wait on their own rendition's [`Rendition::changed`].
     changed: watch::Sender<u64>,
 }
 
@@ -148,7 +182,7 @@ impl StreamOutput {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A receiver that sees every later change.
+    /// A receiver that sees every later change, of any rendition.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
@@ -160,7 +194,11 @@ impl StreamOutput {
     /// Marks the output gone (`OutputState::closed`) and wakes every held request,
     /// which then sees it closed. Idempotent.
     pub fn close(&self) {
-        self.lock().closed = true;
+        {
+            let mut state = self.lock();
+            state.closed = true;
+            state.wake(None);
+        }
         self.notify();
     }
 
@@ -223,6 +261,37 @@ impl Outputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packager::window::WindowConfig;
+
+    #[test]
+    fn a_change_wakes_the_requests_of_its_own_rendition_only() {
+        let output = StreamOutput::new("cam");
+        let window = || {
+            RenditionWindow::new(WindowConfig {
+                part_target: 0.2,
+                segment_target: 2.0,
+                window_segments: 10,
+            })
+        };
+        let (video, audio, stream) = {
+            let mut st = output.lock();
+            st.renditions
+                .push(Rendition::new("video", TrackKind::Video, window()));
+            st.renditions
+                .push(Rendition::new("audio", TrackKind::Audio, window()));
+            let video = st.rendition("video").expect("video").subscribe();
+            let audio = st.rendition("audio").expect("audio").subscribe();
+            (video, audio, output.subscribe())
+        };
+        output.lock().wake(Some("audio"));
+        output.notify();
+        assert!(!video.has_changed().expect("alive"), "video woken by audio");
+        assert!(audio.has_changed().expect("alive"));
+        assert!(stream.has_changed().expect("alive"));
+        // Closing wakes everyone, whichever rendition they wait for.
+        output.close();
+        assert!(video.has_changed().expect("alive"));
+    }
 
     #[test]
     fn a_removed_output_is_closed_and_wakes_its_waiters() {

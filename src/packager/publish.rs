@@ -101,15 +101,9 @@ pub fn rendition<'a>(
                     TrackKind::Audio => r.kind == TrackKind::Audio && is_source,
                 })
                 .unwrap_or(state.renditions.len());
-            state.renditions.insert(
-                at,
-                Rendition {
-                    name: name.to_string(),
-                    kind,
-                    window: RenditionWindow::new(window),
-                    playlist: None,
-                },
-            );
+            state
+                .renditions
+                .insert(at, Rendition::new(name, kind, RenditionWindow::new(window)));
             at
         }
     };

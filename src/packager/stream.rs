@@ -127,6 +127,7 @@ impl StreamPackager {
             let output = Arc::clone(&self.output);
             let mut state = output.lock();
             state.multivariant = self.render_multivariant(&state);
+            state.wake(None);
             self.output.notify();
         }
     }
@@ -172,6 +173,7 @@ impl StreamPackager {
         if new_live_session {
             self.publish(&mut state, None, true);
         } else {
+            state.wake(None);
             self.output.notify();
         }
     }
@@ -664,6 +666,7 @@ impl StreamPackager {
         if multivariant_too || state.multivariant.is_none() {
             state.multivariant = self.render_multivariant(state);
         }
+        state.wake(changed);
         self.output.notify();
     }
 
