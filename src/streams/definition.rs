@@ -86,6 +86,28 @@ impl Projection {
     }
 }
 
+/// The picture layout players receive, as the stream info announces it: the delivered
+/// projection, or panocast's equi-angular cubemap, which no HLS signaling names
+/// (`REQ-VIDEO-LAYOUT` knows only `PROJ-EQUI`), so only the built-in player learns
+/// it, from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub enum VideoLayout {
+    #[serde(rename = "flat")]
+    Flat,
+    #[serde(rename = "equirect")]
+    Equirect,
+    #[serde(rename = "equirect-stereo-tb")]
+    EquirectStereoTb,
+    #[serde(rename = "equirect-stereo-sbs")]
+    EquirectStereoSbs,
+    /// Equi-angular cubemap, 3x2: left, front, right on top; down, back, up below,
+    /// turned a quarter (the layout of YouTube's EAC and of ffmpeg `v360`'s `eac`),
+    /// with 2 pixels of padding at the frame's left and right edges and above and
+    /// below each row.
+    #[serde(rename = "eac-3x2")]
+    Eac3x2,
+}
+
 /// Initial view direction in degrees, written into the `prhd` box.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -539,6 +561,12 @@ pub struct StreamDef {
     /// projection header); the signalled orientation is then neutral. Every
     /// rendition is transcoded.
     pub bake_orientation: bool,
+    /// Deliver every rendition as an equi-angular cubemap (3x2, see `layout` of the
+    /// stream info) instead of equirect: every pixel covers about the same angle, so
+    /// the same bitrate looks sharper. Only panocast's player shows it as a sphere;
+    /// the variants carry no 360 signaling. Needs a mono 360 projection; every
+    /// rendition is transcoded; applies from the next publisher.
+    pub cubemap: bool,
     /// Transcoding ladder profile (`default`: the source alone). A change applies
     /// from the next publisher on; while the current one runs another ladder,
     /// `pending_ladder` says so.
@@ -578,6 +606,7 @@ impl StreamDef {
             orientation: Orientation::default(),
             fisheye: DualFisheyeLenses::default(),
             bake_orientation: false,
+            cubemap: false,
             ladder: crate::pipeline::profile::PASSTHROUGH.into(),
             visibility: Visibility::Public,
             enabled: true,
@@ -597,13 +626,28 @@ impl StreamDef {
         self.projection != other.projection
             || self.orientation != other.orientation
             || self.bake_orientation != other.bake_orientation
+            || self.cubemap != other.cubemap
+    }
+
+    /// The picture layout players receive.
+    pub fn video_layout(&self) -> VideoLayout {
+        if self.cubemap {
+            return VideoLayout::Eac3x2;
+        }
+        match self.projection.delivered() {
+            Projection::Flat => VideoLayout::Flat,
+            Projection::EquirectStereoTb => VideoLayout::EquirectStereoTb,
+            Projection::EquirectStereoSbs => VideoLayout::EquirectStereoSbs,
+            Projection::Equirect | Projection::DualFisheye => VideoLayout::Equirect,
+        }
     }
 
     /// Whether the decoded pictures go through `panoproject` before any encoder: a
-    /// dual-fisheye source is stitched, a baked orientation turns the sphere. Such a
-    /// stream has no passthrough rendition.
+    /// dual-fisheye source is stitched, a baked orientation turns the sphere, a
+    /// cubemap is made. Such a stream has no passthrough rendition.
     pub fn reprojects(&self) -> bool {
         self.projection == Projection::DualFisheye
+            || self.cubemap
             || (self.bake_orientation
                 && self.projection.delivered() == Projection::Equirect
                 && !self.orientation.is_neutral())
@@ -640,6 +684,9 @@ impl StreamDef {
             return Err(
                 "bake_orientation needs a mono 360 projection (equirect or dual-fisheye)".into(),
             );
+        }
+        if self.cubemap && self.projection.delivered() != Projection::Equirect {
+            return Err("cubemap needs a mono 360 projection (equirect or dual-fisheye)".into());
         }
         if self.ladder.is_empty()
             || self.ladder.len() > 64
