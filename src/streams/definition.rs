@@ -109,7 +109,7 @@ pub enum VideoLayout {
 }
 
 /// Initial view direction in degrees, written into the `prhd` box.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Orientation {
     #[serde(default)]
@@ -118,6 +118,35 @@ pub struct Orientation {
     pub pitch: f64,
     #[serde(default)]
     pub roll: f64,
+}
+
+impl<'de> Deserialize<'de> for Orientation {
+    /// An object (or TOML table) only: serde's derive would also take a sequence
+    /// (`[]` for all defaults), which the API's schema does not allow.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            #[serde(default)]
+            yaw: f64,
+            #[serde(default)]
+            pitch: f64,
+            #[serde(default)]
+            roll: f64,
+        }
+        struct MapOnly;
+        impl<'de> serde::de::Visitor<'de> for MapOnly {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object with yaw, pitch and roll")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
+                Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        let Fields { yaw, pitch, roll } = d.deserialize_map(MapOnly)?;
+        Ok(Self { yaw, pitch, roll })
+    }
 }
 
 impl Orientation {
@@ -849,6 +878,27 @@ mod tests {
         );
         def.orientation.roll = 5.0;
         assert!(def.reprojects());
+    }
+
+    #[test]
+    fn an_orientation_is_an_object_only() {
+        let o: Orientation = serde_json::from_str(r#"{"yaw": 30}"#).expect("object");
+        assert_eq!(o.yaw, 30.0);
+        assert!(serde_json::from_str::<Orientation>("[]").is_err());
+        assert!(serde_json::from_str::<Orientation>(r#"{"tilt": 1}"#).is_err());
+        let t: Orientation = toml::from_str("pitch = -5.0").expect("toml");
+        assert_eq!(t.pitch, -5.0);
+    }
+
+    #[test]
+    fn a_cubemap_needs_a_mono_sphere() {
+        let mut def = StreamDef::new("box");
+        def.cubemap = true;
+        assert_eq!(def.validate(), Ok(()));
+        assert!(def.reprojects(), "every rendition is made by panoproject");
+        assert_eq!(def.video_layout(), VideoLayout::Eac3x2);
+        def.projection = Projection::EquirectStereoSbs;
+        assert!(def.validate().is_err_and(|e| e.contains("cubemap")));
     }
 
     #[test]
