@@ -40,6 +40,8 @@ WINDOW_SIZE_RULE = "at most 10000 buckets"
 # A stream may bake its orientation only when it is delivered as mono equirect (its
 # `projection`, which the same body or the stored stream gives).
 BAKE_RULE = "bake_orientation needs a mono 360 projection"
+# The same for `cubemap`: a cubemap is made from a mono 360 sphere only.
+CUBEMAP_RULE = "cubemap needs a mono 360 projection"
 
 
 @schemathesis.hook
@@ -70,7 +72,7 @@ def filter_failure(context, failure, case, response):
         return True
     if isinstance(detail, str) and detail.startswith(
         (WEBHOOK_TARGET_RULE, UNKNOWN_STREAM_RULE, UNKNOWN_EVENT_RULE, ONE_TARGET_RULE,
-         WINDOW_ORDER_RULE, WINDOW_SIZE_RULE, BAKE_RULE)
+         WINDOW_ORDER_RULE, WINDOW_SIZE_RULE, BAKE_RULE, CUBEMAP_RULE)
     ):
         return False
     return detail != SCHEDULE_RULE

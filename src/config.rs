@@ -797,6 +797,9 @@ pub struct StreamConfig {
     /// Turn the pictures by `orientation` instead of signalling it.
     #[serde(default)]
     pub bake_orientation: bool,
+    /// Deliver every rendition as an equi-angular cubemap (3x2) for panocast's player.
+    #[serde(default)]
+    pub cubemap: bool,
     /// Transcoding ladder profile; `default` passes the source through alone.
     #[serde(default)]
     pub ladder: Option<String>,
@@ -836,6 +839,7 @@ impl StreamConfig {
             orientation: self.orientation,
             fisheye: self.fisheye,
             bake_orientation: self.bake_orientation,
+            cubemap: self.cubemap,
             ladder: self
                 .ladder
                 .clone()
@@ -859,6 +863,7 @@ impl std::fmt::Debug for StreamConfig {
             .field("orientation", &self.orientation)
             .field("fisheye", &self.fisheye)
             .field("bake_orientation", &self.bake_orientation)
+            .field("cubemap", &self.cubemap)
             .field("source", &self.source)
             .field("ladder", &self.ladder)
             .field("visibility", &self.visibility)

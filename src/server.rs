@@ -566,6 +566,7 @@ fn demo_stream(data_dir: &Path) -> Result<StreamConfig, StartError> {
         source: StreamSource::RtmpPush,
         fisheye: Default::default(),
         bake_orientation: false,
+        cubemap: false,
         ladder: None,
         visibility: crate::streams::Visibility::Public,
         enabled: true,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use gstpanocast::projection::fisheye::{DualFisheye, Lens};
 use gstpanocast::projection::lut::{PlaneLayout, PlaneLut};
-use gstpanocast::projection::remap::{remap, PlaneIo, PlaneJob};
+use gstpanocast::projection::remap::{remap_with, PlaneIo, PlaneJob, Scratch};
 use gstpanocast::projection::sphere::Rotation;
 use gstpanocast::projection::{Mapping, Source, Target};
 use gstreamer as gst;
@@ -278,6 +278,7 @@ fn run_kernel(args: &Args, frame: &[u8]) -> f64 {
     };
     let (y, rest) = frame.split_at(w * h);
     let mut out = vec![0u8; w * h * 3 / 2];
+    let mut scratch = Scratch::default();
     let cpu0 = thread_cpu_ns();
     let started = Instant::now();
     for _ in 0..args.frames {
@@ -318,7 +319,7 @@ fn run_kernel(args: &Args, frame: &[u8]) -> f64 {
                 ],
             });
         }
-        if let Err(e) = remap(jobs, threads) {
+        if let Err(e) = remap_with(jobs, threads, &mut scratch) {
             eprintln!("projection bench: {e}");
             return 0.0;
         }

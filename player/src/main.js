@@ -17,6 +17,7 @@ import {
   HeatAccumulator,
   isSpherical,
   levelLabel,
+  shownLayout,
   StallBudget,
   viewerSessionId,
   withToken,
@@ -258,7 +259,7 @@ class Player {
 
   setupView() {
     if (this.view || this.flat !== undefined) return;
-    const projection = this.info.projection;
+    const projection = shownLayout(this.info);
     this.flat = !isSpherical(projection);
     this.root.dataset.projection = projection;
     if (this.flat) return;

@@ -3,6 +3,18 @@
 /** Projections the server reports (`GET /api/v1/streams/{slug}`, `projection`). */
 export const PROJECTIONS = ['flat', 'equirect', 'equirect-stereo-tb', 'equirect-stereo-sbs'];
 
+/** The layout of a stream with `cubemap` set: an equi-angular cubemap, 3x2. */
+export const CUBEMAP = 'eac-3x2';
+
+/**
+ * What the player draws for a stream: the stream info's `layout` (what the server
+ * delivers: the projection players receive, or the cubemap the playlists cannot
+ * signal), else, from servers that do not say, its `projection`.
+ */
+export function shownLayout(info) {
+  return (info && (info.layout || info.projection)) || 'equirect';
+}
+
 /** How often an offline or unreachable stream is asked again, in milliseconds. */
 export const RETRY_MS = 3000;
 

@@ -1,5 +1,6 @@
-// three.js rendering of the video: an inside-out sphere per eye, look-around state and
-// WebXR. Flat streams never get here: they show the <video> element itself.
+// three.js rendering of the video: an inside-out sphere per eye (a cubemap's is drawn
+// by cubemap.js), look-around state and WebXR. Flat streams never get here: they show
+// the <video> element itself.
 
 import {
   Euler,
@@ -17,7 +18,8 @@ import {
   WebGLRenderer,
 } from 'three';
 
-import { clampPitch, eyeUv, isStereo, wrapYaw } from './model.js';
+import { cubemapSphere } from './cubemap.js';
+import { CUBEMAP, clampPitch, eyeUv, isStereo, wrapYaw } from './model.js';
 
 const RADIUS = 500;
 /** Vertical field of view in degrees: landscape screens, and portrait (phones held upright). */
@@ -97,6 +99,8 @@ export class SphereView {
       const right = eyeSphere(this.texture, projection, 'right');
       right.layers.set(LAYER_RIGHT);
       this.world.add(left, right);
+    } else if (projection === CUBEMAP) {
+      this.world.add(cubemapSphere(this.texture, RADIUS));
     } else {
       this.world.add(eyeSphere(this.texture, projection, 'left'));
     }

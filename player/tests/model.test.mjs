@@ -10,7 +10,10 @@ import {
   eyeUv,
   findAudioOnlyVariant,
   formatLatency,
+  isSpherical,
+  isStereo,
   levelLabel,
+  shownLayout,
   StallBudget,
   wrapYaw,
   withToken,
@@ -43,6 +46,13 @@ test('each eye sees its half of a stereo frame; mono sees all of it', () => {
   assert.deepEqual(eyeUv('equirect-stereo-tb', 'right'), { offsetU: 0, offsetV: 0, scaleU: 1, scaleV: 0.5 });
   assert.deepEqual(eyeUv('equirect-stereo-sbs', 'left'), { offsetU: 0, offsetV: 0, scaleU: 0.5, scaleV: 1 });
   assert.deepEqual(eyeUv('equirect-stereo-sbs', 'right'), { offsetU: 0.5, offsetV: 0, scaleU: 0.5, scaleV: 1 });
+});
+
+test('the player draws the layout the server delivers, else the projection', () => {
+  assert.equal(shownLayout({ projection: 'equirect', layout: 'eac-3x2' }), 'eac-3x2');
+  assert.equal(shownLayout({ projection: 'dual-fisheye', layout: 'equirect' }), 'equirect');
+  assert.equal(shownLayout({ projection: 'equirect-stereo-tb' }), 'equirect-stereo-tb', 'an older server');
+  assert.ok(isSpherical('eac-3x2') && !isStereo('eac-3x2'));
 });
 
 test('yaw wraps, pitch stops short of the poles, and the image follows the pointer', () => {

@@ -48,6 +48,10 @@ pub struct NewStream {
     /// Turn the pictures by `orientation` (signalled as neutral); default `false`.
     #[serde(default)]
     pub bake_orientation: bool,
+    /// Deliver every rendition as an equi-angular cubemap (3x2) for panocast's
+    /// player; default `false`.
+    #[serde(default)]
+    pub cubemap: bool,
     /// One of the server's ladder profiles; default `default` (the source alone).
     pub ladder: Option<String>,
     #[serde(default)]
@@ -93,6 +97,8 @@ pub struct StreamPatch {
     /// next publisher.
     pub fisheye: Option<DualFisheyeLenses>,
     pub bake_orientation: Option<bool>,
+    /// Applies from the next publisher.
+    pub cubemap: Option<bool>,
     /// One of the server's ladder profiles.
     pub ladder: Option<String>,
     pub visibility: Option<Visibility>,
@@ -175,6 +181,7 @@ fn apply_patch(def: &mut StreamDef, patch: StreamPatch) {
         orientation,
         fisheye,
         bake_orientation,
+        cubemap,
         ladder,
         visibility,
         enabled,
@@ -191,6 +198,7 @@ fn apply_patch(def: &mut StreamDef, patch: StreamPatch) {
     set(&mut def.orientation, orientation);
     set(&mut def.fisheye, fisheye);
     set(&mut def.bake_orientation, bake_orientation);
+    set(&mut def.cubemap, cubemap);
     set(&mut def.ladder, ladder);
     set(&mut def.visibility, visibility);
     set(&mut def.enabled, enabled);
@@ -316,6 +324,7 @@ pub async fn create(
         orientation: req.orientation,
         fisheye: req.fisheye,
         bake_orientation: req.bake_orientation,
+        cubemap: req.cubemap,
         ladder: req.ladder.unwrap_or(defaults.ladder.clone()),
         visibility: req.visibility,
         enabled: req.enabled.unwrap_or(true),

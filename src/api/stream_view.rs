@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use crate::packager::output::TranscodeReport;
+use crate::streams::definition::VideoLayout;
 use crate::streams::session::{LifecycleState, LiveSessionInfo};
 use crate::streams::status::IngestState;
 use crate::streams::StreamDef;
@@ -19,6 +20,11 @@ pub struct StreamView {
     /// `disconnected` (waiting for the publisher within the reconnect window) or
     /// `disabled`.
     pub state: LifecycleState,
+    /// The picture layout players receive: the delivered projection (a dual-fisheye
+    /// source arrives as `equirect`), or `eac-3x2` for a `cubemap` stream, which the
+    /// playlists cannot signal. Follows the definition: a change of `cubemap`
+    /// reaches the pictures with the next publisher.
+    pub layout: VideoLayout,
     /// Media is being published now.
     pub live: bool,
     /// What the ingest is doing (`status`: idle, connecting, live with `since`, retrying).
@@ -119,6 +125,7 @@ pub fn view(state: &AppState, record: &StreamDef) -> StreamView {
         } else {
             LifecycleState::Disabled
         },
+        layout: record.video_layout(),
         live,
         ingest: status.ingest,
         live_since,

@@ -81,7 +81,7 @@ pub struct Catalog {
 const COLUMNS: &str =
     "id, slug, title, description, tags, owner_id, projection, yaw, pitch, roll, \
      ladder, visibility, scheduled_start, scheduled_end, key_hash, created_at, updated_at, \
-     enabled, reconnect_window_s, source, record, fisheye, bake_orientation";
+     enabled, reconnect_window_s, source, record, fisheye, bake_orientation, cubemap";
 
 /// How a source is kept in the `source` column. The camera password is stored as it
 /// is: panocast needs it to log in to the camera.
@@ -158,6 +158,7 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(StreamDef, String),
             },
             fisheye: serde_json::from_str(&fisheye).map_err(|_| bad("fisheye"))?,
             bake_orientation: row.try_get("bake_orientation")?,
+            cubemap: row.try_get("cubemap")?,
             ladder: row.try_get("ladder")?,
             visibility: Visibility::parse(&visibility).ok_or_else(|| bad("visibility"))?,
             enabled: row.try_get("enabled")?,
@@ -362,7 +363,7 @@ async fn store(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
             "INSERT INTO streams ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
              ON CONFLICT (id) DO UPDATE SET title = excluded.title, \
              description = excluded.description, tags = excluded.tags, \
              projection = excluded.projection, yaw = excluded.yaw, pitch = excluded.pitch, \
@@ -371,7 +372,7 @@ async fn store(
              updated_at = excluded.updated_at, enabled = excluded.enabled, \
              reconnect_window_s = excluded.reconnect_window_s, source = excluded.source, \
              record = excluded.record, fisheye = excluded.fisheye, \
-             bake_orientation = excluded.bake_orientation"
+             bake_orientation = excluded.bake_orientation, cubemap = excluded.cubemap"
         ))
         .bind(&def.id)
         .bind(&def.slug)
@@ -396,6 +397,7 @@ async fn store(
         .bind(serde_json::to_string(&def.record).unwrap_or_else(|_| r#"{"enabled":true}"#.into()))
         .bind(serde_json::to_string(&def.fisheye).unwrap_or_else(|_| "{}".into()))
         .bind(def.bake_orientation)
+        .bind(def.cubemap)
         .execute(&mut *conn)
         .await?;
     Ok(())

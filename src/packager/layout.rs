@@ -14,8 +14,17 @@ pub struct Layout {
 impl Layout {
     /// The layout a stream's definition asks for: what players receive, so a
     /// dual-fisheye source signals the equirect it is stitched into, and a baked
-    /// orientation (already in the pixels) is signalled as neutral.
+    /// orientation (already in the pixels) is signalled as neutral. A cubemap is
+    /// signalled as flat video: the HLS and Spherical Video V2 signaling name no
+    /// cubemap, and an equirect header on a cubemap would make a player draw it
+    /// wrong; panocast's player learns the layout from the stream info.
     pub fn of(stream: &StreamDef) -> Self {
+        if stream.cubemap {
+            return Self {
+                projection: Projection::Flat,
+                orientation: Orientation::default(),
+            };
+        }
         Self {
             projection: stream.projection.delivered(),
             orientation: if stream.bake_orientation {
@@ -44,6 +53,12 @@ mod tests {
             Layout::of(&def).orientation,
             Orientation::default(),
             "baked into the pixels: signalled neutral"
+        );
+        def.cubemap = true;
+        assert_eq!(
+            Layout::of(&def).projection,
+            Projection::Flat,
+            "a cubemap has no 360 signaling"
         );
     }
 }

@@ -1,6 +1,8 @@
 //! Reprojection in front of the encoders: a dual-fisheye source is stitched into
 //! equirect, and a stream that bakes its orientation has its sphere turned, by
-//! `panoproject` (gst-plugins/, registered in [`super::init`]). Such a stream has no
+//! `panoproject` (gst-plugins/, registered in [`super::init`]), and a stream that
+//! asks for a cubemap gets an equi-angular cubemap (3x2) of its equirect sphere
+//! from the same element. Such a stream has no
 //! passthrough rendition: its `video` rendition is encoded from the element's output
 //! like any rung ([`Reprojection::top_rung`]), and the profile's rungs are planned
 //! against that output.
@@ -32,7 +34,9 @@ pub struct Reprojection {
     yaw: f64,
     pitch: f64,
     roll: f64,
-    /// The equirect frame made.
+    /// The `output-projection` nick: `equirect` or `cubemap` (equi-angular, 3x2).
+    output: &'static str,
+    /// The frame made.
     pub width: u32,
     pub height: u32,
 }
@@ -52,6 +56,13 @@ impl Reprojection {
         } else {
             ("equirect", even(source_width), even(source_height))
         };
+        // A cubemap keeps the equirect's width and is 16:9 (3840x2160 from 3840x1920,
+        // as YouTube and ffmpeg v360 make it): faces of a quarter of the equator.
+        let (output, width, height) = if stream.cubemap {
+            ("cubemap", width, even((width * 9 / 16).max(2)))
+        } else {
+            ("equirect", width, height)
+        };
         let (yaw, pitch, roll) = if stream.bake_orientation {
             let o = stream.orientation;
             (wrap(o.yaw), wrap(o.pitch), wrap(o.roll))
@@ -64,16 +75,17 @@ impl Reprojection {
             yaw,
             pitch,
             roll,
+            output,
             width,
             height,
         })
     }
 
-    /// The configured element: raw I420 or NV12 in, equirect of `width` x `height` out.
+    /// The configured element: raw I420 or NV12 in, `width` x `height` out.
     pub fn element(&self) -> Result<gst::Element, PipelineError> {
         let e = element("panoproject")?;
         e.set_property_from_str("input-projection", self.input);
-        e.set_property_from_str("output-projection", "equirect");
+        e.set_property_from_str("output-projection", self.output);
         e.set_property("width", self.width);
         e.set_property("height", self.height);
         e.set_property("yaw", self.yaw);
@@ -159,6 +171,25 @@ mod tests {
             ("video", 960, 480)
         );
         assert!((1000..1300).contains(&top.bitrate_kbps), "{top:?}");
+    }
+
+    #[test]
+    fn a_cubemap_is_made_from_any_mono_sphere() {
+        let mut def = StreamDef::new("cam");
+        def.cubemap = true;
+        let r = Reprojection::for_stream(&def, 1920, 960).expect("cubemap");
+        assert_eq!(
+            (r.input, r.output, r.width, r.height),
+            ("equirect", "cubemap", 1920, 1080)
+        );
+        def.projection = Projection::DualFisheye;
+        let r = Reprojection::for_stream(&def, 1280, 640).expect("stitched cubemap");
+        assert_eq!(
+            (r.input, r.output, r.width, r.height),
+            ("dual-fisheye", "cubemap", 1280, 720)
+        );
+        let top = r.top_rung(Some(30.0), "veryfast");
+        assert_eq!((top.width, top.height), (1280, 720), "the top rung too");
     }
 
     #[test]

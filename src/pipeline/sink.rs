@@ -101,6 +101,8 @@ struct LadderSession {
     reprojects: bool,
     /// The orientation is turned into the pixels (and signalled as neutral).
     bakes: bool,
+    /// Every rendition is an equi-angular cubemap (and carries no 360 signaling).
+    cubes: bool,
     /// What `panoproject` does for the current source parameters.
     reprojection: Option<Reprojection>,
     /// Source audio waiting for the encoded video to reach its time (reprojecting
@@ -167,9 +169,15 @@ impl LadderSink {
             // New source parameters: a new plan (the size may have changed).
             v.finish(drain);
         }
+        // The session's delivery stays as it began (a changed `cubemap` waits for the
+        // next publisher, like the signaling).
+        let delivered = StreamDef {
+            cubemap: session.cubes,
+            ..(*self.stream).clone()
+        };
         session.reprojection = session
             .reprojects
-            .then(|| Reprojection::for_stream(&self.stream, config.width(), config.height()))
+            .then(|| Reprojection::for_stream(&delivered, config.width(), config.height()))
             .flatten();
         // A reprojected stream's rungs go down from the element's equirect output.
         let (projection, width, height) = match &session.reprojection {
@@ -231,7 +239,8 @@ impl MediaSink for LadderSink {
     fn set_stream(&mut self, stream: &Arc<StreamDef>) {
         if stream.layout_differs(&self.stream) {
             let bakes = self.session.as_ref().is_some_and(|s| s.bakes);
-            lock(&self.packager).set_layout(signalled_layout(stream, bakes));
+            let cubes = self.session.as_ref().is_some_and(|s| s.cubes);
+            lock(&self.packager).set_layout(signalled_layout(stream, bakes, cubes));
         }
         self.stream = Arc::clone(stream);
     }
@@ -252,10 +261,11 @@ impl MediaSink for LadderSink {
         };
         let reprojects = self.stream.reprojects();
         let bakes = reprojects && self.stream.bake_orientation;
+        let cubes = reprojects && self.stream.cubemap;
         {
             let mut packager = lock(&self.packager);
             // Before the session starts, so its first init segment has it.
-            packager.set_layout(signalled_layout(&self.stream, bakes));
+            packager.set_layout(signalled_layout(&self.stream, bakes, cubes));
             packager.declare_rungs(&[], &[]);
             packager.begin_session(anchor);
         }
@@ -291,6 +301,7 @@ impl MediaSink for LadderSink {
             source_audio: None,
             reprojects,
             bakes,
+            cubes,
             reprojection: None,
             held_audio: VecDeque::new(),
         });
@@ -492,17 +503,15 @@ struct RungEvents {
 }
 
 /// What the packager signals for `stream` while the running session does (`bakes`)
-/// or does not bake its orientation: a change of `bake_orientation` reaches the
-/// pixels with the next publisher, so the signalled orientation waits for it too.
-fn signalled_layout(stream: &StreamDef, bakes: bool) -> Layout {
-    Layout {
-        orientation: if bakes {
-            crate::streams::Orientation::default()
-        } else {
-            stream.orientation
-        },
-        ..Layout::of(stream)
-    }
+/// or does not bake its orientation, and does (`cubes`) or does not make cubemaps: a
+/// change of `bake_orientation` or `cubemap` reaches the pixels with the next
+/// publisher, so the signaling waits for it too.
+fn signalled_layout(stream: &StreamDef, bakes: bool, cubes: bool) -> Layout {
+    Layout::of(&StreamDef {
+        bake_orientation: bakes,
+        cubemap: cubes,
+        ..stream.clone()
+    })
 }
 
 /// A unit's presentation time in nanoseconds of the source clock (audio and video

@@ -86,8 +86,30 @@ impl Projection {
     }
 }
 
+/// The picture layout players receive, as the stream info announces it: the delivered
+/// projection, or panocast's equi-angular cubemap, which no HLS signaling names
+/// (`REQ-VIDEO-LAYOUT` knows only `PROJ-EQUI`), so only the built-in player learns
+/// it, from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub enum VideoLayout {
+    #[serde(rename = "flat")]
+    Flat,
+    #[serde(rename = "equirect")]
+    Equirect,
+    #[serde(rename = "equirect-stereo-tb")]
+    EquirectStereoTb,
+    #[serde(rename = "equirect-stereo-sbs")]
+    EquirectStereoSbs,
+    /// Equi-angular cubemap, 3x2: left, front, right on top; down, back, up below,
+    /// turned a quarter (the layout of YouTube's EAC and of ffmpeg `v360`'s `eac`),
+    /// with 2 pixels of padding at the frame's left and right edges and above and
+    /// below each row.
+    #[serde(rename = "eac-3x2")]
+    Eac3x2,
+}
+
 /// Initial view direction in degrees, written into the `prhd` box.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Orientation {
     #[serde(default)]
@@ -96,6 +118,35 @@ pub struct Orientation {
     pub pitch: f64,
     #[serde(default)]
     pub roll: f64,
+}
+
+impl<'de> Deserialize<'de> for Orientation {
+    /// An object (or TOML table) only: serde's derive would also take a sequence
+    /// (`[]` for all defaults), which the API's schema does not allow.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            #[serde(default)]
+            yaw: f64,
+            #[serde(default)]
+            pitch: f64,
+            #[serde(default)]
+            roll: f64,
+        }
+        struct MapOnly;
+        impl<'de> serde::de::Visitor<'de> for MapOnly {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object with yaw, pitch and roll")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
+                Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        let Fields { yaw, pitch, roll } = d.deserialize_map(MapOnly)?;
+        Ok(Self { yaw, pitch, roll })
+    }
 }
 
 impl Orientation {
@@ -539,6 +590,12 @@ pub struct StreamDef {
     /// projection header); the signalled orientation is then neutral. Every
     /// rendition is transcoded.
     pub bake_orientation: bool,
+    /// Deliver every rendition as an equi-angular cubemap (3x2, see `layout` of the
+    /// stream info) instead of equirect: every pixel covers about the same angle, so
+    /// the same bitrate looks sharper. Only panocast's player shows it as a sphere;
+    /// the variants carry no 360 signaling. Needs a mono 360 projection; every
+    /// rendition is transcoded; applies from the next publisher.
+    pub cubemap: bool,
     /// Transcoding ladder profile (`default`: the source alone). A change applies
     /// from the next publisher on; while the current one runs another ladder,
     /// `pending_ladder` says so.
@@ -578,6 +635,7 @@ impl StreamDef {
             orientation: Orientation::default(),
             fisheye: DualFisheyeLenses::default(),
             bake_orientation: false,
+            cubemap: false,
             ladder: crate::pipeline::profile::PASSTHROUGH.into(),
             visibility: Visibility::Public,
             enabled: true,
@@ -597,13 +655,28 @@ impl StreamDef {
         self.projection != other.projection
             || self.orientation != other.orientation
             || self.bake_orientation != other.bake_orientation
+            || self.cubemap != other.cubemap
+    }
+
+    /// The picture layout players receive.
+    pub fn video_layout(&self) -> VideoLayout {
+        if self.cubemap {
+            return VideoLayout::Eac3x2;
+        }
+        match self.projection.delivered() {
+            Projection::Flat => VideoLayout::Flat,
+            Projection::EquirectStereoTb => VideoLayout::EquirectStereoTb,
+            Projection::EquirectStereoSbs => VideoLayout::EquirectStereoSbs,
+            Projection::Equirect | Projection::DualFisheye => VideoLayout::Equirect,
+        }
     }
 
     /// Whether the decoded pictures go through `panoproject` before any encoder: a
-    /// dual-fisheye source is stitched, a baked orientation turns the sphere. Such a
-    /// stream has no passthrough rendition.
+    /// dual-fisheye source is stitched, a baked orientation turns the sphere, a
+    /// cubemap is made. Such a stream has no passthrough rendition.
     pub fn reprojects(&self) -> bool {
         self.projection == Projection::DualFisheye
+            || self.cubemap
             || (self.bake_orientation
                 && self.projection.delivered() == Projection::Equirect
                 && !self.orientation.is_neutral())
@@ -640,6 +713,9 @@ impl StreamDef {
             return Err(
                 "bake_orientation needs a mono 360 projection (equirect or dual-fisheye)".into(),
             );
+        }
+        if self.cubemap && self.projection.delivered() != Projection::Equirect {
+            return Err("cubemap needs a mono 360 projection (equirect or dual-fisheye)".into());
         }
         if self.ladder.is_empty()
             || self.ladder.len() > 64
@@ -802,6 +878,27 @@ mod tests {
         );
         def.orientation.roll = 5.0;
         assert!(def.reprojects());
+    }
+
+    #[test]
+    fn an_orientation_is_an_object_only() {
+        let o: Orientation = serde_json::from_str(r#"{"yaw": 30}"#).expect("object");
+        assert_eq!(o.yaw, 30.0);
+        assert!(serde_json::from_str::<Orientation>("[]").is_err());
+        assert!(serde_json::from_str::<Orientation>(r#"{"tilt": 1}"#).is_err());
+        let t: Orientation = toml::from_str("pitch = -5.0").expect("toml");
+        assert_eq!(t.pitch, -5.0);
+    }
+
+    #[test]
+    fn a_cubemap_needs_a_mono_sphere() {
+        let mut def = StreamDef::new("box");
+        def.cubemap = true;
+        assert_eq!(def.validate(), Ok(()));
+        assert!(def.reprojects(), "every rendition is made by panoproject");
+        assert_eq!(def.video_layout(), VideoLayout::Eac3x2);
+        def.projection = Projection::EquirectStereoSbs;
+        assert!(def.validate().is_err_and(|e| e.contains("cubemap")));
     }
 
     #[test]

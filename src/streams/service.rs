@@ -92,6 +92,7 @@ pub fn changed_fields(old: &StreamDef, new: &StreamDef) -> Vec<&'static str> {
     check("tags", old.tags != new.tags);
     check("projection", old.projection != new.projection);
     check("orientation", old.orientation != new.orientation);
+    check("cubemap", old.cubemap != new.cubemap);
     check("ladder", old.ladder != new.ladder);
     check("visibility", old.visibility != new.visibility);
     check("enabled", old.enabled != new.enabled);

@@ -21,7 +21,7 @@ use gstreamer_video::subclass::prelude::*;
 use super::{InputProjection, OutputProjection};
 use crate::projection::fisheye::{DualFisheye, Lens};
 use crate::projection::lut::{PlaneLayout, PlaneLut};
-use crate::projection::remap::{remap, PlaneIo, PlaneJob};
+use crate::projection::remap::{remap_with, PlaneIo, PlaneJob, Scratch};
 use crate::projection::sphere::Rotation;
 use crate::projection::{output_size, Mapping, Source, Target};
 
@@ -142,6 +142,8 @@ struct State {
     in_info: gst_video::VideoInfo,
     out_info: gst_video::VideoInfo,
     tables: Option<Tables>,
+    /// The resampler's buffers, kept from frame to frame.
+    scratch: Scratch,
 }
 
 /// One table per output plane (I420's two chroma planes share theirs), valid for
@@ -536,6 +538,7 @@ impl VideoFilterImpl for PanoProject {
             in_info: in_info.clone(),
             out_info: out_info.clone(),
             tables: None,
+            scratch: Scratch::default(),
         });
         Ok(())
     }
@@ -609,7 +612,7 @@ impl VideoFilterImpl for PanoProject {
                 }),
             }
         }
-        remap(jobs, threads).map_err(|e| {
+        remap_with(jobs, threads, &mut state.scratch).map_err(|e| {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Failed,

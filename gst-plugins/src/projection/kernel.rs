@@ -1,7 +1,10 @@
 //! The per-pixel arithmetic of [`super::remap`]: bilinear samples in 7-bit fixed
 //! point, and the cross-fade of a second sample into the first. An AVX2 version
 //! (32 pixels a step, the 2x2 blocks fetched with gathers) is used where the CPU
-//! has it; it computes exactly what the portable version does.
+//! has it; it computes exactly what the portable version does. It reads a plane's
+//! [`row_pairs`] copy, where each byte sits beside the one below it, so that one
+//! 4-byte gather fetches a whole 2x2 block: gathers are what the resampling waits
+//! on, and this halves them.
 //!
 //! A sample of the 2x2 block `a b / c d` with fractions `fx`, `fy` (in 1/128) is
 //! `((a(128-fx) + b fx)(128-fy) + (c(128-fx) + d fx) fy + 8192) >> 14`; a blend of
@@ -10,19 +13,53 @@
 //! # Safety
 //! Every function here reads `src` unchecked: each tap `t` it is given must satisfy
 //! `t + stride + ROW_READ <= src.len()`. A [`super::lut::PlaneLut`]'s `reach` covers
-//! all its taps; `remap` checks it against the plane before calling in.
+//! all its taps; `remap` checks it against the plane before calling in. A plane's
+//! row pairs, where given, are `row_pairs` of that plane (twice its length).
 
 use super::lut::{FRAC_BITS, ONE};
 
+/// Whether the vector kernels run here, and so want [`row_pairs`] of the planes.
+pub(crate) fn wants_row_pairs() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return avx2::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// `src` with each byte followed by the one `stride` bytes on (the pixel below;
+/// zero past the end): `out[2i] = src[i]`, `out[2i + 1] = src[i + stride]`. `out`
+/// holds `2 * src.len()` bytes; this fills `out[2 * start..2 * end]` only, so that
+/// threads can share the work.
+pub(crate) fn row_pairs(src: &[u8], stride: usize, out: &mut [u8], start: usize) {
+    let end = (start + out.len() / 2).min(src.len());
+    let below_end = src.len().saturating_sub(stride).clamp(start, end);
+    let (paired, tail) = out.split_at_mut(2 * (below_end - start));
+    // A plain zip the compiler turns into byte shuffles.
+    for ((o, &top), &bottom) in paired
+        .chunks_exact_mut(2)
+        .zip(&src[start..below_end])
+        .zip(&src[start + stride..below_end + stride])
+    {
+        o[0] = top;
+        o[1] = bottom;
+    }
+    for (o, &top) in tail.chunks_exact_mut(2).zip(&src[below_end..end]) {
+        o[0] = top;
+        o[1] = 0;
+    }
+}
+
 /// Fills each of `outs` (`taps.len()` pixels of `C` components) with one sample
 /// each from the matching plane of `srcs`: `P` planes laid out alike (I420's U and
-/// V) share one table and one pass over it. `ahead` holds taps of pixels to come,
-/// whose input is prefetched (one in eight).
+/// V) share one table and one pass over it. `pairs` are the planes' [`row_pairs`]
+/// when [`wants_row_pairs`] (the vector kernels read those). `ahead` holds taps of
+/// pixels to come, whose input is prefetched (one in eight).
 ///
 /// # Safety
 /// See the module documentation; it holds for every plane of `srcs`.
 pub(crate) unsafe fn fast_row<const C: usize, const P: usize>(
     srcs: [&[u8]; P],
+    pairs: Option<[&[u8]; P]>,
     stride: usize,
     taps: &[u32],
     fracs: &[u16],
@@ -35,12 +72,12 @@ pub(crate) unsafe fn fast_row<const C: usize, const P: usize>(
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if C == 1 && avx2::available() {
+    if let Some(pairs) = pairs.filter(|_| C == 1 && avx2::available()) {
         // SAFETY: the caller's contract, and AVX2 is present.
-        done = unsafe { avx2::fast_row(srcs, stride, &taps[..n], &fracs[..n], &mut outs, ahead) };
+        done = unsafe { avx2::fast_row(pairs, &taps[..n], &fracs[..n], &mut outs, ahead) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = ahead;
+    let _ = (ahead, pairs);
     for i in done..n {
         for (src, out) in srcs.iter().zip(outs.iter_mut()) {
             for k in 0..C {
@@ -59,6 +96,7 @@ pub(crate) unsafe fn fast_row<const C: usize, const P: usize>(
 /// See the module documentation; it holds for every plane of `srcs`.
 pub(crate) unsafe fn blend_run<const C: usize, const P: usize>(
     srcs: [&[u8]; P],
+    pairs: Option<[&[u8]; P]>,
     stride: usize,
     taps: &[u32],
     fracs: &[u16],
@@ -73,19 +111,12 @@ pub(crate) unsafe fn blend_run<const C: usize, const P: usize>(
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if C == 1 && avx2::available() {
+    if let Some(pairs) = pairs.filter(|_| C == 1 && avx2::available()) {
         // SAFETY: the caller's contract, and AVX2 is present.
-        done = unsafe {
-            avx2::blend_run(
-                srcs,
-                stride,
-                &taps[..n],
-                &fracs[..n],
-                &weights[..n],
-                &mut outs,
-            )
-        };
+        done = unsafe { avx2::blend_run(pairs, &taps[..n], &fracs[..n], &weights[..n], &mut outs) };
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = pairs;
     for i in done..n {
         let weight = u32::from(weights[i]);
         for (src, out) in srcs.iter().zip(outs.iter_mut()) {
@@ -131,7 +162,7 @@ unsafe fn sample<const C: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    //! Planar (one byte per pixel) rows, 32 pixels a step.
+    //! Planar (one byte per pixel) rows, 32 pixels a step, read from row pairs.
 
     use std::arch::x86_64::*;
 
@@ -140,50 +171,44 @@ mod avx2 {
         is_x86_feature_detected!("avx2")
     }
 
-    /// Eight samples, as 32-bit values 0..=255.
+    /// Eight samples, as 32-bit values 0..=255, from the row pairs of a plane.
     ///
     /// # Safety
     /// AVX2 present; `taps` and `fracs` hold 8 entries; the module's contract for
     /// each tap.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn sample8(
-        src: *const u8,
-        stride: usize,
-        taps: *const u32,
-        fracs: *const u16,
-    ) -> __m256i {
+    unsafe fn sample8(pairs: *const u8, taps: *const u32, fracs: *const u16) -> __m256i {
         unsafe {
             let idx = _mm256_loadu_si256(taps.cast());
-            // Four bytes at each tap, on its row and the next: a b . . / c d . .
-            let top = _mm256_i32gather_epi32::<1>(src.cast(), idx);
-            let bottom = _mm256_i32gather_epi32::<1>(src.add(stride).cast(), idx);
-            // a b c d, offset to signed bytes for maddubs.
-            let px = _mm256_blend_epi16::<0b1010_1010>(top, _mm256_slli_epi32::<16>(bottom));
+            // Four bytes at twice each tap: a c b d, the block's left column (a
+            // above c) then its right one. Offset to signed bytes for maddubs.
+            let px = _mm256_i32gather_epi32::<2>(pairs.cast(), idx);
             let px = _mm256_xor_si256(px, _mm256_set1_epi8(-128));
             // Each lane: fx in byte 0, fy in byte 1.
             let f = _mm256_cvtepu16_epi32(_mm_loadu_si128(fracs.cast()));
-            let fx = _mm256_shuffle_epi8(
+            let fy = _mm256_shuffle_epi8(
                 f,
                 _mm256_setr_epi8(
-                    0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8,
-                    8, 8, 8, 12, 12, 12, 12,
+                    1, 1, 1, 1, 5, 5, 5, 5, 9, 9, 9, 9, 13, 13, 13, 13, 1, 1, 1, 1, 5, 5, 5, 5, 9,
+                    9, 9, 9, 13, 13, 13, 13,
                 ),
             );
-            // 128-fx, fx, 128-fx, fx (128 as an unsigned byte).
-            let wx = _mm256_blendv_epi8(
-                _mm256_sub_epi8(_mm256_set1_epi8(-128), fx),
-                fx,
+            // 128-fy, fy, 128-fy, fy (128 as an unsigned byte).
+            let wy = _mm256_blendv_epi8(
+                _mm256_sub_epi8(_mm256_set1_epi8(-128), fy),
+                fy,
                 _mm256_set1_epi16(0xff00u16 as i16),
             );
-            // (a-128)(128-fx) + (b-128)fx = top - 16384, and the same for the bottom.
-            let rows = _mm256_maddubs_epi16(wx, px);
-            let fy = _mm256_srli_epi32::<8>(f);
-            let wy = _mm256_or_si256(
-                _mm256_sub_epi32(_mm256_set1_epi32(128), fy),
-                _mm256_slli_epi32::<16>(fy),
+            // (a-128)(128-fy) + (c-128)fy = left - 16384, and the same for the right.
+            let columns = _mm256_maddubs_epi16(wy, px);
+            let fx = _mm256_and_si256(f, _mm256_set1_epi32(0xff));
+            let wx = _mm256_or_si256(
+                _mm256_sub_epi32(_mm256_set1_epi32(128), fx),
+                _mm256_slli_epi32::<16>(fx),
             );
-            let v = _mm256_madd_epi16(rows, wy);
+            // The same four products as the portable sample, summed in another order.
+            let v = _mm256_madd_epi16(columns, wx);
             // Undo the offset (16384 * 128) and round.
             _mm256_srli_epi32::<14>(_mm256_add_epi32(v, _mm256_set1_epi32(16384 * 128 + 8192)))
         }
@@ -205,8 +230,7 @@ mod avx2 {
     /// AVX2 present; the module's contract.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn fast_row<const P: usize>(
-        srcs: [&[u8]; P],
-        stride: usize,
+        pairs: [&[u8]; P],
         taps: &[u32],
         fracs: &[u16],
         outs: &mut [&mut [u8]; P],
@@ -219,22 +243,22 @@ mod avx2 {
             // prefetch never faults, whatever the address.
             for g in (0..32).step_by(8) {
                 if let Some(&t) = ahead.get(i + g) {
-                    for src in &srcs {
-                        let p = src.as_ptr().wrapping_add(t as usize);
+                    for plane in &pairs {
+                        let p = plane.as_ptr().wrapping_add(2 * t as usize);
                         _mm_prefetch::<_MM_HINT_T0>(p.cast());
-                        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(stride).cast());
                     }
                 }
             }
-            for (src, out) in srcs.iter().zip(outs.iter_mut()) {
+            for (plane, out) in pairs.iter().zip(outs.iter_mut()) {
                 // SAFETY: i + 32 <= len for taps, fracs and out; taps per the contract.
                 unsafe {
                     let (t, f) = (taps.as_ptr().add(i), fracs.as_ptr().add(i));
+                    let p = plane.as_ptr();
                     let v = pack32(
-                        sample8(src.as_ptr(), stride, t, f),
-                        sample8(src.as_ptr(), stride, t.add(8), f.add(8)),
-                        sample8(src.as_ptr(), stride, t.add(16), f.add(16)),
-                        sample8(src.as_ptr(), stride, t.add(24), f.add(24)),
+                        sample8(p, t, f),
+                        sample8(p, t.add(8), f.add(8)),
+                        sample8(p, t.add(16), f.add(16)),
+                        sample8(p, t.add(24), f.add(24)),
                     );
                     _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), v);
                 }
@@ -249,8 +273,7 @@ mod avx2 {
     /// AVX2 present; the module's contract.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn blend_run<const P: usize>(
-        srcs: [&[u8]; P],
-        stride: usize,
+        pairs: [&[u8]; P],
         taps: &[u32],
         fracs: &[u16],
         weights: &[u8],
@@ -259,13 +282,13 @@ mod avx2 {
         let steps = taps.len() / 32;
         for s in 0..steps {
             let i = s * 32;
-            for (src, out) in srcs.iter().zip(outs.iter_mut()) {
+            for (plane, out) in pairs.iter().zip(outs.iter_mut()) {
                 // SAFETY: i + 32 <= len for every slice; taps per the contract.
                 unsafe {
                     let (t, f) = (taps.as_ptr().add(i), fracs.as_ptr().add(i));
                     let mut mixed = [_mm256_setzero_si256(); 4];
                     for (g, m) in mixed.iter_mut().enumerate() {
-                        let second = sample8(src.as_ptr(), stride, t.add(8 * g), f.add(8 * g));
+                        let second = sample8(plane.as_ptr(), t.add(8 * g), f.add(8 * g));
                         let first = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
                             out.as_ptr().add(i + 8 * g).cast(),
                         ));
@@ -315,6 +338,25 @@ mod tests {
         (src, w, taps, fracs, weights)
     }
 
+    fn pairs_of(src: &[u8], stride: usize) -> Vec<u8> {
+        let mut out = vec![0u8; 2 * src.len()];
+        row_pairs(src, stride, &mut out, 0);
+        out
+    }
+
+    #[test]
+    fn row_pairs_put_each_byte_beside_the_one_below_in_any_split() {
+        let src: Vec<u8> = (0..50u8).collect();
+        let whole = pairs_of(&src, 7);
+        assert_eq!(&whole[..6], &[0, 7, 1, 8, 2, 9]);
+        assert_eq!(&whole[2 * 43..2 * 44], &[43, 0], "no row below");
+        let mut split = vec![0u8; 100];
+        let (a, b) = split.split_at_mut(2 * 17);
+        row_pairs(&src, 7, a, 0);
+        row_pairs(&src, 7, b, 17);
+        assert_eq!(split, whole);
+    }
+
     fn reference(src: &[u8], stride: usize, tap: u32, frac: u16) -> u8 {
         let t = tap as usize;
         let (fx, fy) = (f64::from(frac & 0xff) / 128.0, f64::from(frac >> 8) / 128.0);
@@ -329,7 +371,18 @@ mod tests {
         let (src, stride, taps, fracs, _) = setup(1000);
         let mut out = vec![0u8; taps.len()];
         // SAFETY: setup keeps every tap two rows and four bytes inside the plane.
-        unsafe { fast_row::<1, 1>([&src], stride, &taps, &fracs, [&mut out], &taps) };
+        let pairs = pairs_of(&src, stride);
+        unsafe {
+            fast_row::<1, 1>(
+                [&src],
+                Some([&pairs]),
+                stride,
+                &taps,
+                &fracs,
+                [&mut out],
+                &taps,
+            )
+        };
         for i in 0..taps.len() {
             let want = reference(&src, stride, taps[i], fracs[i]);
             assert!(
@@ -344,8 +397,19 @@ mod tests {
     fn the_vector_path_matches_the_portable_one() {
         let (src, stride, taps, fracs, weights) = setup(1000);
         let mut fast = vec![0u8; taps.len()];
+        let pairs = pairs_of(&src, stride);
         // SAFETY: as above.
-        unsafe { fast_row::<1, 1>([&src], stride, &taps, &fracs, [&mut fast], &[]) };
+        unsafe {
+            fast_row::<1, 1>(
+                [&src],
+                Some([&pairs]),
+                stride,
+                &taps,
+                &fracs,
+                [&mut fast],
+                &[],
+            )
+        };
         let mut portable = vec![0u8; taps.len()];
         for i in 0..taps.len() {
             // SAFETY: as above.
@@ -358,7 +422,17 @@ mod tests {
             taps.iter().rev().zip(fracs.iter().rev()).unzip();
         let mut blended = fast.clone();
         // SAFETY: as above.
-        unsafe { blend_run::<1, 1>([&src], stride, &taps2, &fracs2, &weights, [&mut blended]) };
+        unsafe {
+            blend_run::<1, 1>(
+                [&src],
+                Some([&pairs]),
+                stride,
+                &taps2,
+                &fracs2,
+                &weights,
+                [&mut blended],
+            )
+        };
         let n = taps.len();
         for i in 0..n {
             let w = u32::from(weights[i]);
@@ -374,9 +448,11 @@ mod tests {
         let other: Vec<u8> = src.iter().map(|v| v.wrapping_mul(7)).collect();
         let (mut a, mut b) = (vec![0u8; taps.len()], vec![0u8; taps.len()]);
         // SAFETY: as above, for both planes (same size).
+        let (pairs, other_pairs) = (pairs_of(&src, stride), pairs_of(&other, stride));
         unsafe {
             fast_row::<1, 2>(
                 [&src, &other],
+                Some([&pairs, &other_pairs]),
                 stride,
                 &taps,
                 &fracs,
@@ -386,7 +462,7 @@ mod tests {
         };
         let mut alone = vec![0u8; taps.len()];
         // SAFETY: as above.
-        unsafe { fast_row::<1, 1>([&other], stride, &taps, &fracs, [&mut alone], &[]) };
+        unsafe { fast_row::<1, 1>([&other], None, stride, &taps, &fracs, [&mut alone], &[]) };
         assert_eq!(b, alone);
         assert_ne!(a, b);
     }

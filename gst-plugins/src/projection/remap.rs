@@ -42,17 +42,92 @@ pub enum RemapError {
     },
 }
 
+/// Buffers [`remap_with`] keeps from frame to frame: the row pairs of the input
+/// planes the vector kernels read (see [`kernel`]), twice each plane's size, so
+/// that no frame pays for fresh pages.
+#[derive(Default)]
+pub struct Scratch {
+    pairs: Vec<Vec<u8>>,
+}
+
+/// [`remap_with`] with buffers of its own (tests, one-off frames).
+pub fn remap(jobs: Vec<PlaneJob<'_>>, threads: usize) -> Result<(), RemapError> {
+    remap_with(jobs, threads, &mut Scratch::default())
+}
+
 /// Fills every job's output planes, each plane's rows shared among `threads`
 /// threads. Checks every plane against its table first and touches nothing if one
 /// does not fit.
-pub fn remap(jobs: Vec<PlaneJob<'_>>, threads: usize) -> Result<(), RemapError> {
+pub fn remap_with(
+    jobs: Vec<PlaneJob<'_>>,
+    threads: usize,
+    scratch: &mut Scratch,
+) -> Result<(), RemapError> {
     for job in &jobs {
         for io in &job.planes {
             check(job.lut, io)?;
         }
     }
-    // Band k of every plane goes to thread k.
     let threads = threads.max(1);
+    // The row pairs of the planes the vector kernels read (one byte per pixel),
+    // made by all threads before any band starts: a band reads anywhere in them.
+    let paired: Vec<bool> = jobs
+        .iter()
+        .flat_map(|job| {
+            job.planes
+                .iter()
+                .map(|_| kernel::wants_row_pairs() && job.lut.input.components == 1)
+        })
+        .collect();
+    let wanted = paired.iter().filter(|p| **p).count();
+    if scratch.pairs.len() < wanted {
+        scratch.pairs.resize_with(wanted, Vec::new);
+    }
+    let mut buffers = scratch.pairs.iter_mut();
+    let mut pieces = Vec::new();
+    let mut pairs: Vec<Option<&[u8]>> = Vec::new();
+    let mut flags = paired.iter();
+    for job in &jobs {
+        for io in &job.planes {
+            if !flags.next().copied().unwrap_or(false) {
+                continue;
+            }
+            let Some(buffer) = buffers.next() else {
+                continue;
+            };
+            buffer.resize(2 * io.src.len(), 0);
+            let stride = job.lut.input.stride;
+            let n = io.src.len();
+            let mut rest = &mut buffer[..];
+            for k in 0..threads {
+                let (start, end) = (n * k / threads, n * (k + 1) / threads);
+                let (piece, after) = rest.split_at_mut(2 * (end - start));
+                rest = after;
+                pieces.push((io.src, stride, piece, start));
+            }
+        }
+    }
+    // Piece k of every plane goes to thread k.
+    let mut per_thread: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        per_thread[i % threads].push(piece);
+    }
+    per_thread.retain(|p| !p.is_empty());
+    run_each(per_thread, |pieces| {
+        for (src, stride, out, start) in pieces {
+            kernel::row_pairs(src, stride, out, start);
+        }
+    });
+    let mut buffers = scratch.pairs.iter();
+    for &p in &paired {
+        pairs.push(if p {
+            buffers.next().map(|b| &b[..])
+        } else {
+            None
+        });
+    }
+    let mut pairs = pairs.into_iter();
+    // Band k of every plane goes to thread k.
     let mut work: Vec<Vec<Band<'_>>> = (0..threads).map(|_| Vec::new()).collect();
     for job in jobs {
         let bands = band_ranges(job.lut.height(), threads);
@@ -63,6 +138,7 @@ pub fn remap(jobs: Vec<PlaneJob<'_>>, threads: usize) -> Result<(), RemapError> 
                 mut dst,
                 dst_stride,
             } = io;
+            let pairs = pairs.next().flatten();
             let mut taken = 0;
             for (k, rows) in bands.iter().enumerate() {
                 let end = (rows.end * dst_stride).min(taken + dst.len());
@@ -71,6 +147,7 @@ pub fn remap(jobs: Vec<PlaneJob<'_>>, threads: usize) -> Result<(), RemapError> 
                 dst = rest;
                 per_band[k].push(BandIo {
                     src,
+                    pairs,
                     dst: band,
                     dst_stride,
                 });
@@ -119,6 +196,8 @@ fn check(lut: &PlaneLut, io: &PlaneIo<'_>) -> Result<(), RemapError> {
 /// One plane's part of a band: `dst` starts at the band's first row.
 struct BandIo<'a> {
     src: &'a [u8],
+    /// `src`'s row pairs, when the vector kernels read them.
+    pairs: Option<&'a [u8]>,
     dst: &'a mut [u8],
     dst_stride: usize,
 }
@@ -158,6 +237,11 @@ fn run<const C: usize, const P: usize>(
 ) {
     let (w, h, stride) = (lut.width, lut.height, lut.input.stride);
     let srcs: [&[u8]; P] = std::array::from_fn(|p| io[p].src);
+    // Every plane's, or none.
+    let pairs: Option<[&[u8]; P]> = io
+        .iter()
+        .all(|b| b.pairs.is_some())
+        .then(|| std::array::from_fn(|p| io[p].pairs.unwrap_or_default()));
     // The fast pass tile by tile (the table is stored so), the rest row by row.
     let mut ty0 = rows.start / TILE_H * TILE_H;
     while ty0 < rows.end {
@@ -179,6 +263,7 @@ fn run<const C: usize, const P: usize>(
                 unsafe {
                     kernel::fast_row::<C, P>(
                         srcs,
+                        pairs,
                         stride,
                         &lut.taps[entries.clone()],
                         &lut.fracs[entries],
@@ -201,6 +286,7 @@ fn run<const C: usize, const P: usize>(
             unsafe {
                 kernel::blend_run::<C, P>(
                     srcs,
+                    pairs,
                     stride,
                     &lut.second_taps[seconds.clone()],
                     &lut.second_fracs[seconds.clone()],
