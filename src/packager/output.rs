@@ -271,6 +271,7 @@ mod tests {
                 part_target: 0.2,
                 segment_target: 2.0,
                 window_segments: 10,
+                part_hold_back_parts: 3.0,
             })
         };
         let (video, audio, stream) = {
