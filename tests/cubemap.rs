@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use common::frames;
 use common::*;
 use serde_json::json;
 
@@ -28,72 +27,7 @@ const MIN_PSNR_DB: f64 = 35.0;
 fn equirect_clip() -> std::path::PathBuf {
     let graph =
         format!("mandelbrot=s={W}x{H},trim=end_frame=1,loop=loop=-1:size=1,fps=30,format=yuv420p");
-    encoded_clip(
-        Path::new("ffmpeg"),
-        "mandelbrot-equirect-960x480.flv",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &graph,
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "8",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "12",
-            "-g",
-            "30",
-            "-bf",
-            "0",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-        ],
-    )
-}
-
-/// Runs ffmpeg quietly; the test fails with its message if it fails.
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (scripts/deps.sh)");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The luma plane of the first frame of `input` (after `filter`, if any), CW x CH.
-fn first_luma(input: &Path, filter: Option<&str>, out: &Path) -> Vec<u8> {
-    let mut args = vec!["-i", input.to_str().expect("utf-8 path")];
-    if let Some(f) = filter {
-        args.extend(["-vf", f]);
-    }
-    let out_s = out.to_str().expect("utf-8 path");
-    args.extend([
-        "-frames:v",
-        "1",
-        "-pix_fmt",
-        "gray",
-        "-f",
-        "rawvideo",
-        out_s,
-    ]);
-    ffmpeg(&args);
-    let luma = std::fs::read(out).expect("raw frame");
-    assert_eq!(luma.len(), CW * CH, "{input:?} is not {CW}x{CH}");
-    luma
+    frames::still_scene_clip("mandelbrot-equirect-960x480.flv", &graph)
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
@@ -102,12 +36,7 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
         .zip(b)
         .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
         .sum();
-    let mse = se / a.len().max(1) as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0 * 255.0 / mse).log10()
-    }
+    frames::psnr_db(se / a.len().max(1) as f64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,11 +121,12 @@ ladder = "cube"
     );
     assert!(!side.contains("Spherical"), "{side}");
 
-    let ours = first_luma(&served, None, &dir.path().join("ours.gray"));
-    let reference = first_luma(
+    let ours = frames::first_luma(&served, None, &dir.path().join("ours.gray"), (CW, CH));
+    let reference = frames::first_luma(
         &clip,
         Some("v360=input=e:output=eac"),
         &dir.path().join("reference.gray"),
+        (CW, CH),
     );
     let db = psnr(&ours, &reference);
     eprintln!("served cubemap vs ffmpeg v360 eac: luma PSNR {db:.2} dB");
@@ -205,10 +135,11 @@ ladder = "cube"
         "the cubemap differs from v360: {db:.2} dB"
     );
     // The score can fail: the equirect source scaled to the cubemap's size is far off.
-    let scaled = first_luma(
+    let scaled = frames::first_luma(
         &clip,
         Some(&format!("scale={CW}:{CH}")),
         &dir.path().join("scaled.gray"),
+        (CW, CH),
     );
     let wrong = psnr(&scaled, &reference);
     eprintln!("  (the equirect frame scaled to {CW}x{CH}: {wrong:.2} dB)");

@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use common::frames;
 use common::*;
 use serde_json::json;
 
@@ -34,72 +33,7 @@ fn dual_fisheye_clip() -> std::path::PathBuf {
         "mandelbrot=s={W}x{H},trim=end_frame=1,loop=loop=-1:size=1,fps=30,\
          v360=input=e:output=dfisheye:h_fov={FOV}:v_fov={FOV}:w={W}:h={H},format=yuv420p"
     );
-    encoded_clip(
-        Path::new("ffmpeg"),
-        "dual-fisheye-960x480.flv",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &graph,
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "8",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "12",
-            "-g",
-            "30",
-            "-bf",
-            "0",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-        ],
-    )
-}
-
-/// Runs ffmpeg quietly; the test fails with its message if it fails.
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (scripts/deps.sh)");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The luma plane of the first frame of `input` (after `filter`, if any), W x H.
-fn first_luma(input: &Path, filter: Option<&str>, out: &Path) -> Vec<u8> {
-    let mut args = vec!["-i", input.to_str().expect("utf-8 path")];
-    if let Some(f) = filter {
-        args.extend(["-vf", f]);
-    }
-    let out_s = out.to_str().expect("utf-8 path");
-    args.extend([
-        "-frames:v",
-        "1",
-        "-pix_fmt",
-        "gray",
-        "-f",
-        "rawvideo",
-        out_s,
-    ]);
-    ffmpeg(&args);
-    let luma = std::fs::read(out).expect("raw frame");
-    assert_eq!(luma.len(), W * H, "{input:?} is not {W}x{H}");
-    luma
+    frames::still_scene_clip("dual-fisheye-960x480.flv", &graph)
 }
 
 /// Luma PSNR of `a` against `b` over the equirect pixels at least
@@ -120,13 +54,7 @@ fn psnr_away_from_seam(a: &[u8], b: &[u8]) -> (f64, usize) {
             n += 1;
         }
     }
-    let mse = se / n.max(1) as f64;
-    let db = if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0 * 255.0 / mse).log10()
-    };
-    (db, n)
+    (frames::psnr_db(se / n.max(1) as f64), n)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,13 +157,14 @@ fisheye = {{ front = {{ fov = {FOV} }}, back = {{ fov = {FOV} }}, overlap = 10 }
     let served = concat_file(dir.path(), "served.mp4", &[&init.body, &segment.body]);
     assert_equirect(served.to_str().expect("utf-8 path"));
 
-    let ours = first_luma(&served, None, &dir.path().join("ours.gray"));
-    let reference = first_luma(
+    let ours = frames::first_luma(&served, None, &dir.path().join("ours.gray"), (W, H));
+    let reference = frames::first_luma(
         &clip,
         Some(&format!(
             "v360=input=dfisheye:output=e:ih_fov={FOV}:iv_fov={FOV}:w={W}:h={H}"
         )),
         &dir.path().join("reference.gray"),
+        (W, H),
     );
     let (db, pixels) = psnr_away_from_seam(&ours, &reference);
     eprintln!("served video vs ffmpeg v360, away from the seam: luma PSNR {db:.2} dB over {pixels} pixels");
@@ -244,7 +173,7 @@ fisheye = {{ front = {{ fov = {FOV} }}, back = {{ fov = {FOV} }}, overlap = 10 }
         "the stitched stream differs from v360: {db:.2} dB"
     );
     // The sanity of the score itself: the unstitched source scores far lower.
-    let fisheye = first_luma(&clip, None, &dir.path().join("fisheye.gray"));
+    let fisheye = frames::first_luma(&clip, None, &dir.path().join("fisheye.gray"), (W, H));
     let (unstitched, _) = psnr_away_from_seam(&fisheye, &reference);
     eprintln!("  (the unstitched fisheye frame: {unstitched:.2} dB)");
     assert!(

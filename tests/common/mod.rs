@@ -2,6 +2,7 @@
 //! real HTTP over loopback, and small readers for what players see.
 #![allow(dead_code)]
 
+pub mod frames;
 pub mod receiver;
 pub mod sse;
 
