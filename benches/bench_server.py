@@ -75,3 +75,34 @@ def rss_kib(pid, field="VmRSS"):
     except OSError:
         pass
     return 0
+
+
+def test_source(out_dir, name, size, bitrate, seconds, log):
+    """An FLV of testsrc2 at `size` (H.264 at `bitrate`, 2 s GOP, AAC 128k) for
+    `seconds`, encoded once into `out_dir`/media/`name` and reused afterwards."""
+    path = os.path.join(out_dir, "media", name)
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    log("encoding the input once (cached in bench-out/media)")
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+         "-t", str(seconds), "-map", "0:v", "-map", "1:a",
+         "-c:v", "libx264", "-preset", "veryfast", "-b:v", bitrate, "-g", "60",
+         "-keyint_min", "60", "-sc_threshold", "0", "-c:a", "aac", "-b:a", "128k",
+         "-f", "flv", path + ".tmp"],
+        check=True,
+    )
+    os.rename(path + ".tmp", path)
+    return path
+
+
+def push(src, url):
+    """ffmpeg publishing `src` in a loop at its own pace, copied, to `url`."""
+    return subprocess.Popen(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "quiet", "-re",
+         "-stream_loop", "-1", "-i", src, "-c", "copy", "-f", "flv", url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )

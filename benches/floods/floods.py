@@ -41,7 +41,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench_server import BenchServer  # noqa: E402
+from bench_server import BenchServer, push, test_source  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("PANOCAST_BIN", os.path.join(REPO, "target/release/panocast"))
@@ -68,31 +68,7 @@ def log(msg):
 def source():
     # Long enough that the looped publisher never wraps while anything is measured
     # (ffmpeg -re stalls briefly at each wrap, which would read as lateness).
-    path = os.path.join(OUT, "media", f"floods-1920x960-{SOURCE_S}s.flv")
-    if os.path.exists(path) and os.path.getsize(path) > 0:
-        return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    log("encoding the input once (cached in bench-out/media)")
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", "testsrc2=size=1920x960:rate=30",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-         "-t", str(SOURCE_S), "-map", "0:v", "-map", "1:a",
-         "-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-g", "60",
-         "-keyint_min", "60", "-sc_threshold", "0", "-c:a", "aac", "-b:a", "128k",
-         "-f", "flv", path + ".tmp"],
-        check=True,
-    )
-    os.rename(path + ".tmp", path)
-    return path
-
-
-def push(src, url):
-    return subprocess.Popen(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "quiet", "-re",
-         "-stream_loop", "-1", "-i", src, "-c", "copy", "-f", "flv", url],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    return test_source(OUT, f"floods-1920x960-{SOURCE_S}s.flv", "1920x960", "4M", SOURCE_S, log)
 
 
 def host_port(url):
