@@ -38,6 +38,7 @@ const PLAYERS = (process.env.BENCH_PLAYERS || 'hls.js hls.js-catchup shaka panoc
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_S || 8) * 1000;
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_S || 25) * 1000;
 const KEY = 'latency-bench-key-1';
+const PLAYER_DIST = process.env.BENCH_PLAYER_DIST || '';
 
 const FILES = {
   '/hls.html': join(PAGES, 'hls.html'),
@@ -163,8 +164,14 @@ async function measure(browser, site, server, player) {
   const page = await context.newPage();
   const src = `${server.base}/hls/lat/index.m3u8`;
   try {
-    if (player === 'panocast') {
+    if (player.startsWith('panocast')) {
       await page.addInitScript(probe);
+      const floor = Number(player.split('@')[1]);
+      if (floor > 0) await page.addInitScript((f) => { globalThis.__latFloor = f; }, floor);
+      if (PLAYER_DIST) {
+        await page.route('**/player/player.js*', (route) =>
+          route.fulfill({ path: join(PLAYER_DIST, 'player.js'), contentType: 'text/javascript' }));
+      }
       await page.goto(`${server.base}/watch/lat`);
     } else {
       await page.goto(`${site.base}/${player === 'shaka' ? 'shaka' : 'hls'}.html`);
@@ -182,7 +189,13 @@ async function measure(browser, site, server, player) {
     await sleep(WARMUP_MS + MEASURE_MS);
     const r = await page.evaluate((from) => window.latencyReport(from), WARMUP_MS);
     const errors = await page.evaluate(() => window.playerErrors || []);
-    return { ...r, errors };
+    // The built-in player's own view at the end: where hls.js aims, and how often the
+    // player had to move on from a stall.
+    const own = player.startsWith('panocast') ? await page.evaluate(() => {
+      const p = window.__panocast;
+      return p ? { target: p.targetLatency, jumps: p.liveJumps, recoveries: p.stallRecoveries } : null;
+    }) : null;
+    return { ...r, errors, own };
   } finally {
     await context.close();
   }
@@ -216,7 +229,7 @@ async function main() {
             p50_ms: Math.round(pct(r.latencies, 50)), p99_ms: Math.round(pct(r.latencies, 99)),
             samples: r.latencies.length, stalls: r.stalls.length,
             longest_stall_ms: r.stalls.length ? Math.round(Math.max(...r.stalls)) : 0,
-            errors: r.errors,
+            errors: r.errors, own: r.own,
           };
           rows.push(row);
           console.log(JSON.stringify(row));
@@ -236,7 +249,9 @@ async function main() {
   for (const r of rows) {
     console.log(`${r.setup.padEnd(15)}${r.player.padEnd(16)}${String(r.protocol).padEnd(10)}`
       + `${String(r.startup_ms).padStart(6)} ms${String(r.p50_ms).padStart(6)} ms${String(r.p99_ms).padStart(6)} ms`
-      + `  ${r.stalls} (${r.longest_stall_ms} ms)${r.errors.length ? `  errors: ${r.errors.join('; ')}` : ''}`);
+      + `  ${r.stalls} (${r.longest_stall_ms} ms)`
+      + `${r.own ? `  target ${Number(r.own.target).toFixed(2)} s, jumps ${r.own.jumps}, recoveries ${r.own.recoveries}` : ''}`
+      + `${r.errors.length ? `  errors: ${r.errors.join('; ')}` : ''}`);
   }
 }
 

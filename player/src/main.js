@@ -22,7 +22,7 @@ import {
   viewerSessionId,
   withToken,
 } from './model.js';
-import { LIVE_SYNC_ON_STALL_INCREASE_S, MIN_TARGET_LATENCY_S, Playback, canUseHlsJs } from './playback.js';
+import { LIVE_SYNC_ON_STALL_INCREASE_S, Playback, canUseHlsJs } from './playback.js';
 import { MIN_RENDER_SHARE, RENDER_SHARE, SphereView, deviceQuaternion } from './view.js';
 
 const AUDIO_ONLY = 'audio';
@@ -299,7 +299,8 @@ class Player {
       {
         maxShare: RENDER_SHARE,
         minShare: MIN_RENDER_SHARE,
-        floor: MIN_TARGET_LATENCY_S,
+        // The playlist's PART-HOLD-BACK, set once the first live playlist is read.
+        floor: NaN,
         step: LIVE_SYNC_ON_STALL_INCREASE_S,
         calmMs: CALM_MS,
       },
@@ -374,6 +375,7 @@ class Player {
     if (!this.vod) this.watchStall();
     if (!this.vod && this.state === 'playing' && this.playback && !this.video.paused) {
       const now = performance.now();
+      this.budget.floor = this.playback.leastTargetLatency;
       const target = this.budget.calm(now, this.playback.targetLatency);
       if (target !== null) this.playback.targetLatency = target;
       this.applyRenderShare();

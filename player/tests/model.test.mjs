@@ -98,6 +98,19 @@ test('stalls cut the render share and calm spells give it and the latency back',
   assert.equal(budget.share, 0.3);
 });
 
+test('before the playlist names its PART-HOLD-BACK the target latency is left alone', () => {
+  const budget = new StallBudget({ maxShare: 0.3, minShare: 0.08, floor: NaN, step: 0.25, calmMs: 15000 }, 0);
+  budget.stalled(1000);
+  // Calm, but no floor known: the share comes back, the target stays where hls.js put it.
+  assert.equal(budget.calm(16000, 0.85), null);
+  assert.equal(budget.share, 0.15 * 1.25);
+  // The floor read from the playlist (0.6 s): one step at a time, never below it.
+  budget.floor = 0.6;
+  assert.equal(budget.calm(31000, 1.35), 1.1);
+  assert.equal(budget.calm(46000, 0.75), 0.6);
+  assert.equal(budget.calm(61000, 0.6), null);
+});
+
 test('heatmap cells: yaw from the frame centre to the right, pitch from straight down', async () => {
   const { heatCell } = await import('../src/model.js');
   assert.deepEqual(heatCell(0, 0), [9, 0]);
