@@ -1,8 +1,10 @@
 //! The schedule's one task: moves `scheduled` events to `starting_soon` at
 //! start − lead (sleeping until the soonest such time, woken early by any change, so
 //! moving the start re-arms it), and follows the lifecycle bus: `stream.active` makes
-//! the stream's current event (`scheduled` or `starting_soon`, soonest start first)
-//! `live`; `live_session.ended` makes its `live` event `ended`.
+//! the stream's current event `live` — the soonest `scheduled` or `starting_soon` one
+//! whose live window is open ([`super::live_window_contains`]: from start − lead to
+//! its end) — and leaves events further off as they are; `live_session.ended` makes
+//! its `live` event `ended`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,15 +82,12 @@ impl Schedule {
                 {
                     return Ok(());
                 }
-                let current = self
-                    .of_stream(
-                        &stream.id,
-                        &[EventState::Scheduled, EventState::StartingSoon],
-                    )
-                    .await?;
-                if let Some(id) = current.first() {
+                // Only an event whose window is open: a stream live days before an
+                // event (a rehearsal, a 24/7 channel) leaves it scheduled.
+                let now = crate::notify::webhooks::now_ms();
+                if let Some(id) = self.due_to_go_live(&stream.id, now).await? {
                     self.transition(
-                        id,
+                        &id,
                         &[EventState::Scheduled, EventState::StartingSoon],
                         EventState::Live,
                         Some(session_id),
