@@ -577,6 +577,7 @@ async fn someone_elses_draft_is_hidden_from_every_path() {
 /// A stream going live is not every event on it starting: the event 20 hours away
 /// (well outside its 15-minute lead) stays scheduled, while the one whose
 /// starting-soon window is open (a one-day lead) is the one that goes live and ends.
+/// An event whose window opens while its stream is live goes live then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_going_live_leaves_a_far_off_event_scheduled() {
     let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
@@ -656,4 +657,35 @@ async fn a_stream_going_live_leaves_a_far_off_event_scheduled() {
         "{}",
         far_event.text
     );
+
+    // Live again, early: when the event's window opens during the session (here: its
+    // start moved to a minute from now), the event goes live with that session.
+    let mut publisher = Publisher::start(source_file(), &server.publish_url(&key), true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = api(&c, &server, &token, "GET", "/api/v1/streams/arena", None).await;
+        if s.json["state"] == "active" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never live: {}",
+            s.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(event_state(&c, &server, &token, far).await, "scheduled");
+    let moved = api(
+        &c,
+        &server,
+        &token,
+        "PATCH",
+        &format!("/api/v1/events/{far}"),
+        Some(json!({"scheduled_start": rfc3339_in(60)})),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    wait_state(far.clone(), "live", Duration::from_secs(10)).await;
+    let _ = publisher.child.kill();
+    wait_state(far.clone(), "ended", Duration::from_secs(30)).await;
 }
