@@ -21,6 +21,10 @@ pub struct Config {
     pub http: SocketAddr,
     /// RTMP listen address (publishers).
     pub rtmp: SocketAddr,
+    /// The address users reach the server at (`https://tv.example.com`, with a path
+    /// prefix behind a proxy), for links read away from the server: the ones in
+    /// mails. None: built from the bound listeners ([`crate::public_url`]).
+    pub public_url: Option<String>,
     /// Where keys and recordings live.
     pub data_dir: PathBuf,
     /// Log as JSON lines instead of human-readable text.
@@ -277,6 +281,7 @@ impl Default for Config {
         Self {
             http: SocketAddr::from(([0, 0, 0, 0], 8080)),
             rtmp: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            public_url: None,
             data_dir: PathBuf::from("./data"),
             log_json: false,
             hls: HlsConfig::default(),
@@ -926,6 +931,9 @@ impl Config {
         parse("PANOCAST_HTTP", &vars, &mut self.http)?;
         parse("PANOCAST_RTMP", &vars, &mut self.rtmp)?;
         parse("PANOCAST_DATA_DIR", &vars, &mut self.data_dir)?;
+        if let Some(url) = vars("PANOCAST_PUBLIC_URL").filter(|u| !u.is_empty()) {
+            self.public_url = Some(url);
+        }
         parse("PANOCAST_LOG_JSON", &vars, &mut self.log_json)?;
         parse(
             "PANOCAST_HLS_PART_TARGET_MS",
@@ -978,6 +986,9 @@ impl Config {
                 "hls.window_segments must be 3..=100, not {}",
                 hls.window_segments
             ));
+        }
+        if let Some(url) = &self.public_url {
+            crate::public_url::PublicUrl::parse(url).map_err(ConfigError::Invalid)?;
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
         self.analytics.validate().map_err(ConfigError::Invalid)?;
@@ -1196,6 +1207,27 @@ mod tests {
             "hourly points kept shorter than minutes"
         );
         assert!(toml::from_str::<Config>("[analytics]\nenable = true\n").is_err());
+    }
+
+    #[test]
+    fn public_url_is_an_absolute_http_url() {
+        let config: Config =
+            toml::from_str("public_url = \"https://tv.example.com/\"\n").expect("toml");
+        config.validate().expect("valid");
+        let mut config = Config::default();
+        assert_eq!(config.public_url, None);
+        config
+            .apply_env(|name| (name == "PANOCAST_PUBLIC_URL").then(|| "/watch".into()))
+            .expect("env");
+        assert!(config.validate().is_err(), "a path is not a public URL");
+        for bad in [
+            "tv.example.com",
+            "ftp://tv.example.com",
+            "https://tv.example.com/?x",
+        ] {
+            config.public_url = Some(bad.into());
+            assert!(config.validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod notify;
 pub mod packager;
 pub mod pipeline;
 pub mod posters;
+pub mod public_url;
 pub mod recordings;
 pub mod schedule;
 pub mod search;

@@ -24,7 +24,7 @@ use crate::auth::request::Authenticator;
 use crate::auth::tokens::{KeyError, TokenKeys};
 use crate::auth::{accounts, Role};
 use crate::catalog::Catalog;
-use crate::config::{Config, StreamConfig};
+use crate::config::{Config, ConfigError, StreamConfig, TlsMode};
 use crate::db::{self, DbError};
 use crate::ingest::rtmp::{self, RtmpConfig};
 use crate::jobs::sqlite::SqliteJobStore;
@@ -35,6 +35,7 @@ use crate::notify::webhooks::Webhooks;
 use crate::packager::latency::LatencyStats;
 use crate::packager::{Outputs, PackagerConfig};
 use crate::pipeline::sink::LadderSinkFactory;
+use crate::public_url::PublicUrl;
 use crate::schedule::store::Schedule;
 use crate::streams::events::EventBus;
 use crate::streams::owner::StreamContext;
@@ -151,7 +152,8 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Built,
     // Subscribed before any stream task exists, so no media-path event is missed.
     crate::notify::bus_writer::spawn(pool.clone(), bus.subscribe(), shutdown.clone());
     webhooks.spawn(shutdown.clone());
-    crate::notify::mail::Mailer::new(pool.clone(), config.mail.clone()).spawn(shutdown.clone());
+    // The mailer starts once the listeners are bound (see `serve`): its links are
+    // absolute on the public URL, which may be built from the bound address.
     let notifications = crate::notify::in_app::InApp::new(pool.clone(), shutdown.clone());
     notifications.spawn();
     let schedule = Arc::new(Schedule::new(pool.clone()));
@@ -373,14 +375,40 @@ async fn serve(
         limits,
         shutdown.clone(),
     ));
+    let public_url = public_url(config, http, https_addr)?;
+    crate::notify::mail::Mailer::new(
+        state.auth.pool.clone(),
+        config.mail.clone(),
+        public_url.clone(),
+    )
+    .spawn(shutdown.clone());
     tracing::info!(%http, rtmp = %rtmp_addr, https = ?https_addr, rtmps = ?rtmps_addr,
-        streams = catalog.len(), "panocast is up");
+        %public_url, streams = catalog.len(), "panocast is up");
     Ok(Bound {
         http,
         rtmp: rtmp_addr,
         https: https_addr,
         rtmps: rtmps_addr,
     })
+}
+
+/// `public_url` as configured, else built from the bound listeners (HTTPS named by
+/// the first ACME domain or local-CA name when there is one).
+fn public_url(
+    config: &Config,
+    http: SocketAddr,
+    https: Option<SocketAddr>,
+) -> Result<PublicUrl, StartError> {
+    let invalid = |why: String| StartError::Config(ConfigError::Invalid(why));
+    if let Some(url) = &config.public_url {
+        return PublicUrl::parse(url).map_err(invalid);
+    }
+    let name = match config.tls.mode {
+        TlsMode::Acme => config.tls.domains.first(),
+        TlsMode::LocalCa => config.tls.names.first(),
+        TlsMode::Off | TlsMode::Files => None,
+    };
+    PublicUrl::from_listeners(http, https, name.map(String::as_str)).map_err(invalid)
 }
 
 /// The asset store, the job queue with its workers (after recovering jobs a crash

@@ -405,3 +405,287 @@ async fn a_private_streams_events_are_hidden_from_those_who_cannot_see_it() {
         201
     );
 }
+
+/// A draft is its author's notes: a viewer and another broadcaster neither list it, nor
+/// get it by id (404, like a missing event), nor find it in search, nor subscribe to it,
+/// nor change or delete it. Its owner, the owner of its stream and admins see it; once
+/// published it is everyone's.
+#[tokio::test]
+async fn someone_elses_draft_is_hidden_from_every_path() {
+    let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let c = client();
+    let admin = login(&c, &server, "admin", ADMIN_PASSWORD).await;
+    let mut tokens = Vec::new();
+    for (name, role) in [
+        ("bea", "broadcaster"),
+        ("bob", "broadcaster"),
+        ("vic", "viewer"),
+    ] {
+        let made = api(
+            &c,
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": name, "password": "a-long-password", "role": role})),
+        )
+        .await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        tokens.push(login(&c, &server, name, "a-long-password").await);
+    }
+    let (bea, bob, vic) = (&tokens[0], &tokens[1], &tokens[2]);
+    // Both public: only the draft rule hides anything here.
+    for (token, slug) in [(&admin, "hall"), (bea, "studio")] {
+        let s = api(
+            &c,
+            &server,
+            token,
+            "POST",
+            "/api/v1/streams",
+            Some(json!({"slug": slug, "visibility": "public"})),
+        )
+        .await;
+        assert_eq!(s.status, 201, "{}", s.text);
+    }
+    let create = |token: String, body: Value| {
+        let (c, server) = (&c, &server);
+        async move {
+            let e = api(c, server, &token, "POST", "/api/v1/events", Some(body)).await;
+            assert_eq!(e.status, 201, "{}", e.text);
+            e.json["id"].as_str().expect("id").to_string()
+        }
+    };
+    let start = rfc3339_in(7200);
+    // bea's draft on the admin's stream; the admin's draft on bea's stream.
+    let beas_draft = create(
+        bea.clone(),
+        json!({"title": "Zeppelin launch", "stream": "hall", "scheduled_start": start, "state": "draft"}),
+    )
+    .await;
+    let admins_draft = create(
+        admin.clone(),
+        json!({"title": "Studio rehearsal", "stream": "studio", "scheduled_start": start, "state": "draft"}),
+    )
+    .await;
+    create(
+        admin.clone(),
+        json!({"title": "Open day", "stream": "hall", "scheduled_start": start}),
+    )
+    .await;
+
+    let titles = |token: String| {
+        let (c, server) = (&c, &server);
+        async move {
+            let a = api(c, server, &token, "GET", "/api/v1/events", None).await;
+            assert_eq!(a.status, 200, "{}", a.text);
+            let mut t: Vec<String> = a.json["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter_map(|e| e["title"].as_str().map(str::to_owned))
+                .collect();
+            t.sort();
+            t
+        }
+    };
+    let everything = ["Open day", "Studio rehearsal", "Zeppelin launch"];
+    assert_eq!(titles(vic.clone()).await, ["Open day"]);
+    assert_eq!(titles(bob.clone()).await, ["Open day"]);
+    assert_eq!(titles(bea.clone()).await, everything);
+    assert_eq!(titles(admin.clone()).await, everything);
+
+    let status = |token: String, method: &'static str, id: String, body: Option<Value>| {
+        let (c, server) = (&c, &server);
+        async move {
+            api(
+                c,
+                server,
+                &token,
+                method,
+                &format!("/api/v1/events/{id}"),
+                body,
+            )
+            .await
+            .status
+        }
+    };
+    for id in [&beas_draft, &admins_draft] {
+        assert_eq!(status(vic.clone(), "GET", id.clone(), None).await, 404);
+        assert_eq!(status(bob.clone(), "GET", id.clone(), None).await, 404);
+        assert_eq!(status(bea.clone(), "GET", id.clone(), None).await, 200);
+        assert_eq!(status(admin.clone(), "GET", id.clone(), None).await, 200);
+    }
+    // Another broadcaster cannot rename, publish or delete it either, nor learn it exists.
+    let rename = Some(json!({"title": "Hijacked"}));
+    assert_eq!(
+        status(bob.clone(), "PATCH", beas_draft.clone(), rename).await,
+        404
+    );
+    assert_eq!(
+        status(bob.clone(), "DELETE", beas_draft.clone(), None).await,
+        404
+    );
+
+    // Search finds it only for who may see it.
+    let search = |token: String| {
+        let (c, server) = (&c, &server);
+        async move {
+            let url =
+                reqwest::Url::parse_with_params(&server.url("/api/v1/search"), [("q", "zeppelin")])
+                    .expect("url");
+            let a = common::call(c, "GET", url.as_str(), Some(&token), None).await;
+            assert_eq!(a.status, 200, "{}", a.text);
+            a.json["items"].as_array().map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(search(vic.clone()).await, 0);
+    assert_eq!(search(bob.clone()).await, 0);
+    assert_eq!(search(bea.clone()).await, 1);
+
+    // Subscribing to it answers like an event that does not exist.
+    let sub = api(
+        &c,
+        &server,
+        vic,
+        "POST",
+        "/api/v1/me/subscriptions",
+        Some(json!({"event": beas_draft})),
+    )
+    .await;
+    assert_eq!(sub.status, 422, "{}", sub.text);
+
+    // Published, it is everyone's.
+    let published = api(
+        &c,
+        &server,
+        bea,
+        "PATCH",
+        &format!("/api/v1/events/{beas_draft}"),
+        Some(json!({"state": "scheduled"})),
+    )
+    .await;
+    assert_eq!(published.status, 200, "{}", published.text);
+    assert_eq!(published.json["title"], "Zeppelin launch");
+    assert_eq!(titles(vic.clone()).await, ["Open day", "Zeppelin launch"]);
+    assert_eq!(
+        status(vic.clone(), "GET", beas_draft.clone(), None).await,
+        200
+    );
+    assert_eq!(search(vic.clone()).await, 1);
+}
+
+/// A stream going live is not every event on it starting: the event 20 hours away
+/// (well outside its 15-minute lead) stays scheduled, while the one whose
+/// starting-soon window is open (a one-day lead) is the one that goes live and ends.
+/// An event whose window opens while its stream is live goes live then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_going_live_leaves_a_far_off_event_scheduled() {
+    let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let c = client();
+    let token = login(&c, &server, "admin", ADMIN_PASSWORD).await;
+    let stream = api(
+        &c,
+        &server,
+        &token,
+        "POST",
+        "/api/v1/streams",
+        Some(json!({"slug": "arena", "reconnect_window_s": 0})),
+    )
+    .await;
+    assert_eq!(stream.status, 201, "{}", stream.text);
+    let key = stream.json["stream_key"].as_str().expect("key").to_string();
+    let mut ids = Vec::new();
+    for (title, start, lead) in [
+        ("Tomorrow's final", rfc3339_in(20 * 3600), 900),
+        ("Season preview", rfc3339_in(21 * 3600), 86_400),
+    ] {
+        let e = api(
+            &c,
+            &server,
+            &token,
+            "POST",
+            "/api/v1/events",
+            Some(
+                json!({"title": title, "stream": "arena", "scheduled_start": start,
+                        "starting_soon_lead_s": lead}),
+            ),
+        )
+        .await;
+        assert_eq!(e.status, 201, "{}", e.text);
+        ids.push(e.json["id"].as_str().expect("id").to_string());
+    }
+    let (far, open) = (&ids[0], &ids[1]);
+    let wait_state = |id: String, want: &'static str, limit: Duration| {
+        let (c, server, token) = (&c, &server, &token);
+        async move {
+            let deadline = std::time::Instant::now() + limit;
+            loop {
+                let state = event_state(c, server, token, &id).await;
+                if state == want {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{id} is {state}, never {want}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // The one-day lead has begun: the open event is starting soon already.
+    wait_state(open.clone(), "starting_soon", Duration::from_secs(10)).await;
+    assert_eq!(event_state(&c, &server, &token, far).await, "scheduled");
+
+    let mut publisher = Publisher::start(source_file(), &server.publish_url(&key), true);
+    wait_state(open.clone(), "live", Duration::from_secs(30)).await;
+    assert_eq!(event_state(&c, &server, &token, far).await, "scheduled");
+    let _ = publisher.child.kill();
+    wait_state(open.clone(), "ended", Duration::from_secs(30)).await;
+    drop(publisher);
+    let far_event = api(
+        &c,
+        &server,
+        &token,
+        "GET",
+        &format!("/api/v1/events/{far}"),
+        None,
+    )
+    .await;
+    assert_eq!(far_event.json["state"], "scheduled", "{}", far_event.text);
+    assert!(
+        far_event.json.get("session_id").is_none(),
+        "{}",
+        far_event.text
+    );
+
+    // Live again, early: when the event's window opens during the session (here: its
+    // start moved to a minute from now), the event goes live with that session.
+    let mut publisher = Publisher::start(source_file(), &server.publish_url(&key), true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = api(&c, &server, &token, "GET", "/api/v1/streams/arena", None).await;
+        if s.json["state"] == "active" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never live: {}",
+            s.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(event_state(&c, &server, &token, far).await, "scheduled");
+    let moved = api(
+        &c,
+        &server,
+        &token,
+        "PATCH",
+        &format!("/api/v1/events/{far}"),
+        Some(json!({"scheduled_start": rfc3339_in(60)})),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    wait_state(far.clone(), "live", Duration::from_secs(10)).await;
+    let _ = publisher.child.kill();
+    wait_state(far.clone(), "ended", Duration::from_secs(30)).await;
+}

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 const SMTP_USER: &str = "panocast-mailer";
 const SMTP_PASSWORD: &str = "smtp-S3cret-never-in-logs";
+/// `public_url` of the test that sets one (a proxy that serves panocast under a path).
+const PUBLIC_URL: &str = "https://tv.panocast.test/live360";
 const ADMIN_PASSWORD: &str = "mail-admin-pass-1";
 
 /// A running SMTP server and the directory its messages land in.
@@ -219,6 +221,15 @@ async fn a_new_user_gets_one_welcome_mail_with_text_and_html() {
             .is_some_and(|t| t.contains("<h1>Welcome, alice!</h1>")),
         "{m:#}"
     );
+    // The link is absolute: without `public_url`, on the address the server is bound to.
+    let home = server.url("/");
+    assert!(home.starts_with("http://127.0.0.1:"), "{home}");
+    assert!(
+        m["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("Sign in: {home}"))),
+        "{m:#}"
+    );
     assert_eq!(m["authenticated"], true);
     assert_eq!(inbox.len(), 2, "only alice and carol get mail: {inbox:#?}");
     assert_no_password_in_log(&server);
@@ -385,6 +396,20 @@ async fn a_stream_subscriber_gets_a_live_mail_when_ffmpeg_publishes() {
             .is_some_and(|t| t.contains("match is live")),
         "{live:#}"
     );
+    // A link a mail client can open: absolute, to the stream's player page.
+    let watch = server.url("/watch/match");
+    assert!(
+        live["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("Watch live: {watch}"))),
+        "{live:#}"
+    );
+    assert!(
+        live["html"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("<a href=\"{watch}\">Watch live</a>"))),
+        "{live:#}"
+    );
     // frank's welcome came; no live mail for him (his mails for that message would
     // have been written in the same transaction as erin's and sent in the same round).
     sink.wait_for("welcome for frank", Duration::from_secs(5), |m| {
@@ -500,8 +525,9 @@ async fn in_app_titles(c: &reqwest::Client, server: &Server, token: &str) -> Vec
 async fn event_subscribers_hear_of_the_end_and_the_replay_by_mail_and_in_app() {
     let port = free_port();
     let sink = Sink::start(port);
+    // Behind a proxy at a path: mails link there, not to the bound address.
     let server = Server::start_with_env(
-        &config(port),
+        &format!("public_url = \"{PUBLIC_URL}/\"\n{}", config(port)),
         &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)],
     );
     let c = client();
@@ -608,11 +634,29 @@ async fn event_subscribers_hear_of_the_end_and_the_replay_by_mail_and_in_app() {
     let asset_id = asset.json["recording_asset_id"]
         .as_str()
         .expect("linked recording");
+    let player = format!("{PUBLIC_URL}/watch/vod/{asset_id}");
     assert!(
         replay["text"]
             .as_str()
-            .is_some_and(|t| t.contains(&format!("/vod/{asset_id}/index.m3u8"))),
+            .is_some_and(|t| t.contains(&format!("Watch the replay: {player}"))),
         "{replay:#}"
+    );
+    assert!(
+        replay["html"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("<a href=\"{player}\">"))),
+        "{replay:#}"
+    );
+    let live = sink
+        .inbox()
+        .into_iter()
+        .find(|m| to(m) == "gina@example.com" && m["subject"] == "Live now: Seminar")
+        .expect("live mail");
+    assert!(
+        live["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("Watch live: {PUBLIC_URL}/watch/seminar"))),
+        "{live:#}"
     );
     // hal saw the same three in the app, in order, and got no mail about them.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,5 +1,6 @@
-//! `/api/v1/events`: scheduled events. Any signed-in account reads them, and signed-out
-//! visitors the list of public streams' announced ones; admins and broadcasters create
+//! `/api/v1/events`: scheduled events. Any signed-in account reads them (drafts only
+//! their owner, their stream's owner and admins), and signed-out visitors the list of
+//! public streams' announced ones; admins and broadcasters create
 //! and change them. A client moves an event only from `draft` to
 //! `scheduled` or to `cancelled`; `starting_soon`, `live` and `ended` are the server's
 //! (see [`crate::schedule`]).
@@ -18,7 +19,7 @@ use super::AppState;
 use crate::auth::request::{listed_for, reachable_by, Caller};
 use crate::auth::Role;
 use crate::schedule::store::{EventFields, ScheduleError};
-use crate::schedule::{EventState, ScheduledEvent};
+use crate::schedule::{draft_seen_by, EventState, ScheduledEvent};
 
 /// Events `GET /api/v1/events` lists, soonest start first.
 pub const EVENT_LIST_ITEMS: i64 = 500;
@@ -144,6 +145,7 @@ pub async fn create(
             description: Some(req.description),
             tags: Some(req.tags),
             stream_id: Some(stream.id.clone()),
+            owner_id: Some(caller.user_id.clone()),
             scheduled_start: Some(req.scheduled_start),
             scheduled_end: Some(req.scheduled_end),
             lead_s: req.starting_soon_lead_s,
@@ -155,7 +157,8 @@ pub async fn create(
 }
 
 /// List events, soonest start first (at most 500). Without a token: only the
-/// announced (scheduled, starting soon, live) events of public streams.
+/// announced (scheduled, starting soon, live) events of public streams. Drafts are
+/// listed only to their owner, their stream's owner and admins.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", operation_id = "list_events",
     security((), ("bearer" = [])),
     responses((status = 200, body = Page<ScheduledEvent>), (status = 500)))]
@@ -180,25 +183,19 @@ pub async fn list(
     }))
 }
 
-/// One event.
+/// One event. Someone else's draft answers 404, like a private stream's event.
 #[utoipa::path(get, path = "/api/v1/events/{event}", tag = "events", operation_id = "get_event",
     security(("bearer" = [])), params(("event" = String, Path, description = "event id (`ev_…`)")),
-    responses((status = 200, body = ScheduledEvent), (status = 404), (status = 500)))]
+    responses((status = 200, body = ScheduledEvent),
+              (status = 404, description = "no such event, or one the caller may not see"),
+              (status = 500)))]
 pub async fn get(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<ScheduledEvent>, ApiError> {
-    match state
-        .schedule
-        .get(&id)
-        .await
-        .map_err(|e| ApiError::from(Problem::internal(&e)))?
-    {
-        Some(event) if event_shown(&state, &caller, &event, Reach::Direct) => Ok(Json(event)),
-        // A private stream's event is as unknown as the stream itself.
-        _ => Err(no_event(&id)),
-    }
+    // A private stream's event, or someone else's draft, is as unknown as a missing one.
+    shown_event(&state, &caller, &id).await.map(Json)
 }
 
 /// How an event is reached: in a list (which shows what is listed) or by its id
@@ -210,23 +207,52 @@ pub enum Reach {
 }
 
 /// Whether `caller` may see `event`: as its stream is seen (private streams only by
-/// who manages them; in lists also unlisted ones), and every event without a stream.
+/// who manages them; in lists also unlisted ones), and every event without a stream;
+/// a draft only by admins, its owner and its stream's owner
+/// ([`crate::schedule::draft_seen_by`]).
 pub fn event_shown(
     state: &AppState,
     caller: &Caller,
     event: &ScheduledEvent,
     reach: Reach,
 ) -> bool {
-    let Some(stream) = event
+    let stream = event
         .stream_id
         .as_deref()
-        .and_then(|id| state.catalog.get(id))
-    else {
+        .and_then(|id| state.catalog.get(id));
+    if event.state == EventState::Draft
+        && !draft_seen_by(
+            caller,
+            event.owner_id.as_deref(),
+            stream.as_ref().and_then(|s| s.owner_id.as_deref()),
+        )
+    {
+        return false;
+    }
+    let Some(stream) = stream else {
         return true;
     };
     match reach {
         Reach::Listed => listed_for(Some(caller), stream.visibility, stream.owner_id.as_deref()),
         Reach::Direct => reachable_by(caller, &stream),
+    }
+}
+
+/// Event `id` when `caller` may see it (by id); a hidden one is as unknown as a
+/// missing one, so changing it answers 404 too.
+async fn shown_event(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ScheduledEvent, ApiError> {
+    match state
+        .schedule
+        .get(id)
+        .await
+        .map_err(|e| ApiError::from(Problem::internal(&e)))?
+    {
+        Some(event) if event_shown(state, caller, &event, Reach::Direct) => Ok(event),
+        _ => Err(no_event(id)),
     }
 }
 
@@ -260,11 +286,13 @@ pub async fn update(
     ApiJson(patch): ApiJson<EventPatch>,
 ) -> Result<Json<ScheduledEvent>, ApiError> {
     manager(&caller)?;
+    shown_event(&state, &caller, &id).await?;
     let fields = EventFields {
         title: patch.title,
         description: patch.description,
         tags: patch.tags,
         stream_id: None,
+        owner_id: None,
         scheduled_start: patch.scheduled_start,
         scheduled_end: patch.scheduled_end,
         lead_s: patch.starting_soon_lead_s,
@@ -292,6 +320,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     manager(&caller)?;
+    shown_event(&state, &caller, &id).await?;
     if state
         .schedule
         .delete(&id)

@@ -3,7 +3,8 @@
 //! Results are what the caller's lists show them, by the same rules:
 //! streams and assets by [`crate::auth::request::listed_for`] (public to everyone, the
 //! rest to who manages them); events, like `GET /api/v1/events`, to signed-in callers
-//! only, and then only when their stream (if it still exists) is listed for the caller.
+//! only, and then only when their stream (if it still exists) is listed for the caller,
+//! drafts only to their owner, their stream's owner and admins.
 //!
 //! Order: live items first, then upcoming events, then the rest; within each, exact and
 //! prefix matches before typo matches, then by relevance (`bm25`).
@@ -20,7 +21,7 @@ use super::body::{ApiQuery, Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::AppState;
 use crate::auth::request::{listed_for, Caller};
-use crate::schedule::EventState;
+use crate::schedule::{draft_seen_by, EventState};
 use crate::search::index::{Detail, Match};
 use crate::search::{query, SearchKind};
 use crate::streams::Projection;
@@ -242,14 +243,22 @@ fn resolve(state: &AppState, caller: Option<&Caller>, m: Match, fuzzy: bool) -> 
             state: event_state,
             scheduled_start,
             stream_id,
+            owner_id,
             tags,
         } => {
-            // Events are for signed-in callers (as `GET /api/v1/events`).
-            caller?;
+            // Events are for signed-in callers (as `GET /api/v1/events`), drafts only
+            // for who may see them there.
+            let caller = caller?;
             let stream = match stream_id.as_deref() {
                 Some(id) => Some(listed_stream(id)?),
                 None => None,
             };
+            let stream_owner = stream.as_ref().and_then(|s| s.owner_id.as_deref());
+            if event_state == EventState::Draft
+                && !draft_seen_by(caller, owner_id.as_deref(), stream_owner)
+            {
+                return None;
+            }
             let live = event_state == EventState::Live;
             let upcoming = matches!(
                 event_state,

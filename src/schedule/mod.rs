@@ -83,6 +83,11 @@ pub struct ScheduledEvent {
     /// Id of the stream it is shown on (absent when the stream was deleted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<String>,
+    /// Id of the account that created it (absent for events from before owners were
+    /// kept, and when the account was deleted). A draft is shown only to its owner,
+    /// its stream's owner and admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
     /// RFC 3339 with zone, as given.
     pub scheduled_start: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +119,31 @@ pub fn reminder_ms(start_ms: i64, lead_s: u32) -> i64 {
     start_ms.saturating_sub(i64::from(lead_s) * 1000)
 }
 
+/// Longest an event without a `scheduled_end` may still go live after its start: a
+/// stream going live later than this is not that event any more.
+pub const OPEN_END_LIVE_S: i64 = 6 * 3600;
+
+/// Whether an event starting at `start_ms` (lead `lead_s`, end `end_ms`) may go live
+/// at `now_ms`: from the moment it is (or would be) `starting_soon` until its end, or
+/// [`OPEN_END_LIVE_S`] after its start when it has none. A stream that goes live days
+/// before an event is not that event starting.
+pub fn live_window_contains(start_ms: i64, lead_s: u32, end_ms: Option<i64>, now_ms: i64) -> bool {
+    let closes = end_ms.unwrap_or_else(|| start_ms.saturating_add(OPEN_END_LIVE_S * 1000));
+    reminder_ms(start_ms, lead_s) <= now_ms && now_ms < closes
+}
+
+/// Whether `caller` may see an event in `draft`: admins, the event's owner and the
+/// owner of its stream (`stream_owner`); a draft is nobody else's business.
+pub fn draft_seen_by(
+    caller: &crate::auth::request::Caller,
+    event_owner: Option<&str>,
+    stream_owner: Option<&str>,
+) -> bool {
+    caller.is_admin()
+        || event_owner == Some(caller.user_id.as_str())
+        || (stream_owner.is_some() && stream_owner == Some(caller.user_id.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +161,56 @@ mod tests {
         assert_eq!(parse_time_ms("2026-01-01T00:00:01"), None);
         assert_eq!(parse_time_ms("tomorrow"), None);
         assert_eq!(reminder_ms(10_000, 3), 7_000);
+    }
+
+    #[test]
+    fn an_event_goes_live_only_within_its_window() {
+        let h = 3_600_000;
+        let start = 100 * h;
+        // Lead 900 s: from 15 min before the start.
+        assert!(!live_window_contains(start, 900, None, start - 48 * h));
+        assert!(!live_window_contains(start, 900, None, start - 901_000));
+        assert!(live_window_contains(start, 900, None, start - 900_000));
+        assert!(live_window_contains(start, 900, None, start + h));
+        // No end: open for six hours after the start; with one: until it.
+        assert!(!live_window_contains(start, 900, None, start + 6 * h));
+        assert!(live_window_contains(
+            start,
+            900,
+            Some(start + 8 * h),
+            start + 7 * h
+        ));
+        assert!(!live_window_contains(
+            start,
+            900,
+            Some(start + 2 * h),
+            start + 2 * h
+        ));
+        // Lead 0: from the start itself.
+        assert!(!live_window_contains(start, 0, None, start - 1));
+        assert!(live_window_contains(start, 0, None, start));
+    }
+
+    #[test]
+    fn drafts_are_seen_by_admins_and_owners_only() {
+        use crate::auth::request::Caller;
+        use crate::auth::Role;
+        let who = |id: &str, role| Caller {
+            user_id: id.into(),
+            role,
+        };
+        let viewer = who("us_v", Role::Viewer);
+        let broadcaster = who("us_b", Role::Broadcaster);
+        assert!(draft_seen_by(
+            &who("us_a", Role::Admin),
+            Some("us_b"),
+            Some("us_b")
+        ));
+        assert!(draft_seen_by(&broadcaster, Some("us_b"), Some("us_x")));
+        assert!(draft_seen_by(&broadcaster, None, Some("us_b")));
+        assert!(!draft_seen_by(&broadcaster, Some("us_x"), Some("us_x")));
+        assert!(!draft_seen_by(&broadcaster, None, None));
+        assert!(!draft_seen_by(&viewer, Some("us_b"), Some("us_b")));
     }
 
     #[test]

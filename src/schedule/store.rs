@@ -29,6 +29,8 @@ pub struct EventFields {
     pub tags: Option<Vec<String>>,
     /// Stream id (already resolved).
     pub stream_id: Option<String>,
+    /// The creating account (on create only; an event keeps its owner).
+    pub owner_id: Option<String>,
     pub scheduled_start: Option<String>,
     /// `Some(None)` clears it.
     pub scheduled_end: Option<Option<String>>,
@@ -43,12 +45,12 @@ pub struct Schedule {
 }
 
 const COLUMNS: &str = "id, title, description, tags, stream_id, scheduled_start, start_ms, \
-    scheduled_end, lead_s, state, session_id, created_at, updated_at";
+    scheduled_end, lead_s, state, session_id, created_at, updated_at, owner_id";
 
 /// [`COLUMNS`] and the recording of the event's live session, when there is one (the
 /// asset that recorded `session_id`).
 const SELECTED: &str = "id, title, description, tags, stream_id, scheduled_start, start_ms, \
-    scheduled_end, lead_s, state, session_id, created_at, updated_at, \
+    scheduled_end, lead_s, state, session_id, created_at, updated_at, owner_id, \
     (SELECT a.id FROM assets a WHERE a.live_session_id = scheduled_events.session_id \
      ORDER BY a.created_at LIMIT 1) AS recording_asset_id";
 
@@ -63,6 +65,7 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ScheduledEvent, sqlx:
         description: row.try_get("description")?,
         tags: serde_json::from_str(&tags).map_err(|_| bad("tags"))?,
         stream_id: row.try_get("stream_id")?,
+        owner_id: row.try_get("owner_id")?,
         scheduled_start: row.try_get("scheduled_start")?,
         scheduled_end: row.try_get("scheduled_end")?,
         starting_soon_lead_s: u32::try_from(lead).map_err(|_| bad("lead_s"))?,
@@ -138,7 +141,7 @@ async fn write(
     start_ms: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO scheduled_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+        "INSERT INTO scheduled_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (id) DO UPDATE SET title = excluded.title, description = excluded.description, \
          tags = excluded.tags, scheduled_start = excluded.scheduled_start, start_ms = excluded.start_ms, \
          scheduled_end = excluded.scheduled_end, lead_s = excluded.lead_s, state = excluded.state, \
@@ -157,6 +160,7 @@ async fn write(
     .bind(&e.session_id)
     .bind(e.created_at)
     .bind(e.updated_at)
+    .bind(&e.owner_id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -189,6 +193,7 @@ impl Schedule {
             description: f.description.unwrap_or_default(),
             tags: f.tags.unwrap_or_default(),
             stream_id: f.stream_id,
+            owner_id: f.owner_id,
             scheduled_start: f.scheduled_start.unwrap_or_default(),
             scheduled_end: f.scheduled_end.flatten(),
             starting_soon_lead_s: f.lead_s.unwrap_or(super::DEFAULT_LEAD_S),
@@ -375,6 +380,38 @@ impl Schedule {
             }
         }
         Ok(out)
+    }
+
+    /// The event of stream `stream_id` that the stream going live at `now_ms` starts:
+    /// `scheduled` or `starting_soon` with `now_ms` in its live window
+    /// ([`super::live_window_contains`]), soonest start first.
+    pub(super) async fn due_to_go_live(
+        &self,
+        stream_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, start_ms, lead_s, scheduled_end FROM scheduled_events \
+             WHERE stream_id = $1 AND state IN ('scheduled', 'starting_soon') \
+             ORDER BY start_ms, id",
+        )
+        .bind(stream_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let lead: i64 = row.try_get("lead_s")?;
+            let end: Option<String> = row.try_get("scheduled_end")?;
+            let in_window = super::live_window_contains(
+                row.try_get("start_ms")?,
+                u32::try_from(lead).unwrap_or(MAX_LEAD_S),
+                end.as_deref().and_then(parse_time_ms),
+                now_ms,
+            );
+            if in_window {
+                return Ok(Some(row.try_get("id")?));
+            }
+        }
+        Ok(None)
     }
 
     /// `scheduled` events whose reminder time has come by `now_ms`, and the soonest

@@ -40,6 +40,9 @@ pub enum Detail {
         state: EventState,
         scheduled_start: String,
         stream_id: Option<String>,
+        /// Who created it (a draft is shown only to them, the stream's owner and
+        /// admins).
+        owner_id: Option<String>,
         tags: Vec<String>,
     },
     Asset {
@@ -70,7 +73,7 @@ impl SearchIndex {
             "SELECT i.kind, i.item_id, i.title, {BM25} AS score, \
                     snippet(search_index, 1, '', '', '…', 24) AS snippet, \
                     e.state AS event_state, e.scheduled_start AS event_start, \
-                    e.stream_id AS event_stream, e.tags AS event_tags, \
+                    e.stream_id AS event_stream, e.tags AS event_tags, e.owner_id AS event_owner, \
                     a.visibility AS asset_visibility, a.owner_id AS asset_owner, \
                     a.projection AS asset_projection \
              FROM search_index \
@@ -162,6 +165,7 @@ fn match_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Option<Match>, sqlx::
                     .try_get::<Option<String>, _>("event_start")?
                     .unwrap_or_default(),
                 stream_id: row.try_get("event_stream")?,
+                owner_id: row.try_get("event_owner")?,
                 tags: serde_json::from_str(&tags).map_err(|_| bad("event tags"))?,
             }
         }

@@ -25,6 +25,7 @@ use crate::db::{self, Pool};
 use crate::notify::outbox;
 use crate::notify::webhooks::now_ms;
 use crate::notify::webhooks::retry::next_delay;
+use crate::public_url::PublicUrl;
 
 /// Outbox messages read per tick, at most.
 const READ_BATCH: i64 = 256;
@@ -49,11 +50,17 @@ struct Due {
 pub struct Mailer {
     pool: Pool,
     config: MailConfig,
+    /// What links in mails are absolute on.
+    public: PublicUrl,
 }
 
 impl Mailer {
-    pub fn new(pool: Pool, config: MailConfig) -> Arc<Self> {
-        Arc::new(Self { pool, config })
+    pub fn new(pool: Pool, config: MailConfig, public: PublicUrl) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            config,
+            public,
+        })
     }
 
     /// Runs until `shutdown`; does nothing when mail is off (no `smtp_host`).
@@ -142,7 +149,7 @@ impl Mailer {
         };
         let now = now_ms();
         for m in &messages {
-            for mail in recipients::mails_for(&mut tx, m).await? {
+            for mail in recipients::mails_for(&mut tx, m, &self.public).await? {
                 sqlx::query(
                     "INSERT OR IGNORE INTO mail_deliveries (id, message_id, template, recipient, \
                      subject, text_body, html_body, state, attempts, next_attempt_ms, created_ms) \

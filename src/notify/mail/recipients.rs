@@ -1,12 +1,26 @@
 //! Which mail an outbox message causes, and to whom: who is decided by
 //! [`crate::notify::audience`] (shared with in-app notifications), what by
-//! [`super::templates`].
+//! [`super::templates`], with links made absolute on the server's public URL.
 
 use sqlx::SqliteConnection;
 
 use super::templates::{self, Rendered, Template};
 use crate::notify::audience::{audience, slug_of, text, Channel, Member};
 use crate::notify::outbox::Message;
+use crate::public_url::PublicUrl;
+
+/// The player page of the stream with id `stream_id`, else the home page (the stream
+/// was deleted meanwhile).
+async fn watch_stream(
+    conn: &mut SqliteConnection,
+    public: &PublicUrl,
+    stream_id: &str,
+) -> Result<String, sqlx::Error> {
+    Ok(match slug_of(conn, stream_id).await? {
+        Some(slug) => public.join(&format!("/watch/{slug}")),
+        None => public.join("/"),
+    })
+}
 
 /// One mail to write: its template, recipient and text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +46,7 @@ fn mails(template: Template, members: Vec<Member>, rendered: &Rendered) -> Vec<M
 pub async fn mails_for(
     conn: &mut SqliteConnection,
     message: &Message,
+    public: &PublicUrl,
 ) -> Result<Vec<Mail>, sqlx::Error> {
     let data = &message.data;
     match message.kind.as_str() {
@@ -39,7 +54,7 @@ pub async fn mails_for(
             let Some(username) = text(data, "/user/username") else {
                 return Ok(Vec::new());
             };
-            let rendered = templates::welcome(username);
+            let rendered = templates::welcome(username, &public.join("/"));
             Ok(mails(
                 Template::Welcome,
                 audience(conn, message, Channel::Email).await?,
@@ -50,7 +65,8 @@ pub async fn mails_for(
             let Some(slug) = text(data, "/stream/slug") else {
                 return Ok(Vec::new());
             };
-            let rendered = templates::stream_live(slug, None);
+            let rendered =
+                templates::stream_live(slug, None, &public.join(&format!("/watch/{slug}")));
             Ok(mails(
                 Template::StreamLive,
                 audience(conn, message, Channel::Email).await?,
@@ -64,7 +80,8 @@ pub async fn mails_for(
             let members = audience(conn, message, Channel::Email).await?;
             let stream = text(data, "/event/stream_id").unwrap_or("");
             let slug = slug_of(conn, stream).await?.unwrap_or_default();
-            let rendered = templates::stream_live(&slug, Some(title));
+            let watch = watch_stream(conn, public, stream).await?;
+            let rendered = templates::stream_live(&slug, Some(title), &watch);
             Ok(mails(Template::StreamLive, members, &rendered))
         }
         "event.ended" => {
@@ -83,7 +100,8 @@ pub async fn mails_for(
             else {
                 return Ok(Vec::new());
             };
-            let rendered = templates::replay_ready(title, &format!("/vod/{id}/index.m3u8"));
+            let rendered =
+                templates::replay_ready(title, &public.join(&format!("/watch/vod/{id}")));
             Ok(mails(
                 Template::ReplayReady,
                 audience(conn, message, Channel::Email).await?,
@@ -91,10 +109,11 @@ pub async fn mails_for(
             ))
         }
         "asset.ready" => {
-            let Some(title) = text(data, "/asset/title") else {
+            let (Some(title), Some(id)) = (text(data, "/asset/title"), text(data, "/asset/id"))
+            else {
                 return Ok(Vec::new());
             };
-            let rendered = templates::asset_ready(title);
+            let rendered = templates::asset_ready(title, &public.join(&format!("/watch/vod/{id}")));
             Ok(mails(
                 Template::AssetReady,
                 audience(conn, message, Channel::Email).await?,
@@ -108,7 +127,9 @@ pub async fn mails_for(
             ) else {
                 return Ok(Vec::new());
             };
-            let rendered = templates::event_starting_soon(title, start);
+            let stream = text(data, "/event/stream_id").unwrap_or("");
+            let watch = watch_stream(conn, public, stream).await?;
+            let rendered = templates::event_starting_soon(title, start, &watch);
             Ok(mails(
                 Template::EventStartingSoon,
                 audience(conn, message, Channel::Email).await?,
