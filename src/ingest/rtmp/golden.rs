@@ -32,6 +32,8 @@ struct Replay {
     /// First and last decode timestamp of each track.
     video_span: Option<(i64, i64)>,
     audio_span: Option<(i64, i64)>,
+    /// Presentation timestamp of the first video unit.
+    first_video_pts: Option<i64>,
     /// Decode timestamps of each track never step back.
     monotonic: bool,
     published: bool,
@@ -103,6 +105,7 @@ fn replay(bytes: &[u8], read: usize) -> Replay {
                                     out.keyframes.push(u.dts);
                                 }
                                 out.reordered += usize::from(u.pts != u.dts);
+                                out.first_video_pts.get_or_insert(u.pts);
                                 (&mut last_video, &mut out.video_span)
                             }
                             TrackKind::Audio => {
@@ -151,7 +154,7 @@ struct Expected {
     encoder: &'static str,
 }
 
-fn assert_replays(e: &Expected) {
+fn assert_replays(e: &Expected) -> Replay {
     let name = e.name;
     let bytes = capture(name);
     let whole = replay(&bytes, 64 * 1024);
@@ -215,6 +218,7 @@ fn assert_replays(e: &Expected) {
     for read in [1, 7, 1460, 4096] {
         assert_eq!(replay(&bytes, read), whole, "{name} in {read}-byte reads");
     }
+    whole
 }
 
 #[test]
@@ -247,13 +251,14 @@ fn ffmpeg_7_enhanced_rtmp_hevc_publish_replays_with_every_frame() {
     });
 }
 
-/// OBS differs from ffmpeg in what it sends (see capture-obs.sh): its AAC sequence
-/// header comes before the AVC one, its first AAC frame is stamped 66 ms after the
-/// first video frame, x264 at OBS's defaults sends B-frames, and `onMetaData` carries
-/// `audiochannels`, channel-layout flags named "2.1" … "7.1" and `fileSize`.
+/// OBS differs from ffmpeg in what it sends (see capture-obs.sh): `connect` carries
+/// `supportsGoAway` and `swfUrl`, its AAC sequence header comes before the AVC one,
+/// x264 at OBS's defaults sends B-frames (composition offsets up to 166 ms), its
+/// first AAC frame is stamped 66 ms in, and `onMetaData` carries `audiochannels`,
+/// channel-layout flags named "2.1" … "7.1" and `fileSize` for ffmpeg's `filesize`.
 #[test]
 fn obs_studio_29_h264_aac_publish_replays_with_every_frame() {
-    assert_replays(&Expected {
+    let obs = assert_replays(&Expected {
         name: OBS29_H264,
         codec: "avc1.64",
         size: (640, 320),
@@ -264,6 +269,10 @@ fn obs_studio_29_h264_aac_publish_replays_with_every_frame() {
         b_frames: true,
         encoder: "obs-output module (libobs version 29.0.2",
     });
+    // Sound and picture start together: the first AAC frame at the first picture's
+    // presentation time, which x264's B-frame delay puts after its decode time 0.
+    assert_eq!(obs.first_video_pts, Some(66));
+    assert_eq!(obs.audio_span.map(|(first, _)| first), obs.first_video_pts);
 }
 
 /// A small deterministic generator, so a failure names its seed.
