@@ -8,6 +8,11 @@
 #   apt-get install -y obs-studio xvfb libgl1-mesa-dri
 #   tests/data/capture-obs.sh
 #
+# The same OBS set-up streams to a running server instead (a live check, nothing is
+# recorded) with
+#
+#   OBS_SERVER=rtmp://127.0.0.1:1935/live OBS_KEY=KEY OBS_SECONDS=10 tests/data/capture-obs.sh
+#
 # OBS runs with a throwaway HOME holding one profile and one scene collection, so the
 # user's own OBS settings are neither read nor touched. What it is set to:
 #   service   Custom, server rtmp://127.0.0.1:PORT/live, stream key capture-key
@@ -18,10 +23,12 @@
 #   scene     one Media Source (ffmpeg_source) looping a generated 640x320 30 fps
 #             testsrc2 clip with a 440 Hz sine: a picture that moves and real audio
 #             without any sound device
-#   stop      the Output Timer (frontend-tools) stops the stream 3 s after it starts,
-#             so OBS ends its publish itself (FCUnpublish, deleteStream)
+#   stop      the Output Timer (frontend-tools) stops the stream 3 s (OBS_SECONDS)
+#             after it starts, so OBS ends its publish itself (FCUnpublish,
+#             deleteStream)
 #
-# Re-recording changes the file: update the counts in golden.rs with it.
+# Re-recording changes the file: update the counts in golden.rs and in
+# tests/rtmp_ingest.rs with it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -32,8 +39,11 @@ for tool in obs xvfb-run ffmpeg; do
     }
 done
 
-nice -n 10 cargo build -q --example rtmp_capture
-capture="${CARGO_TARGET_DIR:-target}/debug/examples/rtmp_capture"
+seconds="${OBS_SECONDS:-3}"
+if [[ -z "${OBS_SERVER:-}" ]]; then
+    nice -n 10 cargo build -q --example rtmp_capture
+    capture="${CARGO_TARGET_DIR:-target}/debug/examples/rtmp_capture"
+fi
 
 # `obs --version` prints "OBS Studio - 29.0.2.1-1+b1 (linux)" on Debian: the upstream
 # version is the first three numbers.
@@ -53,11 +63,16 @@ ffmpeg -hide_banner -loglevel error -nostdin -f lavfi -i "testsrc2=size=640x320:
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 10 -pix_fmt yuv420p \
     -c:v libx264 -preset ultrafast -g 30 -c:a aac -b:a 128k -ac 2 "$clip"
 
-fifo="$work/url"
-mkfifo "$fifo"
-"$capture" "$out" >"$fifo" &
-capture_pid=$!
-read -r url <"$fifo"
+if [[ -n "${OBS_SERVER:-}" ]]; then
+    url="$OBS_SERVER" key="${OBS_KEY:?OBS_KEY: the stream key}"
+else
+    fifo="$work/url"
+    mkfifo "$fifo"
+    "$capture" "$out" >"$fifo" &
+    capture_pid=$!
+    read -r url <"$fifo"
+    key=capture-key
+fi
 
 config="$work/config/obs-studio"
 profile="$config/basic/profiles/panocast"
@@ -123,7 +138,7 @@ cat >"$profile/streamEncoder.json" <<'EOF'
 EOF
 
 cat >"$profile/service.json" <<EOF
-{"type": "rtmp_custom", "settings": {"server": "$url", "key": "capture-key", "use_auth": false}}
+{"type": "rtmp_custom", "settings": {"server": "$url", "key": "$key", "use_auth": false}}
 EOF
 
 cat >"$config/basic/scenes/panocast.json" <<EOF
@@ -154,7 +169,7 @@ cat >"$config/basic/scenes/panocast.json" <<EOF
   "transition_duration": 300,
   "modules": {
     "output-timer": {
-      "streamTimerHours": 0, "streamTimerMinutes": 0, "streamTimerSeconds": 3,
+      "streamTimerHours": 0, "streamTimerMinutes": 0, "streamTimerSeconds": $seconds,
       "recordTimerHours": 0, "recordTimerMinutes": 0, "recordTimerSeconds": 0,
       "autoStartStreamTimer": true, "autoStartRecordTimer": false, "pauseRecordTimer": false
     }
@@ -168,6 +183,16 @@ HOME="$work" XDG_CONFIG_HOME="$work/config" LIBGL_ALWAYS_SOFTWARE=1 \
     obs --multi --profile panocast --collection panocast --scene Scene \
     --startstreaming --disable-missing-files-check >"$work/obs.out" 2>&1 &
 obs_pid=$!
+
+if [[ -n "${OBS_SERVER:-}" ]]; then
+    for _ in $(seq 1 $((2 * seconds + 120))); do
+        grep -q "==== Streaming Stop" "$work/obs.out" && break
+        sleep 0.5
+    done
+    grep -E "rtmp stream|Streaming (Start|Stop)" "$work/obs.out" >&2 || true
+    grep -q "==== Streaming Stop" "$work/obs.out"
+    exit
+fi
 
 # rtmp_capture exits when OBS ends its publish; OBS itself is stopped after that.
 for _ in $(seq 1 120); do
