@@ -353,14 +353,15 @@ async fn ffmpeg_publish_delivers_h264_and_aac() {
 }
 
 /// The golden sessions of `tests/data/` (ffmpeg 5.1 H.264, ffmpeg 7 enhanced-RTMP
-/// HEVC, OBS Studio 29 H.264 with B-frames and its audio header first), written to the socket as fast as it takes them: the server answers a
-/// handshake whose C2 echoes another server's S1, holds the media sent right behind
-/// `publish` until the key is checked, and delivers every frame of the session.
+/// HEVC, OBS Studio 29 H.264 with B-frames and its audio header first), written to the
+/// socket as fast as it takes them: the server answers a handshake whose C2 echoes
+/// another server's S1, holds the media sent right behind `publish` until the key is
+/// checked, and delivers every frame of the session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_sessions_replay_through_the_server() {
     let server = Server::start().await;
-    // Video units, keyframes and audio units each session holds (src/ingest/rtmp/golden.rs
-    // checks them against the encoders' settings).
+    // Video units, keyframes and audio units each session holds
+    // (src/ingest/rtmp/golden.rs checks them against the encoders' settings).
     for (i, (name, counts)) in [
         ("ffmpeg-5.1.9-rtmp-h264-aac.bin", (75, 3, 142)),
         ("ffmpeg-7.0.2-rtmp-enhanced-hevc-aac.bin", (75, 3, 142)),

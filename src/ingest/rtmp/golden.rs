@@ -1,7 +1,8 @@
 //! Real encoder sessions, recorded by `tests/data/capture-rtmp.sh` (ffmpeg) and
-//! `tests/data/capture-obs.sh` (OBS Studio) — every byte the client sent, C0 on — replayed through the handshake and the connection as the
-//! server reads them: in the read sizes a socket might deliver, and mutated the way an
-//! attacker would (issue 18 found rml_rtmp panicking on such copies).
+//! `tests/data/capture-obs.sh` (OBS Studio), every byte the client sent from C0 on,
+//! replayed through the handshake and the connection as the server reads them: in the
+//! read sizes a socket might deliver, and mutated the way an attacker would (issue 18
+//! found rml_rtmp panicking on such copies).
 
 use std::time::Instant;
 
