@@ -353,15 +353,19 @@ async fn ffmpeg_publish_delivers_h264_and_aac() {
 }
 
 /// The golden sessions of `tests/data/` (ffmpeg 5.1 H.264, ffmpeg 7 enhanced-RTMP
-/// HEVC), written to the socket as fast as it takes them: the server answers a
-/// handshake whose C2 echoes another server's S1, holds the media sent right behind
-/// `publish` until the key is checked, and delivers every frame of the session.
+/// HEVC, OBS Studio 29 H.264 with B-frames and its audio header first), written to the
+/// socket as fast as it takes them: the server answers a handshake whose C2 echoes
+/// another server's S1, holds the media sent right behind `publish` until the key is
+/// checked, and delivers every frame of the session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_sessions_replay_through_the_server() {
     let server = Server::start().await;
-    for (i, name) in [
-        "ffmpeg-5.1.9-rtmp-h264-aac.bin",
-        "ffmpeg-7.0.2-rtmp-enhanced-hevc-aac.bin",
+    // Video units, keyframes and audio units each session holds
+    // (src/ingest/rtmp/golden.rs checks them against the encoders' settings).
+    for (i, (name, counts)) in [
+        ("ffmpeg-5.1.9-rtmp-h264-aac.bin", (75, 3, 142)),
+        ("ffmpeg-7.0.2-rtmp-enhanced-hevc-aac.bin", (75, 3, 142)),
+        ("obs-studio-29.0.2-rtmp-h264-aac.bin", (92, 4, 141)),
     ]
     .into_iter()
     .enumerate()
@@ -386,8 +390,8 @@ async fn golden_sessions_replay_through_the_server() {
         let seen = server.recorder.snapshot()[before..].to_vec();
         let video = units(&seen, TrackKind::Video);
         let audio = units(&seen, TrackKind::Audio);
-        assert_eq!((video.len(), audio.len()), (75, 142), "{name}");
-        assert_eq!(video.iter().filter(|u| u.keyframe).count(), 3, "{name}");
+        let keyframes = video.iter().filter(|u| u.keyframe).count();
+        assert_eq!((video.len(), keyframes, audio.len()), counts, "{name}");
         assert!(video.windows(2).all(|w| w[0].dts <= w[1].dts), "{name}");
         assert!(audio.windows(2).all(|w| w[0].dts <= w[1].dts), "{name}");
         drop(tx);

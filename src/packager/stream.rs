@@ -872,6 +872,38 @@ mod tests {
         assert_eq!(p.audio[0].timeline.overlaps_dropped(), 2);
     }
 
+    /// OBS stamps frame n at n × 33 333 333 ns cut to whole milliseconds, so the
+    /// keyframe 2 s in is at 1999 ms (tests/data/obs-studio-*.bin). With 2 s keyframes
+    /// and a 2 s target, the first segment ended 4 s in and raised TARGETDURATION.
+    #[test]
+    fn keyframes_a_millisecond_short_of_the_target_cut_as_obs_stamps_them() {
+        let (mut p, output) = packager();
+        p.begin_session(WallClockAnchor::now());
+        p.push(MediaEvent::VideoConfig(avc(640)));
+        // 6 s of video, the keyframe 6 s in closing the third segment.
+        for i in 0..60 * 3 + 1 {
+            let dts = i * 33_333_333 / 1_000_000;
+            p.push(MediaEvent::Unit(AccessUnit {
+                dts,
+                pts: dts + 66,
+                ..frame(i as u64, 0)
+            }));
+        }
+        let durations: Vec<f64> = segments(&output, "video").iter().map(|s| s.1).collect();
+        assert_eq!(durations.len(), 3, "{durations:?}");
+        assert!(
+            durations.iter().all(|d| (d - 2.0).abs() < 0.0015),
+            "{durations:?}"
+        );
+        assert_eq!(
+            output
+                .lock()
+                .rendition("video")
+                .map(|r| r.window.target_duration()),
+            Some(2)
+        );
+    }
+
     #[test]
     fn a_late_rung_without_b_frames_is_cut_where_the_source_is() {
         let (mut p, output) = packager();

@@ -2,7 +2,8 @@
 # Records the golden RTMP sessions in this folder: a real encoder publishes 3 s of a
 # 320x180 test pattern and a sine tone to examples/rtmp_capture.rs, which answers as
 # panocast would and keeps every byte the encoder sent. Files are named after the
-# client and its version; src/ingest/rtmp/golden.rs replays them.
+# client and its version; src/ingest/rtmp/golden.rs replays them. OBS Studio's
+# session is recorded by capture-obs.sh.
 #
 #   tests/data/capture-rtmp.sh            Debian's ffmpeg (H.264 + AAC) and ffmpeg 7
 #                                         (enhanced RTMP HEVC + AAC, scripts/ffmpeg7.sh)
@@ -14,8 +15,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 nice -n 10 cargo build -q --example rtmp_capture
 capture="${CARGO_TARGET_DIR:-target}/debug/examples/rtmp_capture"
 
-# 3 s, 25 fps, a keyframe every second, no B-frames in H.264 (what OBS's default
-# "zerolatency" profile sends) but B-frames in HEVC (composition offsets exercised).
+# 3 s, 25 fps, a keyframe every second, no B-frames in H.264 (x264's "zerolatency"
+# tune; OBS at its defaults does send them, see capture-obs.sh) but B-frames in HEVC
+# (composition offsets exercised).
 source=(-f lavfi -i "testsrc2=size=320x180:rate=25" -f lavfi -i "sine=frequency=440:sample_rate=48000"
     -t 3 -pix_fmt yuv420p -c:a aac -b:a 64k -ac 2)
 

@@ -1,7 +1,8 @@
-//! Real encoder sessions, recorded by `tests/data/capture-rtmp.sh` (every byte the
-//! client sent, C0 on), replayed through the handshake and the connection as the
-//! server reads them: in the read sizes a socket might deliver, and mutated the way an
-//! attacker would (issue 18 found rml_rtmp panicking on such copies).
+//! Real encoder sessions, recorded by `tests/data/capture-rtmp.sh` (ffmpeg) and
+//! `tests/data/capture-obs.sh` (OBS Studio), every byte the client sent from C0 on,
+//! replayed through the handshake and the connection as the server reads them: in the
+//! read sizes a socket might deliver, and mutated the way an attacker would (issue 18
+//! found rml_rtmp panicking on such copies).
 
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use crate::media::{MediaEvent, TrackKind};
 
 const FFMPEG5_H264: &str = "ffmpeg-5.1.9-rtmp-h264-aac.bin";
 const FFMPEG7_HEVC: &str = "ffmpeg-7.0.2-rtmp-enhanced-hevc-aac.bin";
+const OBS29_H264: &str = "obs-studio-29.0.2-rtmp-h264-aac.bin";
 
 fn capture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -21,17 +23,25 @@ fn capture(name: &str) -> Vec<u8> {
 #[derive(Debug, Default, PartialEq)]
 struct Replay {
     video_configs: Vec<(String, u32, u32)>,
-    audio_configs: Vec<(u32, u8)>,
+    audio_configs: Vec<(String, u32, u8)>,
     video_units: usize,
-    keyframes: usize,
+    /// Decode timestamps of the keyframes.
+    keyframes: Vec<i64>,
     /// Video units shown later than decoded (B-frames: composition offsets).
     reordered: usize,
     audio_units: usize,
+    /// First and last decode timestamp of each track.
+    video_span: Option<(i64, i64)>,
+    audio_span: Option<(i64, i64)>,
+    /// Presentation timestamp of the first video unit.
+    first_video_pts: Option<i64>,
     /// Decode timestamps of each track never step back.
     monotonic: bool,
     published: bool,
     finished: bool,
     encoder: Option<String>,
+    /// Width, height and frame rate `onMetaData` declared.
+    declared: Option<(Option<u32>, Option<u32>, Option<f32>)>,
     error: Option<String>,
 }
 
@@ -85,25 +95,39 @@ fn replay(bytes: &[u8], read: usize) -> Replay {
                             .push((v.codec_string(), v.width(), v.height()))
                     }
                     Event::Media(MediaEvent::AudioConfig(a)) => {
-                        out.audio_configs.push((a.sample_rate, a.channels))
+                        out.audio_configs
+                            .push((a.codec_string(), a.sample_rate, a.channels))
                     }
                     Event::Media(MediaEvent::Unit(u)) => {
-                        let last = match u.kind {
+                        let (last, span) = match u.kind {
                             TrackKind::Video => {
                                 out.video_units += 1;
-                                out.keyframes += usize::from(u.keyframe);
+                                if u.keyframe {
+                                    out.keyframes.push(u.dts);
+                                }
                                 out.reordered += usize::from(u.pts != u.dts);
-                                &mut last_video
+                                out.first_video_pts.get_or_insert(u.pts);
+                                (&mut last_video, &mut out.video_span)
                             }
                             TrackKind::Audio => {
                                 out.audio_units += 1;
-                                &mut last_audio
+                                (&mut last_audio, &mut out.audio_span)
                             }
                         };
                         out.monotonic &= u.dts >= *last;
                         *last = u.dts;
+                        let first = span.map_or(u.dts, |(first, _)| first);
+                        *span = Some((first, u.dts));
                     }
-                    Event::Metadata { encoder, .. } => out.encoder = encoder,
+                    Event::Metadata {
+                        encoder,
+                        width,
+                        height,
+                        frame_rate,
+                    } => {
+                        out.encoder = encoder;
+                        out.declared = Some((width, height, frame_rate));
+                    }
                     Event::PublishFinished => out.finished = true,
                     Event::TrackDropped(e) => out.error = Some(e.to_string()),
                 }
@@ -114,14 +138,25 @@ fn replay(bytes: &[u8], read: usize) -> Replay {
     out
 }
 
-fn assert_replays(
-    name: &str,
-    codec: &str,
-    video: usize,
+/// What a recorded session holds, from its encoder's settings (the capture scripts)
+/// and counted in the file once; the structural checks of [`assert_replays`] hold
+/// for any re-recording.
+struct Expected {
+    name: &'static str,
+    /// RFC 6381 prefix of the video codec string.
+    codec: &'static str,
+    size: (u32, u32),
+    frame_rate: u32,
+    video_units: usize,
     keyframes: usize,
-    audio: usize,
+    audio_units: usize,
     b_frames: bool,
-) {
+    /// How `onMetaData`'s `encoder` starts.
+    encoder: &'static str,
+}
+
+fn assert_replays(e: &Expected) -> Replay {
+    let name = e.name;
     let bytes = capture(name);
     let whole = replay(&bytes, 64 * 1024);
     assert_eq!(whole.error, None, "{name}");
@@ -129,38 +164,116 @@ fn assert_replays(
     assert!(whole.monotonic, "{name}");
     assert_eq!(whole.video_configs.len(), 1, "{name}: {whole:?}");
     let (codec_string, width, height) = &whole.video_configs[0];
-    assert!(codec_string.starts_with(codec), "{name}: {codec_string}");
-    assert_eq!((*width, *height), (320, 180), "{name}");
-    assert_eq!(whole.audio_configs, [(48_000, 2)], "{name}");
+    assert!(codec_string.starts_with(e.codec), "{name}: {codec_string}");
+    assert_eq!((*width, *height), e.size, "{name}");
     assert_eq!(
-        (whole.video_units, whole.keyframes, whole.audio_units),
-        (video, keyframes, audio),
+        whole.audio_configs,
+        [("mp4a.40.2".to_owned(), 48_000, 2)],
         "{name}"
     );
-    assert_eq!(whole.reordered > 0, b_frames, "{name}: {whole:?}");
+    assert_eq!(
+        (whole.video_units, whole.keyframes.len(), whole.audio_units),
+        (e.video_units, e.keyframes, e.audio_units),
+        "{name}"
+    );
+    // The encoders were set to a keyframe every second; RTMP's millisecond
+    // timestamps round a frame time by at most a millisecond either way.
+    for pair in whole.keyframes.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!((998..=1002).contains(&gap), "{name}: keyframes at {pair:?}");
+    }
+    // No frame is missing between the first and the last of each track: frames
+    // at `frame_rate`, AAC frames of 1024 samples at 48 kHz.
+    let frames_in = |span: Option<(i64, i64)>, per_second: f64| {
+        let (first, last) = span.unwrap_or_default();
+        ((last - first) as f64 * per_second / 1000.0).round() as usize + 1
+    };
+    assert_eq!(
+        frames_in(whole.video_span, f64::from(e.frame_rate)),
+        whole.video_units,
+        "{name}: video {:?}",
+        whole.video_span
+    );
+    assert_eq!(
+        frames_in(whole.audio_span, 48_000.0 / 1024.0),
+        whole.audio_units,
+        "{name}: audio {:?}",
+        whole.audio_span
+    );
+    assert_eq!(whole.reordered > 0, e.b_frames, "{name}: {whole:?}");
     assert!(
         whole
             .encoder
             .as_deref()
             .unwrap_or_default()
-            .starts_with("Lavf"),
+            .starts_with(e.encoder),
         "{name}: {:?}",
         whole.encoder
+    );
+    assert_eq!(
+        whole.declared,
+        Some((Some(e.size.0), Some(e.size.1), Some(e.frame_rate as f32))),
+        "{name}"
     );
     // A socket may split the stream anywhere: the result does not depend on it.
     for read in [1, 7, 1460, 4096] {
         assert_eq!(replay(&bytes, read), whole, "{name} in {read}-byte reads");
     }
+    whole
 }
 
 #[test]
 fn ffmpeg_5_1_h264_aac_publish_replays_with_every_frame() {
-    assert_replays(FFMPEG5_H264, "avc1.", 75, 3, 142, false);
+    assert_replays(&Expected {
+        name: FFMPEG5_H264,
+        codec: "avc1.",
+        size: (320, 180),
+        frame_rate: 25,
+        video_units: 75,
+        keyframes: 3,
+        audio_units: 142,
+        b_frames: false,
+        encoder: "Lavf",
+    });
 }
 
 #[test]
 fn ffmpeg_7_enhanced_rtmp_hevc_publish_replays_with_every_frame() {
-    assert_replays(FFMPEG7_HEVC, "hvc1.", 75, 3, 142, true);
+    assert_replays(&Expected {
+        name: FFMPEG7_HEVC,
+        codec: "hvc1.",
+        size: (320, 180),
+        frame_rate: 25,
+        video_units: 75,
+        keyframes: 3,
+        audio_units: 142,
+        b_frames: true,
+        encoder: "Lavf",
+    });
+}
+
+/// OBS differs from ffmpeg in what it sends (see capture-obs.sh): `connect` carries
+/// `supportsGoAway` and `swfUrl`, its AAC sequence header comes before the AVC one,
+/// x264 at OBS's defaults sends B-frames (composition offsets up to 166 ms), its
+/// first AAC frame is stamped 66 ms in, and `onMetaData` carries `audiochannels`,
+/// channel-layout flags named "2.1" … "7.1" and `fileSize` for ffmpeg's `filesize`.
+#[test]
+fn obs_studio_29_h264_aac_publish_replays_with_every_frame() {
+    let obs = assert_replays(&Expected {
+        name: OBS29_H264,
+        codec: "avc1.64",
+        size: (640, 320),
+        frame_rate: 30,
+        video_units: 92,
+        keyframes: 4,
+        audio_units: 141,
+        b_frames: true,
+        encoder: "obs-output module (libobs version 29.0.2",
+    });
+    // Sound and picture start together: the first AAC frame at the first picture's
+    // presentation time, which x264's B-frame delay puts after its decode time 0.
+    assert_eq!(obs.first_video_pts, Some(66));
+    assert_eq!(obs.audio_span.map(|(first, _)| first), obs.first_video_pts);
 }
 
 /// A small deterministic generator, so a failure names its seed.
@@ -184,7 +297,7 @@ impl XorShift {
 /// never more media than the session held.
 #[test]
 fn mutated_sessions_end_cleanly() {
-    for name in [FFMPEG5_H264, FFMPEG7_HEVC] {
+    for name in [FFMPEG5_H264, FFMPEG7_HEVC, OBS29_H264] {
         let original = capture(name);
         let clean = replay(&original, 4096);
         // Mutations start after the handshake, where the chunk stream begins.

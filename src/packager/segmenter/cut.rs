@@ -23,6 +23,12 @@ const PENDING_STARTS_BOUND: usize = 32;
 /// whole milliseconds, and a rung's times are rounded to the source timebase.
 const JOIN_TOLERANCE_MS: i64 = 1;
 
+/// A leader keyframe this close to the segment target reaches it. RTMP timestamps are
+/// whole milliseconds, and OBS cuts its frame times down to them: at 30 fps the
+/// keyframe 2 s in is stamped 1999 ms, and a strict target would run the first segment
+/// on to the next keyframe (and raise TARGETDURATION for the whole stream).
+const TARGET_TOLERANCE_MS: u64 = 1;
+
 /// Where the leader started a segment; followers start theirs there too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentStart {
@@ -193,7 +199,9 @@ impl VideoCuts {
         }
         match self.leader_target {
             Some(target) => {
-                (!segment.open || segment.duration >= target || new_init).then_some(SegmentCut {
+                let tolerance = u64::from(timescale) * TARGET_TOLERANCE_MS / 1000;
+                let reached = segment.duration + tolerance >= target;
+                (!segment.open || reached || new_init).then_some(SegmentCut {
                     new_layout: new_init,
                 })
             }
@@ -312,6 +320,24 @@ mod tests {
         assert_eq!(
             cuts.starts_segment(true, 90_000, TS, OPEN, None, true),
             Some(SegmentCut { new_layout: true })
+        );
+    }
+
+    #[test]
+    fn the_leader_takes_a_keyframe_a_millisecond_short_of_the_target() {
+        let mut cuts = VideoCuts::leader(180_000);
+        assert!(matches!(cuts.admit(true, 0, TS), Admit::Package { .. }));
+        let after = |ms: u64| SegmentState {
+            open: true,
+            duration: ms * 90,
+        };
+        // 1999 ms: OBS's stamp of the keyframe 2 s in.
+        assert!(cuts
+            .starts_segment(true, 179_910, TS, after(1999), None, false)
+            .is_some());
+        assert_eq!(
+            cuts.starts_segment(true, 179_820, TS, after(1998), None, false),
+            None
         );
     }
 
