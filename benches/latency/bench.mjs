@@ -164,10 +164,8 @@ async function measure(browser, site, server, player) {
   const page = await context.newPage();
   const src = `${server.base}/hls/lat/index.m3u8`;
   try {
-    if (player.startsWith('panocast')) {
+    if (player === 'panocast') {
       await page.addInitScript(probe);
-      const floor = Number(player.split('@')[1]);
-      if (floor > 0) await page.addInitScript((f) => { globalThis.__latFloor = f; }, floor);
       if (PLAYER_DIST) {
         await page.route('**/player/player.js*', (route) =>
           route.fulfill({ path: join(PLAYER_DIST, 'player.js'), contentType: 'text/javascript' }));
@@ -191,7 +189,7 @@ async function measure(browser, site, server, player) {
     const errors = await page.evaluate(() => window.playerErrors || []);
     // The built-in player's own view at the end: where hls.js aims, and how often the
     // player had to move on from a stall.
-    const own = player.startsWith('panocast') ? await page.evaluate(() => {
+    const own = player === 'panocast' ? await page.evaluate(() => {
       const p = window.__panocast;
       return p ? { target: p.targetLatency, jumps: p.liveJumps, recoveries: p.stallRecoveries } : null;
     }) : null;

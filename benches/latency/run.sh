@@ -6,6 +6,9 @@
 #   BENCH_SETUPS="h1:200 h2:200 h1:100 h1:200:2"  proto:part_ms[:hold_back_parts]
 #   BENCH_PLAYERS="hls.js hls.js-catchup shaka panocast"
 #   BENCH_WARMUP_S=8 BENCH_MEASURE_S=25           per player
+#   BENCH_PLAYER_DIST=player/dist                 serve the built-in player from this
+#                                                 build, not the server's embedded copy
+#                                                 (try player changes without rebuilding)
 # Not part of CI: it runs a 30 fps encoder, the server and Chromium for minutes, and
 # its figures want a quiet machine.
 set -euo pipefail
