@@ -572,6 +572,25 @@ async fn someone_elses_draft_is_hidden_from_every_path() {
         200
     );
     assert_eq!(search(vic.clone()).await, 1);
+    // Seen by all now, but still only Bea's to change: another broadcaster gets 403.
+    assert_eq!(
+        status(
+            bob.clone(),
+            "PATCH",
+            beas_draft.clone(),
+            Some(json!({"title": "Hijacked"}))
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status(bob.clone(), "DELETE", beas_draft.clone(), None).await,
+        403
+    );
+    assert_eq!(
+        status(bob.clone(), "GET", beas_draft.clone(), None).await,
+        200
+    );
 }
 
 /// A stream going live is not every event on it starting: the event 20 hours away

@@ -191,7 +191,7 @@ async function measure(browser, site, server, player) {
     // player had to move on from a stall.
     const own = player === 'panocast' ? await page.evaluate(() => {
       const p = window.__panocast;
-      return p ? { target: p.targetLatency, jumps: p.liveJumps, recoveries: p.stallRecoveries } : null;
+      return p ? { target: p.targetLatency, latency: p.latency, jumps: p.liveJumps, recoveries: p.stallRecoveries } : null;
     }) : null;
     return { ...r, errors, own };
   } finally {
@@ -248,7 +248,7 @@ async function main() {
     console.log(`${r.setup.padEnd(15)}${r.player.padEnd(16)}${String(r.protocol).padEnd(10)}`
       + `${String(r.startup_ms).padStart(6)} ms${String(r.p50_ms).padStart(6)} ms${String(r.p99_ms).padStart(6)} ms`
       + `  ${r.stalls} (${r.longest_stall_ms} ms)`
-      + `${r.own ? `  target ${Number(r.own.target).toFixed(2)} s, jumps ${r.own.jumps}, recoveries ${r.own.recoveries}` : ''}`
+      + `${r.own ? `  target ${Number(r.own.target).toFixed(2)} s, hls.js latency ${Number(r.own.latency).toFixed(2)} s, jumps ${r.own.jumps}, recoveries ${r.own.recoveries}` : ''}`
       + `${r.errors.length ? `  errors: ${r.errors.join('; ')}` : ''}`);
   }
 }

@@ -256,6 +256,30 @@ async fn shown_event(
     }
 }
 
+/// Event `id` when `caller` may change it: seen by them, and theirs to manage, as a
+/// draft is (admins, its creator, its stream's owner). Another broadcaster sees a
+/// published event on a public stream but gets 403 for changing it.
+async fn managed_event(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ScheduledEvent, ApiError> {
+    manager(caller)?;
+    let event = shown_event(state, caller, id).await?;
+    let stream_owner = event
+        .stream_id
+        .as_deref()
+        .and_then(|s| state.catalog.get(s))
+        .and_then(|s| s.owner_id.clone());
+    if !draft_seen_by(caller, event.owner_id.as_deref(), stream_owner.as_deref()) {
+        return Err(Problem::forbidden(
+            "only the event's creator, its stream's owner or an admin may change it",
+        )
+        .into());
+    }
+    Ok(event)
+}
+
 /// Whether a signed-out visitor sees `event`: announced and not over, on a stream
 /// that is public (not unlisted, not private, not gone).
 fn announced_in_public(state: &AppState, event: &ScheduledEvent) -> bool {
@@ -275,7 +299,7 @@ fn announced_in_public(state: &AppState, event: &ScheduledEvent) -> bool {
 #[utoipa::path(patch, path = "/api/v1/events/{event}", tag = "events", operation_id = "update_event",
     security(("bearer" = [])), params(("event" = String, Path, description = "event id (`ev_…`)")),
     request_body = EventPatch,
-    responses((status = 200, body = ScheduledEvent), (status = 403, description = "viewers cannot manage events"),
+    responses((status = 200, body = ScheduledEvent), (status = 403, description = "viewers cannot manage events, nor broadcasters someone else's"),
               (status = 404), (status = 409, description = "the event cannot move to that state"),
               (status = 422, description = "the body breaks the schema, or `scheduled_end` would not be after `scheduled_start`"),
               (status = 500)))]
@@ -285,8 +309,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<EventPatch>,
 ) -> Result<Json<ScheduledEvent>, ApiError> {
-    manager(&caller)?;
-    shown_event(&state, &caller, &id).await?;
+    managed_event(&state, &caller, &id).await?;
     let fields = EventFields {
         title: patch.title,
         description: patch.description,
@@ -312,15 +335,14 @@ pub async fn update(
 /// Remove an event (admins and broadcasters); to tell subscribers, cancel it instead.
 #[utoipa::path(delete, path = "/api/v1/events/{event}", tag = "events", operation_id = "delete_event",
     security(("bearer" = [])), params(("event" = String, Path, description = "event id (`ev_…`)")),
-    responses((status = 204, description = "deleted"), (status = 403, description = "viewers cannot manage events"),
+    responses((status = 204, description = "deleted"), (status = 403, description = "viewers cannot manage events, nor broadcasters someone else's"),
               (status = 404), (status = 500)))]
 pub async fn delete(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    manager(&caller)?;
-    shown_event(&state, &caller, &id).await?;
+    managed_event(&state, &caller, &id).await?;
     if state
         .schedule
         .delete(&id)
