@@ -2,6 +2,8 @@
 //!
 //! - `panoproject` ([`panoproject::PanoProject`]): raw video between 360°
 //!   projections (dual-fisheye stitching, re-orientation, equi-angular cubemap).
+//! - `pcmround` ([`pcmround::PcmRound`]): float PCM to 16-bit by rounding, without
+//!   dither, in front of `lamemp3enc`.
 //!
 //! The projection maths is in [`projection`], with no GStreamer in it.
 //!
@@ -20,16 +22,19 @@ use gstreamer as gst;
 use gstreamer::glib;
 
 pub mod panoproject;
+pub mod pcmround;
 pub mod projection;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    panoproject::register(Some(plugin))
+    panoproject::register(Some(plugin))?;
+    pcmround::register(Some(plugin))
 }
 
 /// Registers this crate's elements in the running process, without a plugin file:
 /// call once after `gstreamer::init()`; calling again is harmless.
 pub fn register_static() -> Result<(), glib::BoolError> {
-    panoproject::register(None)
+    panoproject::register(None)?;
+    pcmround::register(None)
 }
 
 gst::plugin_define!(

@@ -5,13 +5,17 @@
 //! exposes each elementary stream not decoded; audio parsed, video as the demuxer
 //! hands it out (no parser reads it), so video costs its demuxing only.
 //! The first audio stream goes to the rendition's tail, every other stream to a
-//! `fakesink`:
+//! `fakesink` (in a rendition pass its buffers are dropped at the pad, and the whole
+//! pass runs in the demuxer's thread):
 //! - probe: `fakesink` for all, prerolled, to read the streams' caps and the duration;
 //! - M4A from AAC: `aacparse ! mp4mux` — the AAC frames are copied, not re-encoded;
 //! - M4A from other audio: `decodebin ! audioconvert ! audioresample ! avenc_aac ! aacparse ! mp4mux`;
-//! - MP3: `decodebin ! audioconvert ! audioresample ! lamemp3enc (192 kb/s CBR) ! xingmux ! id3v2mux`
-//!   (the Xing header gives players the frame count, so durations and seeking are
-//!   exact).
+//! - MP3: `decodebin ! audioconvert ! audioresample ! pcmround ! lamemp3enc (192 kb/s CBR)
+//!   ! xingmux ! id3v2mux` (the Xing header gives players the frame count, so durations
+//!   and seeking are exact). `pcmround` (ours, in `gst-plugins/`) makes the 16-bit
+//!   samples LAME takes by rounding, where `audioconvert` would dither or truncate:
+//!   either turns a decoded pair of identical channels into two that differ, and
+//!   LAME spends bits and about a third more CPU on coding that difference.
 //!
 //! Writers write `<file>.tmp`, fsync it and rename it over the final name, so a
 //! repeated attempt (after a crash) starts clean and a final name is always complete.
@@ -69,7 +73,7 @@ pub enum Output {
 }
 
 impl Output {
-    /// Whether the tail decodes (`queue ! decodebin` in front of [`Output::tail`],
+    /// Whether the tail decodes (`decodebin` in front of [`Output::tail`],
     /// linked by hand: decodebin's pad appears later).
     fn decodes(self) -> bool {
         !matches!(self, Output::M4aCopy)
@@ -77,13 +81,13 @@ impl Output {
 
     fn tail(self) -> &'static str {
         match self {
-            Output::M4aCopy => "queue ! aacparse ! mp4mux faststart=true ! filesink name=out",
+            Output::M4aCopy => "aacparse ! mp4mux faststart=true ! filesink name=out",
             Output::M4aEncode => {
                 "audioconvert ! audioresample ! avenc_aac bitrate=160000 ! aacparse \
                  ! mp4mux faststart=true ! filesink name=out"
             }
             Output::Mp3 => {
-                "audioconvert ! audioresample \
+                "audioconvert ! audioresample ! audio/x-raw,format=F32LE ! pcmround \
                  ! lamemp3enc target=bitrate bitrate=192 cbr=true ! xingmux ! id3v2mux \
                  ! filesink name=out"
             }
@@ -182,6 +186,33 @@ fn link_fakesink(pipeline: &gst::Pipeline, pad: &gst::Pad) {
     }
     let _ = bin.sync_state_with_parent();
     if let Some(sinkpad) = bin.static_pad("sink") {
+        let _ = pad.link(&sinkpad);
+    }
+}
+
+/// A sink for a stream a rendition pass does not use, costing the demuxer thread
+/// nothing: buffers are dropped at the pad, so the sink never prerolls and
+/// (`async=false`) the pipeline does not wait for it. Events (caps, EOS) still
+/// reach it. Unlike [`link_fakesink`] no queue thread wakes for each buffer; with
+/// the decoding tail also in the demuxer's thread, a pass runs in one thread as
+/// ffmpeg does, instead of handing every video and audio buffer to another.
+fn link_dropping_sink(pipeline: &gst::Pipeline, pad: &gst::Pad) {
+    let Ok(sink) = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .property("async", false)
+        .build()
+    else {
+        return;
+    };
+    if pipeline.add(&sink).is_err() {
+        return;
+    }
+    let _ = sink.sync_state_with_parent();
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        |_, _| gst::PadProbeReturn::Drop,
+    );
+    if let Some(sinkpad) = sink.static_pad("sink") {
         let _ = pad.link(&sinkpad);
     }
 }
@@ -315,7 +346,7 @@ pub fn render(
             .map(|s| s.name().to_string())
             .unwrap_or_default();
         if !is_audio(&name) || flag.swap(true, Ordering::SeqCst) {
-            link_fakesink(pipeline, pad);
+            link_dropping_sink(pipeline, pad);
             return;
         }
         let linked = (|| -> Result<(), String> {
@@ -336,11 +367,10 @@ pub fn render(
                     .build()
                     .map_err(|e| format!("GStreamer element {name}: {e}"))
             };
-            let (queue, dec) = (make("queue")?, make("decodebin")?);
-            pipeline
-                .add_many([&queue, &dec])
-                .map_err(|e| e.to_string())?;
-            queue.link(&dec).map_err(|e| e.to_string())?;
+            // No queue in front: decoding and encoding run in the demuxer's thread
+            // (see link_dropping_sink).
+            let dec = make("decodebin")?;
+            pipeline.add(&dec).map_err(|e| e.to_string())?;
             let decoded = AtomicBool::new(false);
             dec.connect_pad_added(move |_, dpad| {
                 let caps = pad_caps(dpad);
@@ -351,10 +381,11 @@ pub fn render(
                     let _ = dpad.link(&sink);
                 }
             });
-            queue.sync_state_with_parent().map_err(|e| e.to_string())?;
             dec.sync_state_with_parent().map_err(|e| e.to_string())?;
-            let qsink = queue.static_pad("sink").ok_or("queue without a sink pad")?;
-            pad.link(&qsink).map_err(|e| format!("{e:?}"))?;
+            let dsink = dec
+                .static_pad("sink")
+                .ok_or("decodebin without a sink pad")?;
+            pad.link(&dsink).map_err(|e| format!("{e:?}"))?;
             Ok(())
         })();
         if let Err(e) = linked {

@@ -54,7 +54,8 @@ pub fn init() -> Result<(), PipelineError> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| {
         gstreamer::init().map_err(|e| e.to_string())?;
-        gstpanocast::register_static().map_err(|e| format!("registering panoproject: {e}"))
+        gstpanocast::register_static()
+            .map_err(|e| format!("registering panoproject and pcmround: {e}"))
     })
     .clone()
     .map_err(PipelineError::Init)
