@@ -16,8 +16,9 @@ Meanwhile:
   - a viewer (ffmpeg reading /hls/soak/index.m3u8, decoding to null) runs throughout;
     its decoded frames and error lines are counted, and it must not stop;
   - every 10 cycles the server's RSS, thread count and open file descriptors are
-    printed; at the end they must have levelled off: the second half of the run may
-    not grow RSS by more than 10 % nor threads/fds by more than a few.
+    printed; at the end they must have levelled off: the least-squares trend of RSS
+    may not add more than 5 % over the second half (RSS_TREND_LIMIT), nor may threads
+    and fds grow by more than a few.
 At the end: one JSON line and a summary (exit status non-zero only when the bench
 cannot run, never for a missed target).
 
@@ -60,6 +61,29 @@ ladder = "soak2"
 WATCHED = ["video", "r320"]
 
 
+
+# RSS levels off when the least-squares trend of the samples after the first (start-up
+# fills the windows and loads plugins) adds under this share of RSS over the second
+# half. A trend, not two samples: RSS moves by +-10 MiB with what is in flight when a
+# sample is taken, so one late sample decided the old endpoint rule either way.
+RSS_TREND_LIMIT = 0.05
+
+
+def rss_trend(samples):
+    """(MiB per 100 cycles, growth over the second half as a share of the mean RSS) of
+    the least-squares line through the samples after cycle 0; None with under 3."""
+    points = [(c, r / 1024) for c, r, _, _ in samples if c > 0]
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mx = sum(c for c, _ in points) / n
+    my = sum(r for _, r in points) / n
+    var = sum((c - mx) ** 2 for c, _ in points)
+    if var == 0 or my == 0:
+        return None
+    slope = sum((c - mx) * (r - my) for c, r in points) / var
+    span = points[-1][0] - points[0][0]
+    return slope * 100, slope * span / 2 / my
 def log(msg):
     print(f"[soak {time.strftime('%T')}] {msg}", file=sys.stderr, flush=True)
 
@@ -244,6 +268,7 @@ def run(src, server):
         half = samples[len(samples) // 2]
         last = samples[-1]
         rss_growth = (last[1] - half[1]) / half[1] if half[1] else None
+        trend = rss_trend(samples)
         playlists = {name: w.report() for name, w in zip(WATCHED, watchers)}
         result = {
             "bench": "soak",
@@ -262,6 +287,8 @@ def run(src, server):
             "samples": [{"cycle": c, "rss_mib": round(r / 1024, 1), "threads": t, "fds": f}
                         for c, r, t, f in samples],
             "rss_growth_second_half": None if rss_growth is None else round(rss_growth, 3),
+            "rss_trend_mib_per_100_cycles": None if trend is None else round(trend[0], 1),
+            "rss_trend_growth_second_half": None if trend is None else round(trend[1], 3),
             "threads_growth_second_half": last[2] - half[2],
             "fds_growth_second_half": last[3] - half[3],
             "video_part_latency_p99_s": float(latency[0].split()[-1]) if latency else None,
@@ -279,9 +306,12 @@ def run(src, server):
               f"running at the end: {viewer_alive}")
         for s in result["samples"]:
             print(f"  cycle {s['cycle']:3d}: rss {s['rss_mib']} MiB, threads {s['threads']}, fds {s['fds']}")
-        level = (rss_growth is not None and rss_growth < 0.10
+        level = (trend is not None and trend[1] < RSS_TREND_LIMIT
                  and result["threads_growth_second_half"] <= 4 and result["fds_growth_second_half"] <= 8)
-        print(f"second half: rss {100 * (rss_growth or 0):+.1f} %, threads "
+        print(f"second half: rss {100 * (rss_growth or 0):+.1f} % from sample to sample, "
+              f"trend {result['rss_trend_mib_per_100_cycles']} MiB per 100 cycles "
+              f"({100 * (trend[1] if trend else 0):+.1f} % over the second half, limit "
+              f"{100 * RSS_TREND_LIMIT:.0f} %), threads "
               f"{result['threads_growth_second_half']:+d}, fds {result['fds_growth_second_half']:+d}: "
               f"{'levelled off' if level else 'STILL GROWING'}")
     finally:
