@@ -31,6 +31,13 @@ fn transitions(receiver: &Receiver, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// `POST /api/v1/streams` with `body`, which must answer 201; the created stream.
+async fn create_stream(c: &reqwest::Client, server: &Server, token: &str, body: Value) -> Value {
+    let created = api(c, server, token, "POST", "/api/v1/streams", Some(body)).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.json
+}
+
 async fn event_state(c: &reqwest::Client, server: &Server, token: &str, id: &str) -> String {
     let a = api(
         c,
@@ -67,17 +74,14 @@ async fn an_event_goes_starting_soon_live_and_ended_with_a_webhook_for_each() {
     receiver
         .control(&c, json!({"secret": hook.json["secret"]}))
         .await;
-    let stream = api(
+    let stream = create_stream(
         &c,
         &server,
         &token,
-        "POST",
-        "/api/v1/streams",
-        Some(json!({"slug": "class", "reconnect_window_s": 0})),
+        json!({"slug": "class", "reconnect_window_s": 0}),
     )
     .await;
-    assert_eq!(stream.status, 201, "{}", stream.text);
-    let key = stream.json["stream_key"].as_str().expect("key").to_string();
+    let key = stream["stream_key"].as_str().expect("key").to_string();
 
     // Times without a zone are refused.
     let bad = api(
@@ -203,16 +207,7 @@ async fn moving_the_start_re_arms_the_reminder_and_drafts_stay_quiet() {
     let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
     let c = client();
     let token = login(&c, &server, "admin", ADMIN_PASSWORD).await;
-    let a = api(
-        &c,
-        &server,
-        &token,
-        "POST",
-        "/api/v1/streams",
-        Some(json!({"slug": "match"})),
-    )
-    .await;
-    assert_eq!(a.status, 201, "{}", a.text);
+    create_stream(&c, &server, &token, json!({"slug": "match"})).await;
 
     let far = api(
         &c,
@@ -296,16 +291,13 @@ async fn a_private_streams_events_are_hidden_from_those_who_cannot_see_it() {
     assert_eq!(viewer.status, 201, "{}", viewer.text);
     let vic = login(&c, &server, "vic", "a-long-password").await;
     for (slug, visibility) in [("board", "private"), ("hall", "public")] {
-        let s = api(
+        create_stream(
             &c,
             &server,
             &admin,
-            "POST",
-            "/api/v1/streams",
-            Some(json!({"slug": slug, "visibility": visibility})),
+            json!({"slug": slug, "visibility": visibility}),
         )
         .await;
-        assert_eq!(s.status, 201, "{}", s.text);
     }
     let mut ids = Vec::new();
     for stream in ["board", "hall"] {
@@ -436,16 +428,13 @@ async fn someone_elses_draft_is_hidden_from_every_path() {
     let (bea, bob, vic) = (&tokens[0], &tokens[1], &tokens[2]);
     // Both public: only the draft rule hides anything here.
     for (token, slug) in [(&admin, "hall"), (bea, "studio")] {
-        let s = api(
+        create_stream(
             &c,
             &server,
             token,
-            "POST",
-            "/api/v1/streams",
-            Some(json!({"slug": slug, "visibility": "public"})),
+            json!({"slug": slug, "visibility": "public"}),
         )
         .await;
-        assert_eq!(s.status, 201, "{}", s.text);
     }
     let create = |token: String, body: Value| {
         let (c, server) = (&c, &server);
@@ -602,17 +591,14 @@ async fn a_stream_going_live_leaves_a_far_off_event_scheduled() {
     let server = Server::start_with_env(CONFIG, &[("PANOCAST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
     let c = client();
     let token = login(&c, &server, "admin", ADMIN_PASSWORD).await;
-    let stream = api(
+    let stream = create_stream(
         &c,
         &server,
         &token,
-        "POST",
-        "/api/v1/streams",
-        Some(json!({"slug": "arena", "reconnect_window_s": 0})),
+        json!({"slug": "arena", "reconnect_window_s": 0}),
     )
     .await;
-    assert_eq!(stream.status, 201, "{}", stream.text);
-    let key = stream.json["stream_key"].as_str().expect("key").to_string();
+    let key = stream["stream_key"].as_str().expect("key").to_string();
     let mut ids = Vec::new();
     for (title, start, lead) in [
         ("Tomorrow's final", rfc3339_in(20 * 3600), 900),
