@@ -31,7 +31,7 @@ pub fn register(plugin: Option<&gst::Plugin>) -> Result<(), glib::BoolError> {
 
 /// Converts little-endian `f32` samples in `input` to little-endian `i16` in
 /// `output`: each rounded to the nearest step (ties to even), clamped to the 16-bit
-/// range, NaN to the lowest value. Converts `min(input.len() / 4, output.len() / 2)`
+/// range, NaN to silence. Converts `min(input.len() / 4, output.len() / 2)`
 /// samples and returns that count.
 pub fn f32_to_s16(input: &[u8], output: &mut [u8]) -> usize {
     // 1.5 * 2^23: adding it leaves the rounded integer in the low mantissa bits
@@ -40,8 +40,12 @@ pub fn f32_to_s16(input: &[u8], output: &mut [u8]) -> usize {
     let mut n = 0;
     for (src, dst) in input.chunks_exact(4).zip(output.chunks_exact_mut(2)) {
         let v = f32::from_le_bytes([src[0], src[1], src[2], src[3]]) * 32_768.0;
-        // max() before min(): a NaN sample becomes -32768 instead of poisoning the sum.
-        let v = v.max(-32_768.0).min(32_767.0);
+        // A NaN sample would come out of the sum below as noise: silence instead.
+        let v = if v.is_nan() {
+            0.0
+        } else {
+            v.clamp(-32_768.0, 32_767.0)
+        };
         let rounded = (v + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32;
         dst.copy_from_slice(&(rounded as i16).to_le_bytes());
         n += 1;
@@ -100,7 +104,7 @@ mod tests {
                 f32::INFINITY,
                 f32::NEG_INFINITY
             ]),
-            [32_767, 32_767, -32_768, -32_768, -32_768, 32_767, -32_768]
+            [32_767, 32_767, -32_768, -32_768, 0, 32_767, -32_768]
         );
     }
 
