@@ -85,11 +85,10 @@ enum AdminCommand {
 /// glibc: at most two, unless `MALLOC_ARENA_MAX` says otherwise. glibc gives each new
 /// thread its own arena, up to eight per core, and every publish starts a pipeline
 /// with fresh streaming threads; freed encoder buffers were left fragmented across
-/// those arenas, and the soak bench (benches/soak/, 100 publisher joins) showed RSS
-/// still rising by about 0.3 MiB a join (139 → 207 MiB). With two arenas it levels
-/// off (157–175 MiB, second half −0.2 %), and the soak's part latency p99 stayed at
-/// 207 ms (206 ms before): fewer arenas did not slow the pipelines. Called before any
-/// thread starts.
+/// those arenas. In the soak bench (benches/soak/, a publisher join every 6 s) RSS rose
+/// by 35–48 MiB per 100 joins with glibc's default; with two arenas, by 9–12 MiB,
+/// and the soak's part latency p99 stayed at 207 ms (206 ms before). Called before
+/// any thread starts.
 fn limit_glibc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
         return;
