@@ -101,3 +101,11 @@ fn s16_input_is_refused() {
         .expect("a sink pad");
     assert!(!sink.query_accept_caps(&s16_caps));
 }
+
+#[test]
+fn a_buffer_of_torn_frames_is_refused_with_an_error() {
+    let mut h = harness();
+    // 1.5 stereo frames: the base class cannot size an output for it.
+    let torn = gst::Buffer::from_slice(vec![0u8; 12]);
+    assert!(h.push(torn).is_err());
+}

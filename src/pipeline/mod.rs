@@ -48,7 +48,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Initialises GStreamer once per process, with panocast's own elements
-/// (`panoproject`) registered from the linked gst-plugins crate: no plugin file to
+/// (`panoproject`, `pcmround`) registered from the linked gst-plugins crate: no plugin file to
 /// install or find.
 pub fn init() -> Result<(), PipelineError> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
