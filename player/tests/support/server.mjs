@@ -83,10 +83,11 @@ export class Server {
 
 /** A real ffmpeg (`ffmpeg` from PATH unless named) pushing `file` over RTMP in real time, looped forever. */
 export class Publisher {
-  constructor(file, url, ffmpeg = 'ffmpeg') {
+  /** `file` looped and copied to `url`, unless `args` give ffmpeg's whole command line. */
+  constructor(file, url, ffmpeg = 'ffmpeg', args = null) {
     this.child = spawn(
       ffmpeg,
-      ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', url],
+      args ?? ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', url],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
   }
@@ -97,6 +98,26 @@ export class Publisher {
       this.child.kill('SIGKILL');
       await exited;
     }
+  }
+}
+
+/**
+ * An ffmpeg that encodes a test pattern and a tone as it publishes (x264 zerolatency,
+ * 1 s GOP, no B-frames, AAC), as OBS does: one continuous timeline for as long as it
+ * runs. A looped file (`Publisher`) jumps its video clock by a frame at every loop,
+ * which players see as a hole to stall on, so tests that watch playback for longer
+ * than a clip use this.
+ */
+export class LivePublisher extends Publisher {
+  constructor(url, { size = '640x320', rate = 30, ffmpeg = 'ffmpeg' } = {}) {
+    super(null, url, ffmpeg, [
+      '-hide_banner', '-loglevel', 'error', '-re',
+      '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}`,
+      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(rate),
+      '-bf', '0', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
+      '-f', 'flv', url,
+    ]);
   }
 }
 
