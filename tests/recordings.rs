@@ -372,6 +372,8 @@ async fn sigterm_finalises_the_recording_before_the_server_exits() {
         exited.is_some_and(|(status, _)| status.success()),
         "{exited:?}"
     );
+    // What the stopping server said, for a failure below to show.
+    let shutdown_log = s.log_lines().join("\n");
     // Finalised by the server that stopped: nothing was left for the next start to
     // repair, so the recording does not say it was cut short.
     let s = Server::start_in(dir.path(), "", &env());
@@ -380,7 +382,10 @@ async fn sigterm_finalises_the_recording_before_the_server_exits() {
         ready(a) && hls_ready(a)
     })
     .await;
-    assert!(asset["message"].is_null(), "{asset}");
+    assert!(
+        asset["message"].is_null(),
+        "{asset}\nthe stopping server's log:\n{shutdown_log}"
+    );
     assert!(
         asset["duration_s"].as_f64().is_some_and(|d| d >= 2.0),
         "{asset}"

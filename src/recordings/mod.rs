@@ -145,10 +145,13 @@ impl Recorder {
                 Err(BusError::Closed) => break,
             }
         }
-        // Left open (the grace ran out): flushed, and finalised at the next start.
-        for (_, a) in active {
-            a.stop.cancel();
-            let _ = a.writer.await;
+        // Still open when the grace ran out (a media thread slow to end its session,
+        // as on a loaded machine): what was written is flushed and finalised now, as the
+        // session's end would have. Only a server stopped before this finishes leaves a
+        // recording for the next start to finalise as cut short.
+        for (slug, a) in active {
+            tracing::info!(stream = %slug, asset = %a.asset_id, "finalising a recording the shutdown ended");
+            self.close(&slug, a).await;
         }
     }
 
@@ -235,11 +238,17 @@ impl Recorder {
     }
 
     async fn end(&self, stream: &StreamRef, active: Active) {
+        self.close(&stream.slug, active).await;
+        retention::apply(&self.assets, &self.catalog, &stream.id).await;
+    }
+
+    /// Stops the writer of the recording of stream `slug` and finalises what it wrote.
+    async fn close(&self, slug: &str, active: Active) {
         active.stop.cancel();
         match active.writer.await {
             Ok(Some(lost)) => {
                 if lost > 0 {
-                    tracing::warn!(stream = %stream.slug, asset = %active.asset_id, segments = lost, "recording missed segments it could not write in time");
+                    tracing::warn!(stream = %slug, asset = %active.asset_id, segments = lost, "recording missed segments it could not write in time");
                 }
                 self.finish(&active.asset_id, None).await;
             }
@@ -247,11 +256,10 @@ impl Recorder {
             Ok(None) => {}
             Err(e) => {
                 let message = format!("the recording stopped: {e}");
-                tracing::error!(stream = %stream.slug, asset = %active.asset_id, %message, "recording errored");
+                tracing::error!(stream = %slug, asset = %active.asset_id, %message, "recording errored");
                 self.errored(&active.asset_id, &message).await;
             }
         }
-        retention::apply(&self.assets, &self.catalog, &stream.id).await;
     }
 
     /// Finalises every recording a crash left unfinished.
