@@ -81,15 +81,11 @@ export class Server {
   }
 }
 
-/** A real ffmpeg (`ffmpeg` from PATH unless named) pushing `file` over RTMP in real time, looped forever. */
-export class Publisher {
-  /** `file` looped and copied to `url`, unless `args` give ffmpeg's whole command line. */
-  constructor(file, url, ffmpeg = 'ffmpeg', args = null) {
-    this.child = spawn(
-      ffmpeg,
-      args ?? ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', url],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
+/** A real ffmpeg publishing over RTMP with `args`, killed by `stop`. */
+class FfmpegPublisher {
+  constructor(ffmpeg, args) {
+    this.child = spawn(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-re', ...args],
+      { stdio: ['ignore', 'ignore', 'inherit'] });
   }
 
   async stop() {
@@ -101,17 +97,23 @@ export class Publisher {
   }
 }
 
+/** A real ffmpeg (`ffmpeg` from PATH unless named) pushing `file` over RTMP in real time, looped forever. */
+export class Publisher extends FfmpegPublisher {
+  constructor(file, url, ffmpeg = 'ffmpeg') {
+    super(ffmpeg, ['-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', url]);
+  }
+}
+
 /**
  * An ffmpeg that encodes a test pattern and a tone as it publishes (x264 zerolatency,
  * 1 s GOP, no B-frames, AAC), as OBS does: one continuous timeline for as long as it
- * runs. A looped file (`Publisher`) jumps its video clock by a frame at every loop,
- * which players see as a hole to stall on, so tests that watch playback for longer
- * than a clip use this.
+ * runs. A looped file (`Publisher`) jumps its video clock by more than a frame at
+ * every loop, which players see as a hole to stall on, so tests that watch playback
+ * for longer than a clip use this.
  */
-export class LivePublisher extends Publisher {
+export class LivePublisher extends FfmpegPublisher {
   constructor(url, { size = '640x320', rate = 30, ffmpeg = 'ffmpeg' } = {}) {
-    super(null, url, ffmpeg, [
-      '-hide_banner', '-loglevel', 'error', '-re',
+    super(ffmpeg, [
       '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}`,
       '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
       '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(rate),
