@@ -578,16 +578,8 @@ async fn event_subscribers_hear_of_the_end_and_the_replay_by_mail_and_in_app() {
         .await;
         assert_eq!(r.status, 201, "{}", r.text);
         let token = login(&c, &server, name, "long-enough-pass-1").await;
-        let sub = api(
-            &c,
-            &server,
-            &token,
-            "POST",
-            "/api/v1/me/subscriptions",
-            Some(json!({"event": event_id})),
-        )
-        .await;
-        assert_eq!(sub.status, 201, "{}", sub.text);
+        // Preferences before the subscription: the event's window is already
+        // open (start in 10 min, lead 15), so its reminder may go out at once.
         let put = api(
             &c,
             &server,
@@ -598,6 +590,16 @@ async fn event_subscribers_hear_of_the_end_and_the_replay_by_mail_and_in_app() {
         )
         .await;
         assert_eq!(put.status, 200, "{}", put.text);
+        let sub = api(
+            &c,
+            &server,
+            &token,
+            "POST",
+            "/api/v1/me/subscriptions",
+            Some(json!({"event": event_id})),
+        )
+        .await;
+        assert_eq!(sub.status, 201, "{}", sub.text);
         tokens.push(token);
     }
 
@@ -665,7 +667,8 @@ async fn event_subscribers_hear_of_the_end_and_the_replay_by_mail_and_in_app() {
         let wanted: Vec<&str> = titles
             .iter()
             .map(String::as_str)
-            .filter(|t| !t.starts_with("Welcome"))
+            // The reminder reaches hal or not, by when he subscribed.
+            .filter(|t| !t.starts_with("Welcome") && !t.starts_with("Starting soon"))
             .collect();
         if wanted.len() >= 3 {
             assert_eq!(wanted[0], "Live now: Seminar", "{titles:?}");
