@@ -169,7 +169,7 @@ test('hls.js, Shaka and video.js start on a fresh stream and play on across a re
     PLAYERS.forEach((p, i) => assert.equal(refused[i], null, `${p.name} could not switch: ${refused[i]}`));
     await assertPlaying('across a ladder switch', WATCH_MS, MIN_SWITCH_ADVANCE_S);
     const shown = await sample();
-    console.log(`hls.js's log: ${shown[0].log.join('; ')}`);
+    PLAYERS.forEach((p, i) => console.log(`${p.name}'s log: ${shown[i].log.join('; ')}`));
     PLAYERS.forEach((p, i) => assert.equal(shown[i].height, targets[i],
       `${p.name} showed ${before[i].height} px high before the switch and ${shown[i].height} after, not ${targets[i]}; its log: ${shown[i].log.join('; ')}`));
   } finally {
