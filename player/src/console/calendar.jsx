@@ -70,24 +70,25 @@ function byDay(events) {
 export function EventCalendar({ events }) {
   const [focused, setFocused] = useState(() => new Date());
   const grid = useRef(null);
-  // Focus follows the focused day only once the grid has the keyboard.
-  const moved = useRef(false);
   const days = byDay(events);
   const weeks = weeksOf(focused);
   const monthLabel = focused.toLocaleDateString(undefined, { month: 'long', year: 'numeric' });
   const chosen = days.get(dayKey(focused)) || [];
 
+  // Focus follows the focused day while the grid has the keyboard (not after the
+  // month buttons). Asked of the document, not of a flag set by the key handler: keys
+  // faster than a render leave an effect of an older day pending, which preact runs
+  // first, and a flag it cleared kept the newest day from taking the focus.
   useEffect(() => {
-    if (!moved.current) return;
-    moved.current = false;
-    grid.current?.querySelector(`[data-day="${dayKey(focused)}"]`)?.focus();
+    const table = grid.current;
+    if (!table || !table.contains(document.activeElement)) return;
+    table.querySelector(`[data-day="${dayKey(focused)}"]`)?.focus();
   }, [focused]);
 
   const onKeyDown = (e) => {
     const step = KEY_STEPS[e.key];
     if (!step) return;
     e.preventDefault();
-    moved.current = true;
     // From the latest day, however fast the keys come.
     setFocused((day) => step(day));
   };
