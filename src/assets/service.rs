@@ -62,11 +62,16 @@ impl AssetService {
             let _ = self.store.delete(&asset.id).await;
             return Err(e.into());
         }
+        // Together: the extraction of a bad file fails at once, and were it alone in
+        // the queue, the asset would be judged before its transcode job existed.
         self.queue
-            .enqueue(EXTRACT_AUDIO, &asset.id, EXTRACT_ATTEMPTS)
-            .await?;
-        self.queue
-            .enqueue(TRANSCODE_HLS, &asset.id, TRANSCODE_ATTEMPTS)
+            .enqueue_all(
+                &asset.id,
+                &[
+                    (EXTRACT_AUDIO, EXTRACT_ATTEMPTS),
+                    (TRANSCODE_HLS, TRANSCODE_ATTEMPTS),
+                ],
+            )
             .await?;
         tracing::info!(asset = %asset.id, "asset created");
         self.bus.publish(AssetEvent::Created {

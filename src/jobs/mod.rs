@@ -128,13 +128,27 @@ pub fn backoff(attempts: u32) -> i64 {
 /// The queue's storage. Every method is one transaction.
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Adds a queued job that may run at once.
+    /// Adds queued jobs of `subject` that may run at once, one `(kind, max_attempts)`
+    /// each, all or none: a worker never sees some of them without the others (an
+    /// asset's state is judged from all its jobs), and a crash between two inserts
+    /// cannot leave one out.
+    async fn enqueue_all(
+        &self,
+        subject: &str,
+        jobs: &[(&str, u32)],
+    ) -> Result<Vec<Job>, JobStoreError>;
+    /// Adds one queued job that may run at once.
     async fn enqueue(
         &self,
         kind: &str,
         subject: &str,
         max_attempts: u32,
-    ) -> Result<Job, JobStoreError>;
+    ) -> Result<Job, JobStoreError> {
+        self.enqueue_all(subject, &[(kind, max_attempts)])
+            .await?
+            .pop()
+            .ok_or(JobStoreError::NotFound)
+    }
     /// Claims the oldest queued job whose `next_run_at` is not after `now`:
     /// `running`, attempts + 1. At most one caller gets each job.
     async fn claim(&self, now: i64) -> Result<Option<Job>, JobStoreError>;

@@ -52,25 +52,30 @@ impl SqliteJobStore {
 
 #[async_trait]
 impl JobStore for SqliteJobStore {
-    async fn enqueue(
+    async fn enqueue_all(
         &self,
-        kind: &str,
         subject: &str,
-        max_attempts: u32,
-    ) -> Result<Job, JobStoreError> {
+        jobs: &[(&str, u32)],
+    ) -> Result<Vec<Job>, JobStoreError> {
         let now = db::now();
-        let row = sqlx::query(&format!(
-            "INSERT INTO jobs ({COLUMNS}) VALUES ($1, $2, $3, 'queued', 0, $4, $5, 0, NULL, FALSE, $5, $5) \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(db::new_id("job"))
-        .bind(kind)
-        .bind(subject)
-        .bind(i64::from(max_attempts.max(1)))
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(job_from_row(&row)?)
+        let mut tx = self.pool.begin().await?;
+        let mut added = Vec::with_capacity(jobs.len());
+        for (kind, max_attempts) in jobs {
+            let row = sqlx::query(&format!(
+                "INSERT INTO jobs ({COLUMNS}) VALUES ($1, $2, $3, 'queued', 0, $4, $5, 0, NULL, FALSE, $5, $5) \
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(db::new_id("job"))
+            .bind(*kind)
+            .bind(subject)
+            .bind(i64::from((*max_attempts).max(1)))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            added.push(job_from_row(&row)?);
+        }
+        tx.commit().await?;
+        Ok(added)
     }
 
     async fn claim(&self, now: i64) -> Result<Option<Job>, JobStoreError> {

@@ -107,6 +107,20 @@ impl JobQueue {
         Ok(job)
     }
 
+    /// Adds jobs of one subject together (see [`JobStore::enqueue_all`]) and wakes a
+    /// worker.
+    pub async fn enqueue_all(
+        &self,
+        subject: &str,
+        jobs: &[(&str, u32)],
+    ) -> Result<Vec<Job>, JobStoreError> {
+        let added = self.store.enqueue_all(subject, jobs).await?;
+        for _ in &added {
+            self.wake.notify_one();
+        }
+        Ok(added)
+    }
+
     /// Wakes a worker (after a retry).
     pub fn wake(&self) {
         self.wake.notify_one();
