@@ -195,6 +195,68 @@ class Viewer(threading.Thread):
                 self.proc.kill()
 
 
+MIB = 1024
+ARENA = 64 * MIB  # glibc's thread arenas: 64 MiB reservations on 64 MiB boundaries (KiB)
+
+
+def smaps(pid):
+    """The mappings of `pid`: [(start, size KiB, rss KiB, perms, name)] in address order."""
+    maps, current = [], None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)", line)
+                if head:
+                    start, end = int(head[1], 16), int(head[2], 16)
+                    current = [start, (end - start) // 1024, 0, head[3], head[4].strip()]
+                    maps.append(current)
+                elif line.startswith("Rss:") and current is not None:
+                    current[2] = int(line.split()[1])
+    except OSError:
+        return []
+    return maps
+
+
+def rss_by_kind(maps):
+    """RSS (KiB) by who most likely owns the memory, so a step in RSS can be traced to
+    glibc's arenas (GStreamer, x264, libav), mimalloc (Rust) or something else."""
+    kinds = {}
+    for i, (start, size, rss, perms, name) in enumerate(maps):
+        after = maps[i + 1] if i + 1 < len(maps) else None
+        before = maps[i - 1] if i > 0 else None
+        if name == "[heap]":
+            kind = "glibc main heap"
+        elif name.startswith("[stack"):
+            kind = "stacks"
+        elif name and not name.startswith("["):
+            kind = "files"
+        elif (start // 1024) % ARENA == 0 and perms.startswith("rw") and size <= ARENA and (
+                size == ARENA or (after and after[3].startswith("---")
+                                  and after[0] == start + size * 1024
+                                  and size + after[1] == ARENA)):
+            kind = "glibc arenas"
+        elif perms.startswith("rw") and before and before[3].startswith("---") and before[1] <= 64 \
+                and size in (8 * MIB - before[1], 8 * MIB, 2 * MIB, 2 * MIB - before[1]):
+            kind = "stacks"
+        elif perms.startswith("rw") and size >= 256 * MIB:
+            kind = "mimalloc arenas"
+        else:
+            kind = "other anon"
+        kinds[kind] = kinds.get(kind, 0) + rss
+    return kinds
+
+
+def describe_kinds(now, before=None):
+    """'glibc arenas 61.2 (+3.1), ...' in MiB, the change since `before` when given."""
+    parts = []
+    for kind in sorted(now, key=lambda k: -now[k]):
+        text = f"{kind} {now[kind] / 1024:.1f}"
+        if before is not None:
+            text += f" ({(now[kind] - before.get(kind, 0)) / 1024:+.1f})"
+        parts.append(text)
+    return ", ".join(parts)
+
+
 def metric_lines(http_base, prefix):
     return [l for l in fetch(f"{http_base}/metrics").splitlines() if l.startswith(prefix)]
 
@@ -231,7 +293,9 @@ def run(src, server):
         viewer = Viewer(f"{server.http}/hls/soak/index.m3u8")
         viewer.start()
         samples.append((0, *proc_counts(server.pid)))
+        kinds = [(0, rss_by_kind(smaps(server.pid)))]
         log(f"cycle   0: rss {samples[-1][1] / 1024:.1f} MiB, threads {samples[-1][2]}, fds {samples[-1][3]}")
+        log("          " + describe_kinds(kinds[-1][1]))
         started = time.monotonic()
         for cycle in range(1, CYCLES + 1):
             time.sleep(CYCLE_S)
@@ -252,8 +316,10 @@ def run(src, server):
             if cycle % 10 == 0:
                 samples.append((cycle, *proc_counts(server.pid)))
                 c, rss, threads, fds = samples[-1]
+                kinds.append((cycle, rss_by_kind(smaps(server.pid))))
                 log(f"cycle {c:3d}: rss {rss / 1024:.1f} MiB, threads {threads}, fds {fds}, "
                     f"viewer frames {viewer.frames}")
+                log("          " + describe_kinds(kinds[-1][1], kinds[-2][1]))
         time.sleep(CYCLE_S)
         elapsed = time.monotonic() - started
         for w in watchers:
@@ -284,8 +350,9 @@ def run(src, server):
             "viewer_running_at_end": viewer_alive,
             "viewer_error_lines": len(viewer.error_lines),
             "viewer_first_errors": viewer.error_lines[:5],
-            "samples": [{"cycle": c, "rss_mib": round(r / 1024, 1), "threads": t, "fds": f}
-                        for c, r, t, f in samples],
+            "samples": [{"cycle": c, "rss_mib": round(r / 1024, 1), "threads": t, "fds": f,
+                         "rss_mib_by_kind": {k: round(v / 1024, 1) for k, v in sorted(by.items())}}
+                        for (c, r, t, f), (_, by) in zip(samples, kinds)],
             "rss_growth_second_half": None if rss_growth is None else round(rss_growth, 3),
             "rss_trend_mib_per_100_cycles": None if trend is None else round(trend[0], 1),
             "rss_trend_growth_second_half": None if trend is None else round(trend[1], 3),
@@ -305,7 +372,8 @@ def run(src, server):
               f"{len(viewer.error_lines)} error lines, {viewer.restarts} restarts, "
               f"running at the end: {viewer_alive}")
         for s in result["samples"]:
-            print(f"  cycle {s['cycle']:3d}: rss {s['rss_mib']} MiB, threads {s['threads']}, fds {s['fds']}")
+            print(f"  cycle {s['cycle']:3d}: rss {s['rss_mib']} MiB, threads {s['threads']}, fds {s['fds']}; "
+                  + ", ".join(f"{k} {v}" for k, v in s["rss_mib_by_kind"].items()))
         level = (trend is not None and trend[1] < RSS_TREND_LIMIT
                  and result["threads_growth_second_half"] <= 4 and result["fds_growth_second_half"] <= 8)
         print(f"second half: rss {100 * (rss_growth or 0):+.1f} % from sample to sample, "
